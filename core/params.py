@@ -1,0 +1,203 @@
+"""Every default of the ALVH method (METHOD.md §12), in one settings object.
+
+Nothing in `core/` hard-codes a threshold: it reads it from a `Params`. The bot stores per-user
+overrides as a plain dict and builds a `Params` with `Params.from_overrides`.
+
+Units are in the field names or comments: `_pct` is percent of SPX (0.94 means 0.94 %),
+`_pp` is percentage points of EDR %, `_frac` is a fraction (0.5 = 50 %).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Params:
+    # --- §2 EDR and its state machine -------------------------------------------------
+    trading_days_per_year: int = 252  # EDR% = sigma / sqrt(252)
+    edr_trigger_pct: float = 0.94  # BREACHED enter level (≈ VIX 14.9)
+    edr_approach_ratio: float = 0.9  # approach = 0.9 × trigger when the user moves the trigger
+    edr_approach_pct: float | None = None  # None: approach_ratio × trigger
+    edr_elevated_pct: float = 1.26  # ≈ VIX 20
+    edr_extreme_pct: float = 1.58  # ≈ VIX 25
+    edr_hysteresis_pp: float = 0.04  # exit level = enter level − 0.04 pp
+    edr_closes_to_step_down: int = 2
+    edr_velocity_pp: float = 0.10  # one-session rise that flags FAST_RISE
+    edr_velocity_floor_pct: float = 0.80  # FAST_RISE only counts at EDR ≥ 0.80 %
+    edr_replay_closes: int = 60  # official state = replay of the last 60 closes
+    vix9d_max_age_hours: float = 30.0  # VIX9D "fresh" for the max(V, VIX9D) rule
+    # §2 horizon move: k per event kind
+    event_multipliers: dict[str, float] = field(
+        default_factory=lambda: {"FOMC": 1.75, "CPI": 1.75, "PPI": 1.5, "NFP": 1.5, "OTHER": 1.25}
+    )
+    event_vix9d_skip_days: int = 9  # skip the event term when σ came from VIX9D and event ≤ 9 d
+    adaptive_edr_implied_weight: float = 0.6  # adaptive EDR = 0.6·σ_s + 0.4·HV20
+    hv_long_window: int = 20
+    hv_short_window: int = 10
+
+    # --- §3 Wing-Pressure Ratio ---------------------------------------------------------
+    wpr_watch: float = 0.94
+    wpr_tested: float = 1.0
+
+    # --- §1 smile model -------------------------------------------------------------------
+    smile_atm_ratio: float = 0.88  # σ_ATM = 0.88 · σ_VIX(τ)
+    smile_a: float = -0.35
+    smile_b: float = 0.12
+    smile_clamp_lo: float = 0.75
+    smile_clamp_hi: float = 1.8
+    smile_tenor_vix9d_days: float = 9.0
+    smile_tenor_vix_days: float = 30.0
+    smile_tenor_vix3m_days: float = 93.0
+
+    # --- rates ------------------------------------------------------------------------------
+    rate_default: float = 0.04  # continuous, when no fed-funds reading is available
+    dividend_yield: float = 0.013
+
+    # --- §4 confirmations -----------------------------------------------------------------
+    macd_fast: int = 12
+    macd_slow: int = 26
+    macd_signal: int = 9
+    rsi_period: int = 14
+    rsi_put_lo: float = 30.0
+    rsi_put_hi: float = 45.0
+    rsi_put_contra: float = 55.0
+    rsi_call_lo: float = 60.0
+    rsi_call_hi: float = 70.0
+    rsi_call_contra: float = 45.0
+    min_closes_for_confirmation: int = 35
+    ts_watch: float = 0.917  # VIX/VIX3M
+    ts_inverted: float = 1.0
+    ts_steep_contango: float = 0.85
+    event_vote_window_days: int = 10
+    breadth_window: int = 10
+    breadth_mean_window: int = 20
+    high_impact_events: tuple[str, ...] = ("FOMC", "CPI", "PPI", "NFP")
+    fomc_default_time: str = "14:00"  # ET, when an event has no time
+    release_default_time: str = "08:30"  # ET, CPI/PPI/NFP
+
+    # --- §5 break-even expansion --------------------------------------------------------
+    shocks: tuple[float, ...] = (1.25, 1.5, 2.0)
+
+    # --- §6 second engine -----------------------------------------------------------------
+    h_table_approaching: tuple[float, float, float] = (0.0, 0.33, 0.50)  # C ≤1, 2–3, ≥4
+    h_table_breached: tuple[float, float, float] = (0.33, 0.50, 0.67)
+    h_breached_tested: float = 0.50  # BREACHED, C ≤ 1, TESTED
+    h_table_elevated: tuple[float, float, float] = (0.67, 0.67, 0.67)
+    vix_dte_min: int = 7
+    vix_dte_max: int = 14
+    vix_dte_fallback_max: int = 35
+    vix_dte_floor: int = 5
+    review_sessions_before_expiry: int = 2
+    future_model_tenor_days: float = 93.0
+    future_calm_premium: float = 0.08  # below V 20: V·(1 + 0.08·min(1, DTE/30))
+    future_stress_discount: float = 0.05  # above V 25
+    future_calm_below: float = 20.0
+    future_stress_above: float = 25.0
+    volvol_default: float = 90.0  # VVIX when missing
+    volvol_tenor_exponent: float = 0.15
+    volvol_clamp_lo: float = 0.6
+    volvol_clamp_hi: float = 2.0
+    vix_call_delta: float = 0.30
+    vix_strike_band_lo: float = 1.15
+    vix_strike_band_hi: float = 1.50
+    vix_strike_fallback_mult: float = 1.30
+    beta_f_tau_days: float = 35.0  # β_F = exp(−DTE/35)
+    beta_iv: float = 1.0
+    beta_rel: float = -4.5  # calibrate
+    beta_down: float = -5.0  # calibrate
+    sigma_eps: float = 0.06  # calibrate
+    stress_z: float = 1.28
+    stress_edr_multiple: float = 2.0  # r* = −2·EDR%
+    coverage_efficiency: float = 0.8  # N_target = ceil(0.8·h*·|vega$|/u)
+    floor_h_threshold: float = 0.5
+    floor_qty_divisor: int = 4  # N_floor = ceil(qty/4)
+    hedge_budget_frac: float = 0.02  # of max loss
+    hedge_cost_warn_frac: float = 0.35  # of credit
+    spread_width_min: float = 5.0
+    spread_width_vix_frac: float = 0.5
+    exit_vix_half: float = 30.0
+    exit_vix_all: float = 50.0
+    exit_mark_multiple: float = 3.0
+    exit_calm_ts: float = 0.90
+    exit_sessions_before_expiry: int = 2
+
+    # --- §7 bands --------------------------------------------------------------------------
+    b1_min_coverage: float = 0.33
+    b1_max_coverage: float = 1.25
+    b3_offset_low: float = 0.20  # h* ≤ 0.5
+    b3_offset_high: float = 0.33  # h* ≥ 0.67
+    b3_high_h: float = 0.67
+    b4_min_sessions: int = 5
+
+    # --- §8 roll clearance -----------------------------------------------------------------
+    short_delta_watch: float = 0.25
+    short_delta_tested: float = 0.30
+    short_delta_new: float = 0.20
+    edr_pressure_wpr: float = 0.80
+    edr_pressure_delta: float = 0.20
+    time_trigger_entry_dte: int = 35
+    time_trigger_dte: int = 21
+    short_program_max_dte: int = 7
+    swing_program_max_dte: int = 20
+    take_profit_frac: float = 0.50
+    loss_limit_multiple: float = 2.0
+    settle_cutoff: str = "15:30"  # ET on expiry day (AM: the day before)
+    event_block_minutes: int = 30
+    roll_tier_breached: float = 1.5
+    roll_tier_default: float = 1.25
+    roll_tier_floor: float = 1.0
+    roll_tier_step: float = 0.25
+    roll_wpr_max: float = 0.80
+    roll_width_shrink: tuple[float, float] = (0.80, 0.85)
+    roll_target_entry_dte: int = 45
+    roll_short_sessions_max: int = 5
+    roll_allow_debit: bool = False
+    roll_debit_max_width_frac: float = 0.10
+    defensive_roll_allowed: bool = False
+    defensive_roll_edr_multiple: float = 1.5
+    defensive_roll_size_frac: float = 0.5
+    strike_step: float = 5.0  # SPX strikes on a 5-point grid
+
+    # --- §9 freshness -----------------------------------------------------------------------
+    live_quote_max_age_minutes: float = 20.0
+
+    # --- contract multipliers ------------------------------------------------------------
+    spx_multiplier: float = 100.0
+    vix_option_multiplier: float = 100.0
+    vix_future_multiplier: float = 1000.0
+
+    @property
+    def edr_approach(self) -> float:
+        """Approach level: explicit, or 0.9 × trigger rounded to 0.01 (0.846 → 0.85)."""
+        if self.edr_approach_pct is not None:
+            return self.edr_approach_pct
+        return round(self.edr_approach_ratio * self.edr_trigger_pct, 2)
+
+    def state_levels(self) -> tuple[tuple[str, float], ...]:
+        """(state, enter %) from lowest to highest, CALM excluded."""
+        return (
+            ("APPROACHING", self.edr_approach),
+            ("BREACHED", self.edr_trigger_pct),
+            ("ELEVATED", self.edr_elevated_pct),
+            ("EXTREME", self.edr_extreme_pct),
+        )
+
+    @classmethod
+    def from_overrides(cls, overrides: dict[str, Any] | None) -> Params:
+        """Defaults with the user's overrides; unknown keys raise ValueError naming them."""
+        if not overrides:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(unknown)}")
+        return dataclasses.replace(cls(), **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DEFAULT_PARAMS = Params()

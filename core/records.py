@@ -1,0 +1,476 @@
+"""The records the engine returns (METHOD.md §10): plain, frozen, JSON-ready.
+
+Every record is a frozen dataclass. `to_dict()` returns a JSON-safe dict whose keys are named as in
+METHOD.md §10 (`edr.pct`, `wpr.value`, `second_engine.recommendation.qty`, `roll.outcome`,
+`roll.proposal.strikes`, the Greeks as `delta$`, `gamma$`, `vega$`, `theta$`): dates and times are
+ISO strings, enums their names, inf/NaN become null, tuples become lists.
+
+Every record that shows a market number carries `asof`, the time of the data behind it, so the
+renderer can always say how old a number is.
+
+Units: index points for SPX prices and credits (`_usd` or `$` in a name means dollars), deltas as
+fractions (−0.20), probabilities as fractions (0.41), EDR in percent of SPX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum, StrEnum
+from typing import Any, ClassVar
+
+
+class RollOutcome(StrEnum):
+    """§8 roll clearance, in rule order (R0 first). First match wins."""
+
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"  # R0
+    SETTLE_OR_CLOSE = "SETTLE_OR_CLOSE"  # R1
+    TAKE_PROFIT = "TAKE_PROFIT"  # R2
+    EXIT_LOSS_LIMIT = "EXIT_LOSS_LIMIT"  # R3
+    ROLL_NOT_NEEDED = "ROLL_NOT_NEEDED"  # R4
+    BLOCKED_BY_EVENT = "BLOCKED_BY_EVENT"  # R5
+    BLOCKED_BY_REGIME = "BLOCKED_BY_REGIME"  # R6
+    HOLD_UNCONFIRMED = "HOLD_UNCONFIRMED"  # R7
+    HEDGE_FIRST = "HEDGE_FIRST"  # R8
+    NO_VIABLE_ROLL = "NO_VIABLE_ROLL"  # R9
+    CLEARED = "CLEARED"  # R10
+
+    @property
+    def rule(self) -> str:
+        """'R0'..'R10'."""
+        return f"R{list(RollOutcome).index(self)}"
+
+
+class SecondEngineStatus(StrEnum):
+    """§6 outcome of the second-engine sizing."""
+
+    NONE_NEEDED = "NONE_NEEDED"  # h* = 0
+    NOT_APPLICABLE = "NOT_APPLICABLE"  # call-side threat with V1 ≤ 0
+    RECOMMEND = "RECOMMEND"  # buy the recommendation to reach target
+    STABILISED = "STABILISED"  # held layers already meet the bands
+    UNDER_BUDGET = "UNDER_BUDGET"  # budget buys less than the target
+    UNECONOMIC_AT_THIS_SIZE = "UNECONOMIC_AT_THIS_SIZE"  # budget buys not even one contract
+    NO_DATA = "NO_DATA"  # the position could not be evaluated
+
+
+class ConfirmationLevel(StrEnum):
+    """§4 level of the confirmation score C."""
+
+    CONTRA = "CONTRA"  # C ≤ −1
+    NONE = "NONE"  # 0–1
+    CONFIRMED = "CONFIRMED"  # 2–3
+    STRONG = "STRONG"  # ≥ 4
+
+
+class ThreatSide(StrEnum):
+    PUT = "put"
+    CALL = "call"
+
+
+class WprLevel(StrEnum):
+    OK = "OK"
+    WATCH = "WATCH"
+    TESTED = "TESTED"
+
+
+class SessionLabel(StrEnum):
+    """§9 how a record's quotes are labelled."""
+
+    LIVE = "live"
+    CLOSE = "close"  # last official close: "as of <close time>"
+
+
+# --- JSON conversion ------------------------------------------------------------------------
+
+
+def to_jsonable(x: Any) -> Any:
+    """Dates → ISO, enums → value, inf/NaN → None, numpy scalars → Python, tuples → lists."""
+    if x is None or isinstance(x, bool | str):
+        return x
+    if isinstance(x, Enum):
+        return x.value
+    if isinstance(x, datetime | date):
+        return x.isoformat()
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:
+        return to_jsonable(x.item())  # numpy scalar
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return x.to_dict() if hasattr(x, "to_dict") else _fields_dict(x)
+    if isinstance(x, Mapping):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in x]
+    if hasattr(x, "tolist"):
+        return to_jsonable(x.tolist())
+    return str(x)
+
+
+def _fields_dict(obj: Any, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+    renames = renames or {}
+    return {
+        renames.get(f.name, f.name): to_jsonable(getattr(obj, f.name))
+        for f in dataclasses.fields(obj)
+    }
+
+
+class _Record:
+    """Mixin: `to_dict()` through `to_jsonable`, with optional key renames (`_KEYS`)."""
+
+    _KEYS: ClassVar[Mapping[str, str]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return _fields_dict(self, self._KEYS)
+
+
+# --- per-position records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EdrRecord(_Record):
+    """§2. `source` is "VIX" or "VIX9D" (which σ_impl came from). `horizon_pts` is EDR_h(n) for
+    this position's remaining sessions and events."""
+
+    pct: float
+    pts: float
+    source: str
+    state: str
+    flags: tuple[str, ...]
+    adaptive_pct: float | None
+    horizon_pts: float
+    sessions: float
+    provisional: bool
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class WprRecord(_Record):
+    """§3. `z_min` is the nearer short's cushion in horizon-sigma units (1/WPR)."""
+
+    value: float
+    level: WprLevel
+    z_min: float
+    d_put: float
+    d_call: float
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class ShortSide(_Record):
+    strike: float
+    delta: float
+    pot: float  # first-passage probability of touch before expiry
+    cushion_pts: float
+    iv: float
+
+
+@dataclass(frozen=True)
+class ShortsRecord(_Record):
+    put: ShortSide
+    call: ShortSide
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class ConfirmationRecord(_Record):
+    """§4. `votes` maps V1..V7 to −1/0/+1 (V4 up to +2), None when the vote abstained for lack of
+    data. `score` sums the votes that had data; `max_available` is the most those votes could give.
+    """
+
+    threat_side: ThreatSide
+    votes: Mapping[str, int | None]
+    score: int
+    max_available: int
+    level: ConfirmationLevel
+    stretched: bool
+    asof: date | None  # last close used
+
+
+@dataclass(frozen=True)
+class ShockRecord(_Record):
+    """One volatility shock M (§5). Per-side values in `{"lo": …, "hi": …}` maps."""
+
+    m: float
+    z: Mapping[str, float]
+    pot: Mapping[str, float]
+    bex: Mapping[str, float]
+    dpnl_t1: float  # points per condor, one session ahead at today's spot, IVs × M
+    dpnl_t1_usd: float
+
+    _KEYS: ClassVar[Mapping[str, str]] = {"m": "M"}
+
+
+@dataclass(frozen=True)
+class BreakevenRecord(_Record):
+    """§5. `z_now`/`pot_now` are the unshocked values, for "1.24σ → 0.82σ"."""
+
+    expiry: Mapping[str, float]  # {"lo": K2 − Cn, "hi": K3 + Cn}
+    z_now: Mapping[str, float]
+    pot_now: Mapping[str, float]
+    shocks: tuple[ShockRecord, ...]
+    primary: float
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class Greeks(_Record):
+    """Dollars per position: Δ$ per SPX point, Γ$ per point², vega$ per vol point, Θ$ per day."""
+
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+
+    _KEYS: ClassVar[Mapping[str, str]] = {
+        "delta": "delta$",
+        "gamma": "gamma$",
+        "vega": "vega$",
+        "theta": "theta$",
+    }
+
+
+@dataclass(frozen=True)
+class GreeksRecord(_Record):
+    condor: Greeks
+    hedge: Greeks
+    net: Greeks
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class BandsRecord(_Record):
+    """§7. A band is None when it does not apply (e.g. B4 with no hedge held)."""
+
+    b1: bool | None
+    b2: bool
+    b3: bool | None
+    b4: bool | None
+    stabilised: bool
+    coverage: float  # VC = vega$_h / |vega$_condor|
+    coverage_range: tuple[float, float]
+    stress_offset: float  # O(N) of the held layers
+    stress_offset_min: float
+    failing: tuple[str, ...]
+
+    _KEYS: ClassVar[Mapping[str, str]] = {"b1": "B1", "b2": "B2", "b3": "B3", "b4": "B4"}
+
+
+@dataclass(frozen=True)
+class HedgeRecommendation(_Record):
+    """§6 the L2 order the engine proposes. `strikes` is (K,) for a call, (K, K+W) for a spread.
+    `est_cost` is dollars for all `qty` contracts; `unit_cost` points per contract."""
+
+    type: str
+    expiry: date
+    strikes: tuple[float, ...]
+    qty: int
+    est_cost: float
+    unit_cost: float
+    cost_quoted: bool
+    delta_F: float
+    beta_F: float
+    u: float
+    coverage: float  # coverage after buying (held + recommended)
+    stress_offset: float  # after buying
+    future: float
+    future_source: str  # "quoted", "VIX3M", "regime"
+    sigma_v: float
+    dte: int
+    review_by: date | None
+
+
+@dataclass(frozen=True)
+class SecondEngineRecord(_Record):
+    h_target: float
+    applicable: bool
+    status: SecondEngineStatus
+    recommendation: HedgeRecommendation | None
+    budget: float  # dollars
+    n_target: int
+    n_floor: int
+    n_budget: int
+    coverage_held: float
+    exit_signals: tuple[str, ...]
+    warnings: tuple[str, ...]
+    reason: str
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class RollProposal(_Record):
+    """§8 roll search result: a complete proposal. Prices in points per condor."""
+
+    program: str
+    expiry: date
+    strikes: tuple[float, float, float, float]
+    qty: int
+    width: float
+    tier: float
+    credit_new: float  # modelled credit of the new condor
+    cost_to_close: float
+    r: float  # credit_new − cost_to_close (negative = debit)
+    net_credit: float  # Cn' = Cn + R
+    max_loss: float  # dollars
+    max_loss_before: float
+    short_deltas: Mapping[str, float]
+    pop: float
+    pot: Mapping[str, float]
+    breakevens: Mapping[str, float]
+    wpr: float
+    vega_usd: float
+    theta_usd: float
+    horizon_pts: float
+    hedge_continuity_warning: bool
+    events: tuple[str, ...]
+    execution_note: str
+    provisional: bool
+    asof: datetime | None
+
+    _KEYS: ClassVar[Mapping[str, str]] = {"vega_usd": "vega$", "theta_usd": "theta$"}
+
+
+@dataclass(frozen=True)
+class RollRecord(_Record):
+    outcome: RollOutcome
+    rule: str
+    reason: str
+    flags: tuple[str, ...]
+    proposal: RollProposal | None
+    provisional: bool
+
+
+@dataclass(frozen=True)
+class PnlRecord(_Record):
+    """`mark` is the cost to close one condor (points); `unrealised` = Cn − mark (points per
+    condor), `unrealised_usd` for the position; `pct_of_max` = unrealised / Cn."""
+
+    mark: float
+    unrealised: float
+    unrealised_usd: float
+    pct_of_max: float
+    max_loss_usd: float
+    max_profit_usd: float
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
+class DataRecord(_Record):
+    """§9 freshness: session phase, quote label, flags (MODEL_IV, MODEL_F, MODEL_VOLVOL, STALE…)."""
+
+    asof: datetime
+    phase: str
+    label: SessionLabel
+    flags: tuple[str, ...]
+    quote_times: Mapping[str, datetime | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PositionRecord(_Record):
+    """One position's evaluation. For a position that could not be evaluated (R0 on bad legs or a
+    bad snapshot) the analytic blocks are None and `problems` names why."""
+
+    position_id: int
+    label: str
+    root: str
+    expiry: date | None
+    strikes: tuple[float, float, float, float]
+    qty: int
+    net_credit: float
+    dte: int | None
+    edr: EdrRecord | None
+    wpr: WprRecord | None
+    shorts: ShortsRecord | None
+    confirmation: ConfirmationRecord | None
+    breakeven: BreakevenRecord | None
+    greeks: GreeksRecord | None
+    bands: BandsRecord | None
+    second_engine: SecondEngineRecord | None
+    roll: RollRecord
+    pnl: PnlRecord | None
+    data: DataRecord
+    problems: tuple[str, ...] = ()
+
+
+# --- market record --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuoteRecord(_Record):
+    value: float | None
+    asof: datetime | None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class EdrClose(_Record):
+    """One official close of the EDR history with the replayed state after it."""
+
+    date: date
+    pct: float
+    state: str
+
+
+@dataclass(frozen=True)
+class EventRecord(_Record):
+    when: datetime
+    kind: str
+    label: str
+    high_impact: bool
+
+
+@dataclass(frozen=True)
+class MarketRecord(_Record):
+    """One per snapshot: quotes with their times, EDR and state, the last 10 official closes of
+    EDR and state, daily indicators and the next events."""
+
+    asof: datetime
+    phase: str
+    label: SessionLabel
+    spx: QuoteRecord
+    vix: QuoteRecord
+    vix9d: QuoteRecord
+    vix3m: QuoteRecord
+    vvix: QuoteRecord
+    edr_pct: float | None
+    edr_pts: float | None
+    edr_source: str
+    state: str
+    official_state: str
+    provisional: bool
+    flags: tuple[str, ...]
+    history: tuple[EdrClose, ...]
+    indicators: Mapping[str, float | None]
+    indicators_asof: date | None
+    next_events: tuple[EventRecord, ...]
+    term_structure: float | None  # VIX / VIX3M
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        # §10 spelling: the market block shows EDR as edr.{pct, pts, source, state}
+        d["edr"] = {
+            "pct": d.pop("edr_pct"),
+            "pts": d.pop("edr_pts"),
+            "source": d.pop("edr_source"),
+            "state": d["state"],
+            "official_state": d["official_state"],
+            "provisional": d["provisional"],
+        }
+        return d
+
+
+@dataclass(frozen=True)
+class Evaluation(_Record):
+    market: MarketRecord
+    positions: list[PositionRecord]
+
+    def by_id(self, position_id: int) -> PositionRecord:
+        for p in self.positions:
+            if p.position_id == position_id:
+                return p
+        raise KeyError(position_id)

@@ -163,6 +163,7 @@ class Params:
 
     # --- §9 freshness -----------------------------------------------------------------------
     live_quote_max_age_minutes: float = 20.0
+    rate_max_age_days: float = 7.0  # older fed-funds reading → STALE_RATE (informational)
 
     # --- contract multipliers ------------------------------------------------------------
     spx_multiplier: float = 100.0

@@ -1,22 +1,57 @@
-"""`alvh start`: the bot when a token is configured, otherwise the offline console."""
+"""`alvh start`: the Telegram bot when a token is configured, otherwise the offline console.
+`alvh console`: the console, always."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import sys
+
+from bot.config import ConfigError, Settings, configure_logging, mask_token
+from bot.console import add_console_parser, run_console
 
 
-def _start(args: argparse.Namespace) -> int:
-    if os.environ.get("TELEGRAM_BOT_TOKEN"):
-        print("The Telegram bot is not built yet (issue: the Telegram bot).")
-    else:
-        print(
-            "No TELEGRAM_BOT_TOKEN set. The offline console is not built yet; meanwhile try\n"
-            "  alvh --help"
-        )
+def _run_telegram(settings: Settings) -> int:
+    from telegram import Update
+
+    from bot.app import build_application
+
+    configure_logging(settings)
+    print(
+        f"Starting the bot (token {mask_token(settings.telegram_bot_token)}, "
+        f"{settings.market_data_provider} market data); Ctrl-C stops it.",
+        file=sys.stderr,
+    )
+    application = build_application(settings)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
 
 
+def _start(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load()
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if settings.telegram_bot_token:
+        return _run_telegram(settings)
+    if sys.stdin.isatty():
+        print("No TELEGRAM_BOT_TOKEN set: starting the offline console.", file=sys.stderr)
+    return run_console(database=args.database)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("start", help="run the bot (token set) or the offline console")
+    p = sub.add_parser(
+        "start",
+        help="run the bot (TELEGRAM_BOT_TOKEN set) or else the offline console",
+        description=(
+            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot (polling); "
+            "without it, the offline console on the bundled sample."
+        ),
+    )
+    p.add_argument(
+        "--database",
+        default=None,
+        help="console only: SQLite file or SQLAlchemy URL (default var/console.db)",
+    )
     p.set_defaults(func=_start)
+    add_console_parser(sub)

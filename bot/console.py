@@ -1,0 +1,248 @@
+"""`alvh console`: the same bot in the terminal.
+
+The real python-telegram-bot `Application` polls an in-process local Bot API server
+(`bot.localapi`); each line of standard input is sent as a user's message, and the bot's replies
+are printed as plain text once the bot is idle. Offline market sample, local database.
+
+Input lines:
+- any text (`/start`, `/check 3`, an answer in a conversation) is a message;
+- `cb:N` presses inline button N of the most recent reply that showed buttons
+  (buttons print as `[1] Refresh  [2] Details`);
+- `cb:<data>` (not a number) presses a button carrying that raw callback data on that message,
+  which is how you can see that a tampered button is refused;
+- end of input (Ctrl-D, or the end of a pipe) stops the bot cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import ConfigError, Settings
+from bot.localapi import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text
+
+CONSOLE_USER_ID = 1  # the private chat id equals the user id
+DEFAULT_DATABASE = Path("var") / "console.db"
+IDLE_QUIET_S = 0.3  # no bot activity for this long after a message: its replies are complete
+REPLY_TIMEOUT_S = 60.0  # overall wait for one message's replies
+
+log = logging.getLogger(__name__)
+
+
+def database_url(database: str | None) -> str:
+    """`--database` as given: a SQLAlchemy URL, or a file path (parent made if missing)."""
+    if database and "://" in database:
+        return database
+    path = Path(database) if database else DEFAULT_DATABASE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def format_message(message: dict, first_button: int) -> tuple[str, list[tuple[int, dict]]]:
+    """A bot message as terminal text, and its buttons numbered from `first_button`."""
+    html = message.get("html")
+    if html is not None:
+        body = html_to_text(html)
+    else:
+        body = message.get("text") or message.get("caption") or ""
+    if "photo" in message:
+        body = f"[picture] {body}".rstrip()
+    if "document" in message:
+        doc = message["document"]
+        size = doc.get("file_size")
+        body = f"[file {doc.get('file_name')} ({size} bytes)] {body}".rstrip()
+    if message.get("edited"):
+        body = f"(edited) {body}"
+    numbered = [(first_button + k, b) for k, b in enumerate(buttons_of(message))]
+    if numbered:
+        body += "\n" + "  ".join(f"[{n}] {b.get('text', '')}" for n, b in numbered)
+    return body, numbered
+
+
+class Console:
+    """One terminal conversation with the bot. `run(stdin, stdout)` until end of input."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        user_id: int = CONSOLE_USER_ID,
+        quiet_s: float = IDLE_QUIET_S,
+        reply_timeout_s: float = REPLY_TIMEOUT_S,
+    ):
+        self.user_id = user_id
+        self.quiet_s = quiet_s
+        self.reply_timeout_s = reply_timeout_s
+        self.api = LocalBotAPI()
+        # The local server is the only user-facing surface: no allowlist, the local token.
+        self.settings = dataclasses.replace(
+            settings,
+            telegram_bot_token=LOCAL_TOKEN,
+            telegram_api_base_url=self.api.base_url,
+            allowed_user_ids=frozenset(),
+        )
+        self.buttons: list[tuple[int, dict]] = []  # (number, button) of the last keyboard
+        self._button_message: dict[int, int] = {}  # button number -> its message id
+        self.buttons_message_id: int | None = None
+        self.application = None
+
+    def sample_note(self) -> str:
+        services = self.application.bot_data.get("services") if self.application else None
+        clock = getattr(services, "clock", None)
+        if self.settings.market_data_provider == "offline" and callable(clock):
+            return f"offline market sample as of {clock():%Y-%m-%d %H:%M %Z}"
+        return f"{self.settings.market_data_provider} market data"
+
+    async def _wait_until_idle(self) -> None:
+        app = self.application
+        deadline = time.monotonic() + self.reply_timeout_s
+        while time.monotonic() < deadline:
+            remaining = deadline - time.monotonic()
+            await self.api.async_wait_idle(self.quiet_s, remaining)
+            busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates
+            if not busy:
+                return
+            await asyncio.sleep(0.05)
+
+    def _press(self, spec: str, out: TextIO) -> bool:
+        if not self.buttons and self.buttons_message_id is None:
+            print("(no buttons to press: the last replies showed none)", file=out)
+            return False
+        if spec.isdigit():
+            chosen = dict(self.buttons).get(int(spec))
+            if chosen is None:
+                shown = ", ".join(str(n) for n, _ in self.buttons) or "none"
+                print(f"(no button {spec}; the buttons shown are: {shown})", file=out)
+                return False
+            data = chosen.get("callback_data")
+            if data is None:
+                print(f"(button {spec} is a link: {chosen.get('url')})", file=out)
+                return False
+            message_id = self._button_message[int(spec)]
+        else:
+            data, message_id = spec, self.buttons_message_id
+        self.api.inject_callback(self.user_id, None, message_id, data)
+        return True
+
+    def _print_replies(self, out: TextIO) -> None:
+        replies = self.api.drain(self.user_id)
+        new_buttons: list[tuple[int, dict]] = []
+        button_message: dict[int, int] = {}
+        for message in replies:
+            text, numbered = format_message(message, len(new_buttons) + 1)
+            for n, _ in numbered:
+                button_message[n] = message["message_id"]
+            new_buttons.extend(numbered)
+            print(text, file=out)
+            print(file=out)
+        if new_buttons:
+            self.buttons = new_buttons
+            self._button_message = button_message
+            self.buttons_message_id = button_message[new_buttons[-1][0]]
+        out.flush()
+
+    async def run(self, stdin: TextIO, out: TextIO, *, interactive: bool = False) -> int:
+        from bot.app import build_application, start_polling, stop_polling
+
+        self.api.start()
+        try:
+            self.application = build_application(self.settings)
+            try:
+                await start_polling(self.application, poll_timeout=1)
+                if interactive:
+                    print(
+                        f"ALVH console: {self.sample_note()}. Type /help to begin; "
+                        "cb:N presses button N; Ctrl-D quits.\n",
+                        file=out,
+                    )
+                    out.flush()
+                await self._loop(stdin, out, interactive)
+            finally:
+                await stop_polling(self.application)
+        finally:
+            self.api.stop()
+        return 0
+
+    async def _loop(self, stdin: TextIO, out: TextIO, interactive: bool) -> None:
+        while True:
+            if interactive:
+                print("> ", end="", file=out, flush=True)
+            line = await asyncio.to_thread(stdin.readline)
+            if not line:
+                return
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if not interactive:
+                print(f"> {line}", file=out)
+            if line.startswith("cb:"):
+                if not self._press(line[3:].strip(), out):
+                    continue
+            else:
+                self.api.inject_message(self.user_id, None, line, first_name="Console")
+            await self._wait_until_idle()
+            self._print_replies(out)
+
+
+def run_console(
+    *,
+    database: str | None = None,
+    user_id: int = CONSOLE_USER_ID,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    interactive: bool | None = None,
+    env_file: str | None = ".env",
+) -> int:
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    interactive = stdin.isatty() if interactive is None else interactive
+    try:
+        settings = Settings.load(env_file=env_file)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    settings = dataclasses.replace(
+        settings, database_url=database_url(database), market_data_provider="offline"
+    )
+    # Replies go to stdout; only warnings (and the tracebacks the error handler logs) to stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    console = Console(settings, user_id=user_id)
+    try:
+        return asyncio.run(console.run(stdin, out, interactive=interactive))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _console_command(args: argparse.Namespace) -> int:
+    return run_console(database=args.database, user_id=args.user_id)
+
+
+def add_console_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "console",
+        help="the bot in this terminal (offline sample, local database)",
+        description=(
+            "Chat with the bot in the terminal: one message per line on standard input; "
+            "'cb:N' presses button N of the last reply; end of input exits. "
+            "Example: printf '/start\\n/check\\n' | alvh console"
+        ),
+    )
+    p.add_argument(
+        "--database",
+        default=None,
+        help=f"SQLite file or SQLAlchemy URL (default {DEFAULT_DATABASE})",
+    )
+    p.add_argument(
+        "--user-id",
+        type=int,
+        default=CONSOLE_USER_ID,
+        help="the Telegram user id you appear as (default %(default)s)",
+    )
+    p.set_defaults(func=_console_command)

@@ -1,0 +1,54 @@
+"""The fake Telegram Bot API server of the end-to-end tests.
+
+The server itself lives in `bot.localapi` (the console runs on it too); this module is the
+tests' name for it, plus the small helpers the e2e tests share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from telegram.ext import Application
+
+from bot.localapi import (
+    BOT_USER,
+    LOCAL_TOKEN,
+    MAX_MESSAGE_LENGTH,
+    ApiError,
+    Call,
+    LocalBotAPI,
+    Outgoing,
+    buttons_of,
+    html_to_text,
+    parse_html,
+)
+
+FakeBotAPI = LocalBotAPI
+
+__all__ = [
+    "BOT_USER",
+    "LOCAL_TOKEN",
+    "MAX_MESSAGE_LENGTH",
+    "ApiError",
+    "Call",
+    "FakeBotAPI",
+    "LocalBotAPI",
+    "Outgoing",
+    "buttons_of",
+    "html_to_text",
+    "parse_html",
+    "settle",
+]
+
+
+async def settle(api: LocalBotAPI, app: Application, quiet: float = 0.2, timeout: float = 20.0):
+    """Wait until the bot fetched every update, finished processing, and went quiet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await api.async_wait_idle(quiet, max(0.05, deadline - time.monotonic()))
+        busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates
+        if not busy:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"the bot was still busy after {timeout}s")

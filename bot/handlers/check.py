@@ -1,0 +1,105 @@
+"""/check, /market, /report and the buttons under a /check reply (refresh, details, roll)."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot import parsing
+from bot.handlers._common import (
+    command_args,
+    reply,
+    reply_error,
+    services,
+    typing,
+    user_errors,
+    user_ref,
+)
+from bot.render import render
+from bot.services import CheckResult
+
+# chk:<position id | all>:<action>; anything else is refused (a tampered button).
+CALLBACK_RE = re.compile(r"^chk:(all|\d{1,10}):(refresh|details|roll)$")
+MAX_POSITION_BUTTON_ROWS = 12  # beyond this the keyboard would be a wall; use /check <id>
+
+
+def check_keyboard(result: CheckResult, single: int | None) -> InlineKeyboardMarkup:
+    if single is not None:
+        return InlineKeyboardMarkup([[
+            InlineKeyboardButton("↻ Refresh", callback_data=f"chk:{single}:refresh"),
+            InlineKeyboardButton("🔎 Details", callback_data=f"chk:{single}:details"),
+            InlineKeyboardButton("⇄ Roll", callback_data=f"chk:{single}:roll"),
+        ]])
+    rows = []
+    if len(result.positions) <= MAX_POSITION_BUTTON_ROWS:
+        for p in result.positions:
+            rows.append([
+                InlineKeyboardButton(f"🔎 #{p.id} details", callback_data=f"chk:{p.id}:details"),
+                InlineKeyboardButton(f"⇄ #{p.id} roll", callback_data=f"chk:{p.id}:roll"),
+            ])
+    rows.append([InlineKeyboardButton("↻ Refresh", callback_data="chk:all:refresh")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def _send_check(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                      position_id: int | None) -> None:
+    await typing(update, context)
+    result = await services(context).check(user_ref(update), position_id)
+    markup = check_keyboard(result, position_id) if result.positions else None
+    await reply(update, render("check", result=result, single=position_id is not None), markup)
+
+
+@user_errors(parsing.USAGE["check"])
+async def check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _send_check(update, context, parsing.parse_check(command_args(update)))
+
+
+@user_errors()
+async def market(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await typing(update, context)
+    result = await services(context).market(user_ref(update))
+    await reply(update, render("market", market=result.market, offline=result.offline))
+
+
+@user_errors()
+async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await typing(update, context)
+    result = await services(context).report(user_ref(update))
+    await reply(update, render("report", result=result))
+
+
+@user_errors()
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    await query.answer()
+    m = CALLBACK_RE.match(query.data or "")
+    if m is None:
+        await reply_error(update, "this button is not valid any more", "/check")
+        return
+    target, action = m[1], m[2]
+    position_id = None if target == "all" else parsing.parse_position_id(target)
+    if action == "refresh":
+        await _send_check(update, context, position_id)
+        return
+    if position_id is None:
+        await reply_error(update, "this button is not valid any more", "/check")
+        return
+    await typing(update, context)
+    svc = services(context)
+    if action == "details":
+        result = await svc.check(user_ref(update), position_id)
+        await reply(update, render("check_detail", result=result))
+    else:
+        result = await svc.roll_verdict(user_ref(update), position_id)
+        await reply(update, render("roll", result=result))
+
+
+def handlers() -> list[BaseHandler]:
+    return [
+        CommandHandler("check", check),
+        CommandHandler("market", market),
+        CommandHandler("report", report),
+        CallbackQueryHandler(on_button, pattern=r"^chk:"),
+    ]

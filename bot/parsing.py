@@ -1,0 +1,604 @@
+"""Pure parsers for everything a user can type.
+
+Each parser returns a typed value or raises `ParseError(message, usage)`: `message` names the
+problem, `usage` shows the correct form. Parsers check *syntax and bounds* only; the method's
+semantic rules (strike order, width vs credit, past expiry) live in `core.models.Position.problems`
+and the listed-expiry rule in `core.calendar`; `validate_condor` applies both, so no rule is
+written twice.
+
+Accepted date forms (documented in docs/commands.md): ISO `2026-12-18`, compact `20261218`, and
+broker style `18Dec26` / `18DEC2026`. US `12/18/2026` is refused with a pointer to ISO, because
+`03/04` is ambiguous between countries.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core import calendar as cal
+from core.models import ROOTS, HedgeKind, HedgeLayer, Layer, Position
+
+# --- bounds of what a user may type (UI sanity, not method parameters) ----------------------
+MAX_COMMAND_CHARS = 500
+MAX_LABEL_CHARS = 64
+STRIKE_MIN, STRIKE_MAX = 1.0, 100_000.0
+QTY_MIN, QTY_MAX = 1, 1000
+PRICE_MAX = 100_000.0  # credit, debit, hedge cost, roll net: points per contract
+POSITION_ID_MAX = 2**31 - 1
+EDR_TRIGGER_RANGE = (0.30, 3.00)  # % of SPX; ≈ VIX 4.8 .. 47.6
+HEDGE_BUDGET_RANGE = (0.0, 20.0)  # % of max loss
+TAKE_PROFIT_RANGE = (5.0, 100.0)  # % of net credit
+VIX_STRIKE_MAX = 500.0
+
+USAGE = {
+    "add": "/add SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35 [label]",
+    "hedge": (
+        "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
+        "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n>"
+    ),
+    "roll": "/roll <id>  ·  /roll <id> done 2027-01-15 5500/5550/6250/6300 @0.40",
+    "close": "/close <id> [@debit], e.g. /close 3 @1.20",
+    "check": "/check [id], e.g. /check or /check 3",
+    "settings": (
+        "/settings  ·  /settings <key> <value>, keys: report_time 08:45, "
+        "timezone Europe/Berlin, edr_trigger 0.94, hedge_budget 2, take_profit 50, alerts on|off"
+    ),
+    "id": "a position number as shown by /positions, e.g. 3",
+}
+
+
+class ParseError(ValueError):
+    """What was wrong (`message`) and the correct form (`usage`)."""
+
+    def __init__(self, message: str, usage: str = ""):
+        self.message = message
+        self.usage = usage
+        super().__init__(message + (f" — usage: {usage}" if usage else ""))
+
+
+# --- typed results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CondorSpec:
+    """An iron condor as typed: strikes K1 < K2 < K3 < K4, credit in points per condor."""
+
+    root: str
+    expiry: date
+    strikes: tuple[float, float, float, float]
+    qty: int
+    credit: float
+    label: str = ""
+
+    def to_position(self, opened: date, position_id: int = 0) -> Position:
+        k1, k2, k3, k4 = self.strikes
+        return Position(
+            id=position_id,
+            root=self.root,
+            expiry=self.expiry,
+            k1=k1,
+            k2=k2,
+            k3=k3,
+            k4=k4,
+            qty=self.qty,
+            entry_credit=self.credit,
+            opened=opened,
+            label=self.label,
+        )
+
+
+@dataclass(frozen=True)
+class HedgeSpec:
+    """A VIX hedge as typed. `cost` is points per contract (option $100/pt, future $1,000/pt)."""
+
+    kind: HedgeKind
+    qty: int
+    expiry: date
+    cost: float
+    strike: float | None = None
+    strike2: float | None = None
+    layer: Layer = Layer.L2
+
+    def to_layer(self) -> HedgeLayer:
+        return HedgeLayer(
+            kind=self.kind,
+            expiry=self.expiry,
+            qty=self.qty,
+            cost=self.cost,
+            strike=self.strike,
+            strike2=self.strike2,
+            layer=self.layer,
+        )
+
+
+@dataclass(frozen=True)
+class HedgeCommand:
+    """`/hedge <id>` (action "list"), `... add <spec>`, `... remove <n>` (1-based index)."""
+
+    position_id: int
+    action: str  # "list" | "add" | "remove"
+    spec: HedgeSpec | None = None
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class RollCommand:
+    """`/roll <id>` (done=False: show the verdict) or `/roll <id> done <expiry> <strikes> @net`.
+    `net` is the roll's net R in points per condor: positive credit, negative debit."""
+
+    position_id: int
+    done: bool = False
+    expiry: date | None = None
+    strikes: tuple[float, float, float, float] | None = None
+    net: float | None = None
+
+
+@dataclass(frozen=True)
+class CloseCommand:
+    position_id: int
+    debit: float | None = None  # points per condor paid to close; None: not given
+
+
+@dataclass(frozen=True)
+class SettingUpdate:
+    """One setting. `key` is canonical (see SETTING_KEYS); `value` typed per key."""
+
+    key: str
+    value: object
+
+
+# --- small pieces --------------------------------------------------------------------------
+
+_NUMBER_RE = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
+_SIGNED_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
+
+
+def _show(token: str, limit: int = 24) -> str:
+    """A user's token quoted for an error message, cut short (never echo a 10,000-char blob)."""
+    text = token if len(token) <= limit else token[: limit - 1] + "…"
+    return repr(text)
+
+
+def check_length(text: str, usage: str = "") -> str:
+    if not isinstance(text, str):
+        raise ParseError("expected text", usage)
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ParseError(
+            f"message is {len(text)} characters long; commands are at most {MAX_COMMAND_CHARS}",
+            usage,
+        )
+    return text
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """`/add@MyBot SPXW …` → ("add", "SPXW …"). Text without a leading slash → ("", text)."""
+    text = check_length(text).strip()
+    if not text.startswith("/"):
+        return "", text
+    head, _, rest = text.partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    return name, rest.strip()
+
+
+def _tokens(text: str) -> list[str]:
+    return text.split()
+
+
+def parse_number(
+    token: str,
+    what: str,
+    usage: str,
+    lo: float,
+    hi: float,
+    *,
+    signed: bool = False,
+    lo_inclusive: bool = True,
+) -> float:
+    """A plain decimal (no exponent, no nan/inf) within [lo, hi] (or (lo, hi])."""
+    pattern = _SIGNED_RE if signed else _NUMBER_RE
+    if not pattern.match(token):
+        raise ParseError(f"{what} {_show(token)} is not a number", usage)
+    value = float(token)
+    if not math.isfinite(value):
+        raise ParseError(f"{what} {_show(token)} is too large", usage)
+    below = value < lo if lo_inclusive else value <= lo
+    if below or value > hi:
+        low = f"{lo:g} or more" if lo_inclusive else f"above {lo:g}"
+        raise ParseError(f"{what} {_show(token)} must be {low} and at most {hi:g}", usage)
+    return value
+
+
+def parse_qty(token: str, usage: str, what: str = "quantity") -> int:
+    t = token[1:] if token[:1] in ("x", "X") else token
+    if not t.isascii() or not t.isdigit():
+        raise ParseError(f"{what} {_show(token)} must be a whole number like x2", usage)
+    if len(t) > 7 or not QTY_MIN <= int(t) <= QTY_MAX:
+        raise ParseError(f"{what} must be between {QTY_MIN} and {QTY_MAX} (got {_show(t)})", usage)
+    return int(t)
+
+
+def parse_date(token: str, usage: str, what: str = "expiry") -> date:
+    t = token.strip().upper()
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", t) or re.fullmatch(r"(\d{4})(\d{2})(\d{2})", t)
+    if m:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    else:
+        m = re.fullmatch(r"(\d{1,2})([A-Z]{3})(\d{2}|\d{4})", t)
+        if m and m[2] in _MONTHS:
+            y = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
+            mo, d = _MONTHS[m[2]], int(m[1])
+        elif re.fullmatch(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}", t):
+            raise ParseError(
+                f"{what} {_show(token)} is ambiguous: write it as YYYY-MM-DD, e.g. 2026-12-18",
+                usage,
+            )
+        else:
+            raise ParseError(
+                f"{what} {_show(token)} is not a date; write YYYY-MM-DD, e.g. 2026-12-18", usage
+            )
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        raise ParseError(f"{what} {_show(token)} is not a real calendar date", usage) from None
+
+
+def parse_strikes(token: str, usage: str) -> tuple[float, float, float, float]:
+    parts = token.split("/")
+    if len(parts) != 4:
+        raise ParseError(
+            f"strikes {_show(token)}: expected four strikes long put/short put/short call/"
+            "long call separated by '/', e.g. 5600/5650/6150/6200",
+            usage,
+        )
+    names = ("long put", "short put", "short call", "long call")
+    values = tuple(
+        parse_number(p, f"{n} strike", usage, STRIKE_MIN, STRIKE_MAX)
+        for p, n in zip(parts, names, strict=True)
+    )
+    return values  # type: ignore[return-value]
+
+
+def parse_price(
+    token: str, what: str, usage: str, *, allow_zero: bool = False, signed: bool = False
+) -> float:
+    if not token.startswith("@"):
+        raise ParseError(f"{what} {_show(token)} must start with @, e.g. @4.35", usage)
+    body = token[1:]
+    if signed:
+        return parse_number(body, what, usage, -PRICE_MAX, PRICE_MAX, signed=True)
+    return parse_number(body, what, usage, 0.0, PRICE_MAX, lo_inclusive=allow_zero)
+
+
+def parse_position_id(token: str, usage: str = USAGE["id"]) -> int:
+    t = token[1:] if token.startswith("#") else token
+    if not t.isascii() or not t.isdigit() or len(t) > 10 or not 1 <= int(t) <= POSITION_ID_MAX:
+        raise ParseError(
+            f"position id {_show(token)} must be a number like 3 (see /positions)", usage
+        )
+    return int(t)
+
+
+def parse_label(words: list[str], usage: str) -> str:
+    label = " ".join(words)
+    if len(label) > MAX_LABEL_CHARS:
+        raise ParseError(f"label is {len(label)} characters; at most {MAX_LABEL_CHARS}", usage)
+    if any(not ch.isprintable() for ch in label):
+        raise ParseError("label contains control characters", usage)
+    return label
+
+
+def parse_root(token: str, usage: str) -> str:
+    root = token.upper()
+    if root not in ROOTS:
+        raise ParseError(f"root {_show(token)} must be one of {', '.join(ROOTS)}", usage)
+    return root
+
+
+# --- /add ----------------------------------------------------------------------------------
+
+
+def parse_add(text: str) -> CondorSpec:
+    """`SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35 [label words…]` (after the command).
+    `xN` may be left out (1 condor). Root is case-insensitive."""
+    usage = USAGE["add"]
+    tokens = _tokens(check_length(text, usage))
+    if len(tokens) < 4:
+        raise ParseError("expected root, expiry, four strikes and @credit", usage)
+    root = parse_root(tokens[0], usage)
+    expiry = parse_date(tokens[1], usage)
+    strikes = parse_strikes(tokens[2], usage)
+    rest = tokens[3:]
+    qty = 1
+    if rest and rest[0][:1] in ("x", "X"):
+        qty = parse_qty(rest[0], usage)
+        rest = rest[1:]
+    if not rest:
+        raise ParseError("missing the entry credit, e.g. @4.35", usage)
+    credit = parse_price(rest[0], "credit", usage)
+    label = parse_label(rest[1:], usage)
+    return CondorSpec(root, expiry, strikes, qty, credit, label)
+
+
+def format_condor(spec: CondorSpec) -> str:
+    """The one-liner for a spec (inverse of `parse_add`)."""
+    strikes = "/".join(fmt_num(k) for k in spec.strikes)
+    out = f"{spec.root} {spec.expiry.isoformat()} {strikes} x{spec.qty} @{fmt_num(spec.credit)}"
+    return f"{out} {spec.label}" if spec.label else out
+
+
+def fmt_num(x: float) -> str:
+    """Shortest exact text of a number: 5600.0 → '5600', 4.35 → '4.35'."""
+    if float(x).is_integer():
+        return str(int(x))
+    text = repr(float(x))
+    if "e" in text:  # tiny or huge: write it out in plain decimals
+        text = f"{x:.12f}".rstrip("0").rstrip(".")
+    return text
+
+
+def listed_expiry_problem(root: str, expiry: date) -> str | None:
+    """None when `expiry` is a listed expiry of `root`; else the reason in words."""
+    try:
+        listed = cal.spx_expiries(expiry, expiry, root)
+    except cal.CalendarRangeError as exc:
+        return str(exc)
+    if listed:
+        return None
+    if not cal.is_session(expiry):
+        return f"{expiry} ({expiry:%A}) is not a trading day"
+    return (
+        f"{expiry} is not a listed {root} expiry ({root} expires on the third Friday of the month)"
+    )
+
+
+def validate_condor(spec: CondorSpec, asof: date, position_id: int = 0) -> Position:
+    """The spec as a `Position` opened `asof`, or ParseError naming every problem."""
+    problems = spec.to_position(opened=asof, position_id=position_id).problems(asof)
+    if not any("past" in p or "after expiry" in p for p in problems):
+        listed = listed_expiry_problem(spec.root, spec.expiry)
+        if listed:
+            problems.append(listed)
+    if problems:
+        raise ParseError("; ".join(problems), USAGE["add"])
+    return spec.to_position(opened=asof, position_id=position_id)
+
+
+# --- /hedge --------------------------------------------------------------------------------
+
+_VIX_OPTION_ROOTS = ("VIX", "VIXW")
+_VIX_FUTURE_ROOTS = ("VX", "VXF")
+
+
+def parse_hedge(text: str) -> HedgeCommand:
+    """`<id>` | `<id> add <qty> VIX <expiry> <K>C @cost [L1|L2|L3]` (spread `K/K2C`;
+    future: `<id> add <qty> VX <expiry> @price`) | `<id> remove <n>`."""
+    usage = USAGE["hedge"]
+    tokens = _tokens(check_length(text, usage))
+    if not tokens:
+        raise ParseError("which position? give its id", usage)
+    pid = parse_position_id(tokens[0], usage)
+    if len(tokens) == 1:
+        return HedgeCommand(pid, "list")
+    action = tokens[1].lower()
+    if action in ("remove", "rm", "del", "delete"):
+        if len(tokens) != 3:
+            raise ParseError("remove needs the hedge number from the list, e.g. remove 1", usage)
+        t = tokens[2].lstrip("#")
+        if not t.isascii() or not t.isdigit() or len(t) > 6 or int(t) < 1:
+            raise ParseError(
+                f"hedge number {_show(tokens[2])} must be a whole number like 1", usage
+            )
+        return HedgeCommand(pid, "remove", index=int(t))
+    if action != "add":
+        raise ParseError(f"unknown hedge action {_show(tokens[1])}: use add or remove", usage)
+    return HedgeCommand(pid, "add", spec=parse_hedge_spec(tokens[2:], usage))
+
+
+def parse_hedge_spec(tokens: list[str], usage: str = USAGE["hedge"]) -> HedgeSpec:
+    if len(tokens) < 4:
+        raise ParseError("expected quantity, VIX, expiry, strike(s) and @cost", usage)
+    qty = parse_qty(tokens[0], usage, "hedge quantity")
+    root = tokens[1].upper()
+    expiry = parse_date(tokens[2], usage, "hedge expiry")
+    rest = tokens[3:]
+    layer = Layer.L2
+    if rest and rest[-1].upper() in Layer.__members__:
+        layer = Layer(rest[-1].upper())
+        rest = rest[:-1]
+    if root in _VIX_FUTURE_ROOTS:
+        if len(rest) != 1:
+            raise ParseError("a VIX future is: <qty> VX <expiry> @price", usage)
+        price = parse_price(rest[0], "future price", usage)
+        return HedgeSpec(HedgeKind.VIX_FUTURE, qty, expiry, price, layer=layer)
+    if root not in _VIX_OPTION_ROOTS:
+        raise ParseError(
+            f"hedge instrument {_show(tokens[1])} must be VIX (calls) or VX (future)", usage
+        )
+    if len(rest) != 2:
+        raise ParseError("expected the strike (e.g. 22C or 22/27C) then @cost", usage)
+    strike_tok = rest[0].upper()
+    if not strike_tok.endswith("C"):
+        raise ParseError(
+            f"strike {_show(rest[0])} must end in C (VIX calls), e.g. 22C or 22/27C", usage
+        )
+    parts = strike_tok[:-1].split("/")
+    if len(parts) > 2:
+        raise ParseError(f"strike {_show(rest[0])}: one strike (22C) or a spread (22/27C)", usage)
+    strikes = [
+        parse_number(p, "VIX strike", usage, 0.0, VIX_STRIKE_MAX, lo_inclusive=False) for p in parts
+    ]
+    cost = parse_price(rest[1], "hedge cost", usage)
+    if len(strikes) == 2:
+        if strikes[1] <= strikes[0]:
+            raise ParseError(
+                f"spread {_show(rest[0])}: the short call must be above the long call", usage
+            )
+        return HedgeSpec(
+            HedgeKind.VIX_CALL_SPREAD, qty, expiry, cost, strikes[0], strikes[1], layer
+        )
+    return HedgeSpec(HedgeKind.VIX_CALL, qty, expiry, cost, strikes[0], layer=layer)
+
+
+def format_hedge(spec: HedgeSpec) -> str:
+    """Inverse of `parse_hedge_spec` (without the position id and `add`)."""
+    if spec.kind is HedgeKind.VIX_FUTURE:
+        body = f"{spec.qty} VX {spec.expiry.isoformat()} @{fmt_num(spec.cost)}"
+    else:
+        k = fmt_num(spec.strike or 0.0)
+        if spec.kind is HedgeKind.VIX_CALL_SPREAD:
+            k += "/" + fmt_num(spec.strike2 or 0.0)
+        body = f"{spec.qty} VIX {spec.expiry.isoformat()} {k}C @{fmt_num(spec.cost)}"
+    return body if spec.layer is Layer.L2 else f"{body} {spec.layer.value}"
+
+
+def vix_expiry_problem(expiry: date) -> str | None:
+    try:
+        listed = {e.date for e in cal.vix_expiries(expiry, expiry)}
+    except cal.CalendarRangeError as exc:
+        return str(exc)
+    if expiry in listed:
+        return None
+    return f"{expiry} is not a listed VIX expiry (VIX options expire on Wednesdays)"
+
+
+def validate_hedge(spec: HedgeSpec, asof: date) -> HedgeLayer:
+    layer = spec.to_layer()
+    problems = layer.problems()
+    if spec.expiry < asof:
+        problems.append(f"hedge expiry {spec.expiry} is in the past")
+    else:
+        listed = vix_expiry_problem(spec.expiry)
+        if listed:
+            problems.append(listed)
+    if problems:
+        raise ParseError("; ".join(problems), USAGE["hedge"])
+    return layer
+
+
+# --- /roll, /close, /check --------------------------------------------------------------
+
+
+def parse_roll(text: str) -> RollCommand:
+    usage = USAGE["roll"]
+    tokens = _tokens(check_length(text, usage))
+    if not tokens:
+        raise ParseError("which position? give its id", usage)
+    pid = parse_position_id(tokens[0], usage)
+    if len(tokens) == 1:
+        return RollCommand(pid)
+    if tokens[1].lower() != "done":
+        raise ParseError(f"unexpected {_show(tokens[1])}: /roll <id> or /roll <id> done …", usage)
+    if len(tokens) != 5:
+        raise ParseError("record a roll as: done <new expiry> <four strikes> @<net>", usage)
+    expiry = parse_date(tokens[2], usage, "new expiry")
+    strikes = parse_strikes(tokens[3], usage)
+    net = parse_price(tokens[4], "roll net (credit +, debit −)", usage, signed=True)
+    return RollCommand(pid, True, expiry, strikes, net)
+
+
+def parse_close(text: str) -> CloseCommand:
+    usage = USAGE["close"]
+    tokens = _tokens(check_length(text, usage))
+    if not tokens:
+        raise ParseError("which position? give its id", usage)
+    if len(tokens) > 2:
+        raise ParseError("too many words: /close <id> [@debit]", usage)
+    pid = parse_position_id(tokens[0], usage)
+    debit = (
+        parse_price(tokens[1], "closing debit", usage, allow_zero=True)
+        if len(tokens) == 2
+        else None
+    )
+    return CloseCommand(pid, debit)
+
+
+def parse_check(text: str) -> int | None:
+    usage = USAGE["check"]
+    tokens = _tokens(check_length(text, usage))
+    if not tokens:
+        return None
+    if len(tokens) > 1:
+        raise ParseError("at most one position id", usage)
+    return parse_position_id(tokens[0], usage)
+
+
+# --- /settings ------------------------------------------------------------------------------
+
+SETTING_KEYS = ("report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts")
+_SETTING_ALIASES = {
+    "time": "report_time",
+    "report": "report_time",
+    "reporttime": "report_time",
+    "tz": "timezone",
+    "zone": "timezone",
+    "time_zone": "timezone",
+    "trigger": "edr_trigger",
+    "edr": "edr_trigger",
+    "budget": "hedge_budget",
+    "tp": "take_profit",
+    "takeprofit": "take_profit",
+    "alert": "alerts",
+}
+_ON = ("on", "yes", "true", "1")
+_OFF = ("off", "no", "false", "0")
+
+
+def parse_settings(text: str) -> SettingUpdate | None:
+    """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
+    timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
+    alerts on|off. Percent values may carry a trailing %."""
+    usage = USAGE["settings"]
+    tokens = _tokens(check_length(text, usage))
+    if not tokens:
+        return None
+    key = tokens[0].lower().replace("-", "_")
+    key = _SETTING_ALIASES.get(key, key)
+    if key not in SETTING_KEYS:
+        raise ParseError(
+            f"unknown setting {_show(tokens[0])}; keys: {', '.join(SETTING_KEYS)}", usage
+        )
+    if len(tokens) != 2:
+        raise ParseError(f"{key} needs exactly one value", usage)
+    raw = tokens[1]
+    if key == "report_time":
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+        if not m or int(m[1]) > 23 or int(m[2]) > 59:
+            raise ParseError(
+                f"report time {_show(raw)} must be HH:MM on a 24-hour clock, e.g. 08:45", usage
+            )
+        return SettingUpdate(key, time(int(m[1]), int(m[2])))
+    if key == "timezone":
+        if len(raw) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", raw) or ".." in raw:
+            raise ParseError(
+                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
+            )
+        try:
+            ZoneInfo(raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ParseError(
+                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
+            ) from None
+        return SettingUpdate(key, raw)
+    if key == "alerts":
+        word = raw.lower()
+        if word in _ON or word in _OFF:
+            return SettingUpdate(key, word in _ON)
+        raise ParseError(f"alerts {_show(raw)} must be on or off", usage)
+    ranges = {
+        "edr_trigger": EDR_TRIGGER_RANGE,
+        "hedge_budget": HEDGE_BUDGET_RANGE,
+        "take_profit": TAKE_PROFIT_RANGE,
+    }
+    lo, hi = ranges[key]
+    value = parse_number(raw.removesuffix("%"), key.replace("_", " ") + " (%)", usage, lo, hi)
+    return SettingUpdate(key, value)

@@ -1,0 +1,239 @@
+"""Every reply is a Jinja2 template in `templates/` (Telegram HTML); numbers are formatted here.
+
+Templates live at the project's top-level `templates/` folder (the design card fixes it). They are
+found relative to this package (`<repo>/templates`), or from `ALVH_TEMPLATES_DIR` when set (for an
+installed wheel, which does not carry the top-level folder). If neither exists, `TemplatesMissing`
+says where it looked, instead of a bare TemplateNotFound on the first reply.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+ET = ZoneInfo("America/New_York")
+TELEGRAM_LIMIT = 4096
+TEMPLATES_ENV = "ALVH_TEMPLATES_DIR"
+DISCLAIMER = "Educational tool, not financial advice: check every number before you trade."
+
+# Tags Telegram's HTML parse mode accepts; `split_message` re-balances these across parts.
+TELEGRAM_TAGS = ("b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a",
+                 "blockquote", "tg-spoiler", "span")
+
+
+class TemplatesMissing(RuntimeError):
+    """The templates folder could not be found."""
+
+
+def templates_dir() -> Path:
+    candidates = []
+    if os.environ.get(TEMPLATES_ENV):
+        candidates.append(Path(os.environ[TEMPLATES_ENV]))
+    candidates.append(Path(__file__).resolve().parent.parent / "templates")
+    for c in candidates:
+        if (c / "start.html.j2").is_file():
+            return c
+    raise TemplatesMissing(
+        "reply templates not found; looked in " + ", ".join(str(c) for c in candidates)
+        + f". Run from the source tree or set {TEMPLATES_ENV} to the templates folder."
+    )
+
+
+# --- number formatting (one place) ----------------------------------------------------------
+
+
+def _bad(x: object) -> bool:
+    return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def fmt_pts(x: float | None, digits: int = 2) -> str:
+    """Index points: 4.35 → '4.35 pts'; large values grouped: 5,600 pts."""
+    if _bad(x):
+        return "n/a"
+    if abs(x) >= 1000 and float(x).is_integer():
+        return f"{x:,.0f} pts"
+    return f"{x:,.{digits}f} pts"
+
+
+def fmt_strike(x: float | None) -> str:
+    """A strike without unit: 5600 → '5600', 22.5 → '22.5'."""
+    if _bad(x):
+        return "n/a"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    if _bad(x):
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_pct(x: float | None, digits: int = 0, *, fraction: bool = True) -> str:
+    """Percent. `fraction=True`: 0.4 → '40 %'; False: 0.94 (already %) → '0.94 %'."""
+    if _bad(x):
+        return "n/a"
+    value = x * 100 if fraction else x
+    return f"{value:.{digits}f} %"
+
+
+def fmt_usd(x: float | None, digits: int = 0) -> str:
+    """Dollars: 2213.4 → '$2,213'; −40 → '−$40'."""
+    if _bad(x):
+        return "n/a"
+    sign = "−" if x < 0 else ""
+    return f"{sign}${abs(x):,.{digits}f}"
+
+
+def fmt_signed(x: float | None, digits: int = 2) -> str:
+    if _bad(x):
+        return "n/a"
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def fmt_dt_et(x: datetime | date | None) -> str:
+    """A data time in New York time: '2026-11-24 16:15 ET'; a date as itself."""
+    if x is None:
+        return "unknown time"
+    if isinstance(x, datetime):
+        if x.tzinfo is None:
+            return x.strftime("%Y-%m-%d %H:%M") + " (no time zone)"
+        return x.astimezone(ET).strftime("%Y-%m-%d %H:%M ET")
+    return x.isoformat()
+
+
+def fmt_dt_local(x: datetime | None, tz: str = "America/New_York") -> str:
+    if x is None:
+        return "unknown time"
+    return x.astimezone(ZoneInfo(tz)).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def fmt_date(x: date | None) -> str:
+    if x is None:
+        return "n/a"
+    return x.strftime("%a %Y-%m-%d")
+
+
+def words(x: object) -> str:
+    """ENUM_NAME → 'enum name'."""
+    return str(getattr(x, "value", x)).replace("_", " ").lower()
+
+
+FILTERS = {
+    "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
+    "signed": fmt_signed, "dt_et": fmt_dt_et, "dt_local": fmt_dt_local, "day": fmt_date,
+    "words": words,
+}
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(templates_dir())),
+        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(FILTERS)
+    env.globals["DISCLAIMER"] = DISCLAIMER
+    return env
+
+
+_BLANK_RUN = re.compile(r"\n{3,}")
+
+
+def render(kind: str, **data: object) -> str:
+    """Render `templates/<kind>.html.j2`; runs of blank lines collapse to one (block breaks)."""
+    html = environment().get_template(f"{kind}.html.j2").render(**data)
+    return _BLANK_RUN.sub("\n\n", html).strip()
+
+
+def escape(text: object) -> Markup:
+    return Markup.escape(text)
+
+
+# --- splitting ------------------------------------------------------------------------------
+
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^>]*)?)>")
+
+
+def _open_stack(html: str) -> list[tuple[str, str]]:
+    """Tags left open at the end of `html`, as [(name, full opening tag)]."""
+    stack: list[tuple[str, str]] = []
+    for m in _TAG_RE.finditer(html):
+        closing, name = m[1], m[2].lower()
+        if closing:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == name:
+                    del stack[i:]
+                    break
+        else:
+            stack.append((name, m[0]))
+    return stack
+
+
+def _close_tags(stack: list[tuple[str, str]]) -> str:
+    return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+
+def _hard_pieces(block: str, limit: int) -> list[str]:
+    """A block longer than `limit`: cut at line ends, else at spaces, never inside a tag or an
+    entity."""
+    pieces: list[str] = []
+    rest = block
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = window.rfind("\n")
+        if cut <= 0:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        # never inside a tag or an entity
+        lt, gt = window.rfind("<", 0, cut), window.rfind(">", 0, cut)
+        if lt > gt:
+            cut = lt
+        amp, semi = window.rfind("&", 0, cut), window.rfind(";", 0, cut)
+        if amp > semi and cut - amp <= 10:
+            cut = amp
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n ")
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def split_message(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """Split a reply into parts of at most `limit` characters on block boundaries (blank
+    lines), each part valid HTML: tags still open at a cut are closed and reopened in the next
+    part. A single block too long for one part is cut at line ends."""
+    if len(html) <= limit:
+        return [html]
+    # reserve room for closing/reopening tags around a cut
+    budget = max(limit - 200, limit // 2)
+    blocks: list[str] = []
+    for block in html.split("\n\n"):
+        blocks.extend(_hard_pieces(block, budget) if len(block) > budget else [block])
+    parts: list[str] = []
+    current = ""  # begins with the tags reopened from the previous part
+    for block in blocks:
+        candidate = f"{current}\n\n{block}" if current else block
+        if current and len(candidate) + len(_close_tags(_open_stack(candidate))) > limit:
+            open_now = _open_stack(current)
+            parts.append(current + _close_tags(open_now))
+            current = "".join(tag for _, tag in open_now) + block
+        else:
+            current = candidate
+    if current:
+        parts.append(current + _close_tags(_open_stack(current)))
+    return [p for p in parts if p.strip()]

@@ -1,0 +1,466 @@
+"""The use cases that Telegram handlers, the console and the CLI all call.
+
+`Services` holds the store (synchronous, run in `asyncio.to_thread`), the market-data provider
+(async; one snapshot + history + events cached for all users), the clock and the platform
+settings. Methods return plain data (domain objects and engine records) for `bot.render`; they
+never format text. A user mistake raises `UserError(message, usage)`, or the store's typed
+`NotFound` / `ValidationError`, which the handlers turn into a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot import parsing
+from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
+from core import calendar as cal
+from core.models import Event, HedgeLayer, MarketSnapshot, Position
+from core.params import Params
+
+log = logging.getLogger(__name__)
+
+MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every user
+NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
+EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
+
+# /settings keys stored as method parameter overrides: key → (Params field, factor from the
+# value the user types to the Params unit). Percent → fraction where the field is a fraction.
+PARAM_SETTINGS: dict[str, tuple[str, float]] = {
+    "edr_trigger": ("edr_trigger_pct", 1.0),
+    "hedge_budget": ("hedge_budget_frac", 0.01),
+    "take_profit": ("take_profit_frac", 0.01),
+}
+
+
+class UserError(Exception):
+    """A problem the user can fix. `message` names it; `usage` shows the correct form."""
+
+    def __init__(self, message: str, usage: str = ""):
+        self.message = message
+        self.usage = usage
+        super().__init__(message)
+
+    @classmethod
+    def from_parse(cls, exc: ParseError) -> UserError:
+        return cls(exc.message, exc.usage)
+
+
+@dataclass(frozen=True)
+class UserRef:
+    """Who is acting: the Telegram user id (the scope of every query) and their chat."""
+
+    user_id: int
+    chat_id: int | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The confirm step of /add: the position as it would be stored and its payoff bounds."""
+
+    position: Position
+    max_profit_usd: float
+    max_loss_usd: float
+    breakeven_lo: float
+    breakeven_hi: float
+    asof: datetime
+
+
+@dataclass(frozen=True)
+class MarketData:
+    snapshot: MarketSnapshot
+    history: Any  # pandas DataFrame, core/models.py convention
+    events: list[Event]
+    fetched_at: float
+
+
+@dataclass
+class CheckResult:
+    """One evaluation for one user: the engine's records plus the positions evaluated."""
+
+    asof: datetime
+    evaluation: Any  # core.records.Evaluation
+    positions: list[Position]
+    provider: str
+    offline: bool
+
+    @property
+    def market(self) -> Any:
+        return self.evaluation.market
+
+    def items(self) -> list[tuple[Position, Any]]:
+        """(position, its PositionRecord) in the order of `positions`."""
+        by_id = {r.position_id: r for r in self.evaluation.positions}
+        return [(p, by_id[p.id]) for p in self.positions if p.id in by_id]
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    report_time: dtime
+    timezone: str
+    alerts: bool
+    subscribed: bool
+    overrides: dict[str, Any]
+    params: Params
+    next_report: datetime | None
+    values: dict[str, Any] = field(default_factory=dict)  # key → value as the user types it
+
+
+@dataclass(frozen=True)
+class ClosedPosition:
+    position: Position
+    debit: float | None
+    realised_usd: float | None
+
+
+def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return asyncio.to_thread(fn, *args, **kwargs)
+
+
+def payoff_bounds(p: Position, params: Params) -> tuple[float, float, float, float]:
+    """(max profit $, max loss $, lower BE, upper BE) at expiry (METHOD §5, §6 step 8)."""
+    mult = params.spx_multiplier * p.qty
+    return (p.net_credit * mult, (p.width - p.net_credit) * mult,
+            p.k2 - p.net_credit, p.k3 + p.net_credit)
+
+
+def next_report_time(now: datetime, report_time: dtime, tz: str) -> datetime | None:
+    """The first moment after `now` at `report_time` in `tz` whose New York date is an NYSE
+    session (the report prepares that session). None if the calendar ends first."""
+    zone = ZoneInfo(tz)
+    local_today = now.astimezone(zone).date()
+    for offset in range(NEXT_REPORT_SEARCH_DAYS):
+        day = local_today + timedelta(days=offset)
+        moment = datetime.combine(day, report_time, tzinfo=zone)
+        if moment <= now:
+            continue
+        try:
+            if cal.is_session(cal.et_date(moment)):
+                return moment
+        except cal.CalendarRangeError:
+            return None
+    return None
+
+
+class Services:
+    def __init__(self, store: Any, provider: Any, clock: Callable[[], datetime],
+                 settings: Any = None, *, evaluate: Callable[..., Any] | None = None,
+                 market_ttl_s: float = MARKET_CACHE_SECONDS):
+        self.store = store
+        self.provider = provider
+        self.clock = clock
+        self.settings = settings
+        self._evaluate = evaluate
+        self._market_ttl_s = market_ttl_s
+        self._market: MarketData | None = None
+        self._market_lock = asyncio.Lock()
+
+    # --- time and data --------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        """The exchange (New York) date of the clock."""
+        return self.now().astimezone(cal.ET).date()
+
+    @property
+    def offline(self) -> bool:
+        return getattr(self.provider, "name", "") == "offline"
+
+    def data_note(self) -> str:
+        when = self.now().astimezone(cal.ET).strftime("%Y-%m-%d %H:%M ET")
+        if self.offline:
+            return f"offline sample as of {when} (positions are checked against that date)"
+        return f"live (Cboe, about 15 minutes delayed), now {when}"
+
+    async def market_data(self) -> MarketData:
+        """One snapshot, history and events for everyone, refreshed after the TTL."""
+        async with self._market_lock:
+            m = self._market
+            if m is None or _time.monotonic() - m.fetched_at > self._market_ttl_s:
+                asof = self.now()
+                snapshot = await self.provider.snapshot(asof)
+                history = await self.provider.history()
+                events = await self.provider.events()
+                m = MarketData(snapshot, history, list(events), _time.monotonic())
+                self._market = m
+            return m
+
+    def _evaluate_fn(self) -> Callable[..., Any]:
+        if self._evaluate is None:
+            from core.evaluate import evaluate  # the engine; imported when first needed
+
+            self._evaluate = evaluate
+        return self._evaluate
+
+    # --- users and settings -----------------------------------------------------------------
+
+    async def start(self, user: UserRef) -> dict[str, Any]:
+        await _to_thread(self.store.ensure_user, user.user_id, chat_id=user.chat_id)
+        return {"name": user.name, "data_note": self.data_note()}
+
+    async def _user(self, user: UserRef) -> Any:
+        return await _to_thread(self.store.ensure_user, user.user_id, chat_id=user.chat_id)
+
+    async def params_for(self, user: UserRef) -> Params:
+        row = await self._user(user)
+        return _params_from_row(row)
+
+    async def settings_get(self, user: UserRef) -> UserSettings:
+        row = await self._user(user)
+        return self._settings_view(row)
+
+    def _settings_view(self, row: Any) -> UserSettings:
+        overrides = _overrides(row)
+        params = Params.from_overrides(overrides)
+        report_time = _as_time(getattr(row, "report_time", "08:45"))
+        tz = getattr(row, "timezone", "America/New_York") or "America/New_York"
+        values = {key: getattr(params, fld) / factor for key, (fld, factor) in
+                  PARAM_SETTINGS.items()}
+        return UserSettings(
+            report_time=report_time, timezone=tz,
+            alerts=bool(getattr(row, "alerts_enabled", True)),
+            subscribed=bool(getattr(row, "subscribed", False)),
+            overrides=overrides, params=params,
+            next_report=next_report_time(self.now(), report_time, tz), values=values)
+
+    async def settings_set(self, user: UserRef, update: SettingUpdate | str) -> UserSettings:
+        if isinstance(update, str):
+            try:
+                parsed = parsing.parse_settings(update)
+            except ParseError as exc:
+                raise UserError.from_parse(exc) from None
+            if parsed is None:
+                return await self.settings_get(user)
+            update = parsed
+        await self._user(user)
+        if update.key in PARAM_SETTINGS:
+            fld, factor = PARAM_SETTINGS[update.key]
+            changes: dict[str, Any] = {"param_overrides": {fld: float(update.value) * factor}}
+        elif update.key == "report_time":
+            changes = {"report_time": update.value.strftime("%H:%M")}
+        elif update.key == "timezone":
+            changes = {"timezone": update.value}
+        elif update.key == "alerts":
+            changes = {"alerts_enabled": bool(update.value)}
+        else:  # parse_settings only yields known keys
+            raise UserError(f"unknown setting {update.key!r}", parsing.USAGE["settings"])
+        row = await _to_thread(self.store.update_settings, user.user_id, **changes)
+        return self._settings_view(row)
+
+    async def subscribe(self, user: UserRef, on: bool = True) -> UserSettings:
+        await self._user(user)
+        row = await _to_thread(self.store.set_subscribed, user.user_id, on)
+        return self._settings_view(row)
+
+    async def unsubscribe(self, user: UserRef) -> UserSettings:
+        return await self.subscribe(user, False)
+
+    # --- positions ----------------------------------------------------------------------------
+
+    def parse_condor(self, text_or_spec: str | CondorSpec) -> CondorSpec:
+        if isinstance(text_or_spec, CondorSpec):
+            return text_or_spec
+        try:
+            return parsing.parse_add(text_or_spec)
+        except ParseError as exc:
+            raise UserError.from_parse(exc) from None
+
+    def validate_condor(self, spec: CondorSpec, params: Params | None = None) -> Position:
+        try:
+            return parsing.validate_condor(spec, self.today())
+        except ParseError as exc:
+            raise UserError.from_parse(exc) from None
+
+    async def preview_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
+        spec = self.parse_condor(text_or_spec)
+        position = self.validate_condor(spec)
+        params = await self.params_for(user)
+        mp, ml, lo, hi = payoff_bounds(position, params)
+        return Preview(position, mp, ml, lo, hi, self.now())
+
+    async def add_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
+        preview = await self.preview_position(user, text_or_spec)
+        stored = await _to_thread(self.store.add_position, user.user_id, preview.position)
+        pos = _as_position(stored)
+        params = await self.params_for(user)
+        mp, ml, lo, hi = payoff_bounds(pos, params)
+        return Preview(pos, mp, ml, lo, hi, preview.asof)
+
+    async def list_positions(self, user: UserRef) -> list[Position]:
+        await self._user(user)
+        rows = await _to_thread(self.store.list_positions, user.user_id)
+        return [_as_position(r) for r in rows]
+
+    async def get_position(self, user: UserRef, position_id: int) -> Position:
+        await self._user(user)
+        return _as_position(await _to_thread(self.store.get_position, user.user_id, position_id))
+
+    def expiries(self, root: str, count: int = EXPIRY_CHOICES) -> list[date]:
+        """The next listed expiries of `root` from today (for the guided form's buttons)."""
+        start = self.today()
+        listed = cal.spx_expiries(start, min(start + timedelta(days=400), cal.CALENDAR_END),
+                                  root)
+        return [d for d in listed if d >= start][:count]
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    async def _evaluate_positions(self, user: UserRef, positions: Sequence[Position]
+                                  ) -> CheckResult:
+        params = await self.params_for(user)
+        m = await self.market_data()
+        asof = self.now()
+        evaluation = await _to_thread(self._evaluate_fn(), list(positions), m.snapshot,
+                                      m.history, m.events, params, asof)
+        return CheckResult(asof, evaluation, list(positions),
+                           getattr(self.provider, "name", "provider"), self.offline)
+
+    async def check(self, user: UserRef, position_id: int | None = None) -> CheckResult:
+        if position_id is None:
+            positions = await self.list_positions(user)
+        else:
+            positions = [await self.get_position(user, position_id)]
+        return await self._evaluate_positions(user, positions)
+
+    async def market(self, user: UserRef) -> CheckResult:
+        return await self._evaluate_positions(user, [])
+
+    async def report(self, user: UserRef) -> CheckResult:
+        return await self.check(user)
+
+    async def roll_verdict(self, user: UserRef, position_id: int) -> CheckResult:
+        return await self.check(user, position_id)
+
+    # --- hedges ----------------------------------------------------------------------------------
+
+    async def hedge_list(self, user: UserRef, position_id: int) -> tuple[Position,
+                                                                          list[HedgeLayer]]:
+        pos = await self.get_position(user, position_id)
+        rows = await _to_thread(self.store.list_hedges, user.user_id, position_id)
+        return pos, [_as_hedge(r) for r in rows]
+
+    async def hedge_add(self, user: UserRef, position_id: int, spec: HedgeSpec
+                        ) -> tuple[Position, HedgeLayer]:
+        pos = await self.get_position(user, position_id)
+        try:
+            layer = parsing.validate_hedge(spec, self.today())
+        except ParseError as exc:
+            raise UserError.from_parse(exc) from None
+        row = await _to_thread(self.store.add_hedge, user.user_id, layer, position_id)
+        return pos, _as_hedge(row)
+
+    async def hedge_remove(self, user: UserRef, position_id: int, index: int
+                           ) -> tuple[Position, HedgeLayer]:
+        pos, hedges = await self.hedge_list(user, position_id)
+        if not 1 <= index <= len(hedges):
+            count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
+            raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
+                            parsing.USAGE["hedge"])
+        layer = hedges[index - 1]
+        await _to_thread(self.store.close_hedge, user.user_id, layer.id)
+        return pos, layer
+
+    # --- roll and close --------------------------------------------------------------------
+
+    async def record_roll(self, user: UserRef, cmd: parsing.RollCommand
+                          ) -> tuple[Position, Position]:
+        old = await self.get_position(user, cmd.position_id)
+        assert cmd.expiry is not None and cmd.strikes is not None and cmd.net is not None
+        new_spec = CondorSpec(old.root, cmd.expiry, cmd.strikes, old.qty, old.entry_credit,
+                              old.label)
+        candidate = Position(id=0, root=old.root, expiry=cmd.expiry, k1=cmd.strikes[0],
+                             k2=cmd.strikes[1], k3=cmd.strikes[2], k4=cmd.strikes[3],
+                             qty=old.qty, entry_credit=old.entry_credit,
+                             roll_credits=old.roll_credits + cmd.net, opened=self.today(),
+                             label=old.label)
+        problems = candidate.problems(self.today())
+        listed = parsing.listed_expiry_problem(new_spec.root, new_spec.expiry)
+        if listed and not any("past" in p for p in problems):
+            problems.append(listed)
+        if problems:
+            raise UserError("the rolled condor is not valid: " + "; ".join(problems),
+                            parsing.USAGE["roll"])
+        new = await _to_thread(self.store.roll_position, user.user_id, cmd.position_id,
+                               candidate, cmd.net)
+        return old, _as_position(new)
+
+    async def close(self, user: UserRef, position_id: int, debit: float | None = None
+                    ) -> ClosedPosition:
+        pos = await self.get_position(user, position_id)
+        await _to_thread(self.store.close_position, user.user_id, position_id, debit)
+        params = await self.params_for(user)
+        realised = None
+        if debit is not None:
+            realised = (pos.net_credit - debit) * params.spx_multiplier * pos.qty
+        return ClosedPosition(pos, debit, realised)
+
+    async def export(self, user: UserRef) -> dict[str, Any]:
+        await self._user(user)
+        data = await _to_thread(self.store.export_user, user.user_id)
+        return json.loads(json.dumps(data, default=str))
+
+
+# --- adapters between the store's rows and the core's types -----------------------------------
+
+
+def _overrides(row: Any) -> dict[str, Any]:
+    raw = getattr(row, "param_overrides", None) or {}
+    if isinstance(raw, str):
+        raw = json.loads(raw or "{}")
+    return dict(raw)
+
+
+def _params_from_row(row: Any) -> Params:
+    try:
+        return Params.from_overrides(_overrides(row))
+    except (ValueError, TypeError) as exc:  # a stale key after an upgrade must not lock a user out
+        log.warning("ignoring bad parameter overrides: %s", exc)
+        return Params()
+
+
+def _as_time(value: Any) -> dtime:
+    if isinstance(value, dtime):
+        return value
+    hh, mm = str(value).split(":")[:2]
+    return dtime(int(hh), int(mm))
+
+
+def _as_position(obj: Any) -> Position:
+    if isinstance(obj, Position):
+        return obj
+    to_position = getattr(obj, "to_position", None)
+    if callable(to_position):
+        return to_position()
+    hedges = tuple(_as_hedge(h) for h in getattr(obj, "hedges", ()) or ())
+    return Position(id=int(obj.id), root=obj.root, expiry=obj.expiry, k1=float(obj.k1),
+                    k2=float(obj.k2), k3=float(obj.k3), k4=float(obj.k4), qty=int(obj.qty),
+                    entry_credit=float(obj.entry_credit),
+                    roll_credits=float(getattr(obj, "roll_credits", 0) or 0),
+                    opened=obj.opened, hedges=hedges, label=getattr(obj, "label", "") or "")
+
+
+def _as_hedge(obj: Any) -> HedgeLayer:
+    if isinstance(obj, HedgeLayer):
+        return obj
+    to_layer = getattr(obj, "to_layer", None)
+    if callable(to_layer):
+        return to_layer()
+    from core.models import HedgeKind, Layer
+
+    def f(x: Any) -> float | None:
+        return None if x is None else float(x)
+
+    return HedgeLayer(kind=HedgeKind(obj.kind), expiry=obj.expiry, qty=int(obj.qty),
+                      cost=float(obj.cost), strike=f(obj.strike),
+                      strike2=f(getattr(obj, "strike2", None)), layer=Layer(obj.layer),
+                      id=obj.id)

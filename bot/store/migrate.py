@@ -1,0 +1,51 @@
+"""Programmatic Alembic: `migrate(url)` brings a database to the newest schema.
+
+The scripts are found through this package's path, never the working directory. The upgrade
+runs in one `BEGIN IMMEDIATE` transaction, so two processes starting at once take turns and
+the second finds the work done (SQLite DDL is transactional: a failed upgrade leaves nothing).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from bot.store.engine import make_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(target: str | Engine, revision: str = "head") -> str | None:
+    """Upgrade to `revision` (default head); returns the revision the database is at."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        cfg = alembic_config()
+        with engine.connect() as conn:
+            conn.execution_options(sqlite_write=True)
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        return current_revision(engine)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()

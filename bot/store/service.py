@@ -1,0 +1,830 @@
+"""The repository API the bot, the console and the CLI all call.
+
+Synchronous and thread-safe: one Engine, one short session per call (the bot calls these via
+`asyncio.to_thread`). Every method takes the acting Telegram user id and sees only that user's
+rows: another user's id, a deleted row and an id that never existed all raise the same
+`NotFound` with the same message. Every change is written together with its audit entry in one
+transaction, which is retried as a whole if SQLite stays locked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine, exc, func
+from sqlmodel import Session, select
+
+from bot.store.coltypes import DOLLARS_SCALE
+from bot.store.engine import database_url, make_engine, retry_locked
+from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
+from bot.store.inputs import (
+    HedgeInput,
+    PositionInput,
+    check_date,
+    check_text,
+    clean_hedge,
+    clean_position,
+    to_decimal,
+)
+from bot.store.serialize import row_json
+from bot.store.tables import (
+    ALERT_KEY_MAX_CHARS,
+    ERROR_MAX_CHARS,
+    LABEL_MAX_CHARS,
+    NOTES_MAX_CHARS,
+    POSITION_STATUSES,
+    TIMEZONE_MAX_CHARS,
+    AlertLogRow,
+    AuditRow,
+    EdrReadingRow,
+    HedgeRow,
+    PositionRow,
+    ReportLogRow,
+    RollRow,
+    UserRow,
+)
+from core.models import HedgeKind, HedgeLayer, Layer, Position
+from core.params import DEFAULT_PARAMS, Params
+
+T = TypeVar("T")
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
+REPORT_KIND_MAX_CHARS = 32
+EDR_STATE_MAX_CHARS = 16
+EDR_SOURCE_MAX_CHARS = 32
+SETTINGS_FIELDS = ("timezone", "report_time", "alerts_enabled", "quiet_start", "quiet_end",
+                   "param_overrides")
+NOT_REGISTERED = "you are not registered yet: send /start first"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """A user's settings as the bot reads them."""
+
+    tg_user_id: int
+    chat_id: int | None
+    timezone: str
+    report_time: str
+    alerts_enabled: bool
+    quiet_start: str | None
+    quiet_end: str | None
+    param_overrides: dict[str, Any] = field(default_factory=dict)
+    subscribed: bool = False
+
+    def params(self) -> Params:
+        return Params.from_overrides(self.param_overrides)
+
+
+def _settings(row: UserRow) -> UserSettings:
+    return UserSettings(
+        tg_user_id=row.tg_user_id, chat_id=row.chat_id, timezone=row.timezone,
+        report_time=row.report_time, alerts_enabled=row.alerts_enabled,
+        quiet_start=row.quiet_start, quiet_end=row.quiet_end,
+        param_overrides=json.loads(row.param_overrides), subscribed=row.subscribed,
+    )
+
+
+def parse_id(raw: object) -> int | None:
+    """A row id from an int or digit text; None for anything no row can have."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text.isascii() or not text.isdigit():
+            return None
+        raw = int(text)
+    if not isinstance(raw, int) or not 0 < raw <= MAX_DB_ID:
+        return None
+    return raw
+
+
+def _not_found(entity: str, raw_id: object) -> NotFound:
+    shown = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else repr(raw_id)
+    return NotFound(f"no {entity} #{shown} in your book")
+
+
+def _hhmm(value: object, name: str, problems: list[str]) -> str | None:
+    if isinstance(value, str) and len(value) == 5 and value[2] == ":":
+        hh, mm = value[:2], value[3:]
+        if hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60:
+            return value
+    problems.append(f"{name} must be a time HH:MM, 24-hour (got {value!r})")
+    return None
+
+
+def _check_overrides(value: object, problems: list[str]) -> str | None:
+    """Overrides as canonical JSON, after Params accepts them and each value has its type."""
+    if not isinstance(value, dict):
+        problems.append("parameter overrides must be a mapping of name → value")
+        return None
+    try:
+        Params.from_overrides(value)
+    except (ValueError, TypeError) as err:
+        problems.append(str(err))
+        return None
+    defaults = DEFAULT_PARAMS.to_dict()
+    for name, v in value.items():
+        default = defaults[name]
+        if isinstance(default, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(default, int):
+            ok = isinstance(v, int) and not isinstance(v, bool)
+        elif isinstance(default, float) or default is None:
+            ok = (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
+        elif isinstance(default, str):
+            ok = isinstance(v, str)
+        else:  # tuples and dicts: same container kind
+            ok = isinstance(v, type(default) | list) if isinstance(default, tuple) else (
+                isinstance(v, type(default)))
+        if not ok:
+            problems.append(f"parameter {name} must look like its default {default!r} "
+                            f"(got {v!r})")
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        problems.append("parameter overrides must be plain numbers, text or lists")
+        return None
+
+
+def _dollars(points: Decimal, qty: int, multiplier: float) -> Decimal:
+    return (points * qty * Decimal(repr(multiplier))).quantize(Decimal(1).scaleb(-DOLLARS_SCALE))
+
+
+def to_core_position(row: PositionRow, hedges: tuple[HedgeRow, ...] | list[HedgeRow] = ()
+                     ) -> Position:
+    """The engine's input for a stored condor (its stored hedge layers attached)."""
+    return Position(
+        id=row.id, root=row.root, expiry=row.expiry, k1=float(row.k1), k2=float(row.k2),
+        k3=float(row.k3), k4=float(row.k4), qty=row.qty, entry_credit=float(row.entry_credit),
+        opened=row.opened, roll_credits=float(row.roll_credits),
+        hedges=tuple(to_core_hedge(h) for h in hedges), label=row.label,
+    )
+
+
+def to_core_hedge(row: HedgeRow) -> HedgeLayer:
+    return HedgeLayer(
+        kind=HedgeKind(row.kind), expiry=row.expiry, qty=row.qty, cost=float(row.cost),
+        strike=None if row.strike is None else float(row.strike),
+        strike2=None if row.strike2 is None else float(row.strike2),
+        layer=Layer(row.layer), id=row.id,
+    )
+
+
+class Store:
+    """The positions store. `Store.open(url)` migrates the database to head first."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now):
+        self.engine = engine
+        self._write_engine = engine.execution_options(sqlite_write=True)
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True,
+             clock: Callable[[], datetime] = utc_now) -> Store:
+        """Connect to `url` (default: DATABASE_URL) and, unless told not to, upgrade to head."""
+        from bot.store.migrate import migrate as run_migrations
+
+        engine = make_engine(url or database_url())
+        if migrate:
+            run_migrations(engine)
+        return cls(engine, clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    def _today(self) -> date:
+        return self._now().astimezone(EXCHANGE_TZ).date()
+
+    def _read(self, fn: Callable[[Session], T]) -> T:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return fn(session)
+
+    def _write(self, fn: Callable[[Session], T]) -> T:
+        """`fn` in one write transaction, committed, retried whole while SQLite is locked."""
+
+        def attempt() -> T:
+            with Session(self._write_engine, expire_on_commit=False) as session:
+                try:
+                    result = fn(session)
+                    session.commit()
+                    return result
+                except exc.IntegrityError as err:
+                    session.rollback()
+                    raise _integrity_error(err) from err
+
+        return retry_locked(attempt)
+
+    def _audit(self, s: Session, user: UserRow, action: str, entity: str, entity_id: int | None,
+               before: str | None, after: str | None) -> None:
+        s.add(AuditRow(user_id=user.id, action=action, entity=entity, entity_id=entity_id,
+                       before_json=before, after_json=after, at=self._now()))
+
+    @staticmethod
+    def _user(s: Session, tg_user_id: int) -> UserRow | None:
+        _check_tg_id(tg_user_id)
+        return s.exec(select(UserRow).where(UserRow.tg_user_id == tg_user_id)).first()
+
+    def _registered(self, s: Session, tg_user_id: int) -> UserRow:
+        user = self._user(s, tg_user_id)
+        if user is None:
+            raise NotFound(NOT_REGISTERED)
+        return user
+
+    @staticmethod
+    def _position(s: Session, user: UserRow | None, raw_id: object) -> PositionRow:
+        pid = parse_id(raw_id)
+        row = None
+        if user is not None and pid is not None:
+            row = s.exec(select(PositionRow).where(
+                PositionRow.id == pid, PositionRow.user_id == user.id,
+                PositionRow.deleted_at.is_(None))).first()
+        if row is None:
+            raise _not_found("position", raw_id)
+        return row
+
+    @staticmethod
+    def _hedge(s: Session, user: UserRow | None, raw_id: object) -> HedgeRow:
+        hid = parse_id(raw_id)
+        row = None
+        if user is not None and hid is not None:
+            row = s.exec(select(HedgeRow).where(
+                HedgeRow.id == hid, HedgeRow.user_id == user.id,
+                HedgeRow.deleted_at.is_(None))).first()
+        if row is None:
+            raise _not_found("hedge", raw_id)
+        return row
+
+    # --- users and settings -----------------------------------------------------------------
+    def ensure_user(self, tg_user_id: int, chat_id: int | None = None) -> UserSettings:
+        """Register the user on first contact; later calls refresh the chat id and last seen."""
+        if chat_id is not None and (isinstance(chat_id, bool) or not isinstance(chat_id, int)
+                                    or abs(chat_id) > MAX_DB_ID):
+            raise ValidationError([f"chat id must be a whole number (got {chat_id!r})"], "user")
+
+        def work(s: Session) -> UserSettings:
+            now = self._now()
+            user = self._user(s, tg_user_id)
+            if user is None:
+                user = UserRow(tg_user_id=tg_user_id, chat_id=chat_id, created_at=now,
+                               last_seen_at=now)
+                s.add(user)
+                s.flush()
+                self._audit(s, user, "user.create", "user", user.id, None, row_json(user))
+            else:
+                if chat_id is not None:
+                    user.chat_id = chat_id
+                user.last_seen_at = now
+                s.add(user)
+            return _settings(user)
+
+        try:
+            return self._write(work)
+        except Conflict:  # another process registered the same user at the same instant
+            return self._write(work)
+
+    def get_settings(self, tg_user_id: int) -> UserSettings:
+        return self._read(lambda s: _settings(self._registered(s, tg_user_id)))
+
+    def update_settings(self, tg_user_id: int, **changes: Any) -> UserSettings:
+        """Change any of: timezone (IANA name), report_time / quiet_start / quiet_end ("HH:MM";
+        quiet hours may be None), alerts_enabled (bool), param_overrides (a dict Params
+        accepts; replaces the stored overrides)."""
+        problems: list[str] = []
+        clean: dict[str, Any] = {}
+        unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+        if unknown:
+            problems.append(f"unknown setting(s): {', '.join(unknown)}")
+        for name, value in changes.items():
+            if name == "timezone":
+                clean[name] = _check_timezone(value, problems)
+            elif name in ("report_time", "quiet_start", "quiet_end"):
+                if value is None and name != "report_time":
+                    clean[name] = None
+                else:
+                    clean[name] = _hhmm(value, name.replace("_", " "), problems)
+            elif name == "alerts_enabled":
+                if not isinstance(value, bool):
+                    problems.append(f"alerts_enabled must be true or false (got {value!r})")
+                clean[name] = value
+            elif name == "param_overrides":
+                clean[name] = _check_overrides(value, problems)
+        if problems:
+            raise ValidationError(problems, subject="settings")
+        return self._set_user_fields(tg_user_id, clean, "settings.update")
+
+    def _set_user_fields(self, tg_user_id: int, values: dict[str, Any], action: str
+                         ) -> UserSettings:
+        def work(s: Session) -> UserSettings:
+            user = self._registered(s, tg_user_id)
+            before = row_json(user)
+            for name, value in values.items():
+                setattr(user, name, value)
+            s.add(user)
+            self._audit(s, user, action, "user", user.id, before, row_json(user))
+            return _settings(user)
+
+        return self._write(work)
+
+    def subscribe(self, tg_user_id: int) -> UserSettings:
+        return self._set_user_fields(tg_user_id, {"subscribed": True}, "user.subscribe")
+
+    def unsubscribe(self, tg_user_id: int) -> UserSettings:
+        return self._set_user_fields(tg_user_id, {"subscribed": False}, "user.unsubscribe")
+
+    def list_subscribers(self) -> list[UserSettings]:
+        """Every subscribed user, for the scheduler (not scoped: a system job)."""
+        return self._read(lambda s: [_settings(u) for u in s.exec(
+            select(UserRow).where(UserRow.subscribed.is_(True)).order_by(UserRow.id))])
+
+    # --- positions ----------------------------------------------------------------------------
+    def add_position(self, tg_user_id: int, inp: PositionInput) -> PositionRow:
+        clean = clean_position(inp, self._today())
+
+        def work(s: Session) -> PositionRow:
+            user = self._registered(s, tg_user_id)
+            row = PositionRow(
+                user_id=user.id, root=clean.root, expiry=clean.expiry, k1=clean.k1, k2=clean.k2,
+                k3=clean.k3, k4=clean.k4, qty=clean.qty, entry_credit=clean.entry_credit,
+                roll_credits=clean.roll_credits, label=clean.label, notes=clean.notes,
+                status="open", opened=clean.opened, opened_at=self._now(),
+            )
+            s.add(row)
+            s.flush()
+            self._audit(s, user, "position.add", "position", row.id, None, row_json(row))
+            return row
+
+        return self._write(work)
+
+    def list_positions(self, tg_user_id: int, status: str | None = "open") -> list[PositionRow]:
+        """The user's positions with `status` (None: every status), oldest first."""
+        if status is not None and status not in POSITION_STATUSES:
+            raise ValidationError([f"status must be one of {', '.join(POSITION_STATUSES)}"],
+                                  subject="list")
+
+        def work(s: Session) -> list[PositionRow]:
+            user = self._user(s, tg_user_id)
+            if user is None:
+                return []
+            q = select(PositionRow).where(PositionRow.user_id == user.id,
+                                          PositionRow.deleted_at.is_(None))
+            if status is not None:
+                q = q.where(PositionRow.status == status)
+            return list(s.exec(q.order_by(PositionRow.id)))
+
+        return self._read(work)
+
+    def get_position(self, tg_user_id: int, position_id: object) -> PositionRow:
+        return self._read(lambda s: self._position(s, self._user(s, tg_user_id), position_id))
+
+    def update_position_text(self, tg_user_id: int, position_id: object, *,
+                             label: str | None = None, notes: str | None = None) -> PositionRow:
+        """Change a position's label and/or notes (any status)."""
+        problems: list[str] = []
+        if label is not None:
+            check_text(label, "label", LABEL_MAX_CHARS, problems)
+        if notes is not None:
+            check_text(notes, "notes", NOTES_MAX_CHARS, problems)
+        if problems:
+            raise ValidationError(problems, subject="position")
+
+        def work(s: Session) -> PositionRow:
+            user = self._user(s, tg_user_id)
+            row = self._position(s, user, position_id)
+            before = row_json(row)
+            if label is not None:
+                row.label = label
+            if notes is not None:
+                row.notes = notes
+            s.add(row)
+            self._audit(s, user, "position.edit", "position", row.id, before, row_json(row))
+            return row
+
+        return self._write(work)
+
+    def close_position(self, tg_user_id: int, position_id: object, debit: object = None
+                       ) -> PositionRow:
+        """Close an open condor; with the closing debit (points per condor) the realised P&L
+        (Cn − debit) × qty × 100 is stored in dollars."""
+        return self._finish(tg_user_id, position_id, debit, "closed", "closing debit")
+
+    def expire_position(self, tg_user_id: int, position_id: object,
+                        settlement: object = None) -> PositionRow:
+        """Mark an open condor expired; `settlement` is its value at settlement in points
+        (0 when every leg expired worthless)."""
+        return self._finish(tg_user_id, position_id, settlement, "expired", "settlement value")
+
+    def _finish(self, tg_user_id: int, position_id: object, debit: object, status: str,
+                debit_name: str) -> PositionRow:
+        problems: list[str] = []
+        value = None if debit is None else to_decimal(debit, debit_name, problems,
+                                                      allow_zero=True)
+        if problems:
+            raise ValidationError(problems, subject="position")
+
+        def work(s: Session) -> PositionRow:
+            user = self._user(s, tg_user_id)
+            row = self._position(s, user, position_id)
+            if row.status != "open":
+                raise Conflict(f"position #{row.id} is already {row.status}")
+            before = row_json(row)
+            row.status = status
+            row.closed_at = self._now()
+            row.closing_debit = value
+            if value is not None:
+                row.realised_pnl = _dollars(row.entry_credit + row.roll_credits - value,
+                                            row.qty, DEFAULT_PARAMS.spx_multiplier)
+            s.add(row)
+            self._audit(s, user, f"position.{'close' if status == 'closed' else 'expire'}",
+                        "position", row.id, before, row_json(row))
+            return row
+
+        return self._write(work)
+
+    def roll_position(self, tg_user_id: int, position_id: object, *, expiry: date,
+                      k1: object, k2: object, k3: object, k4: object, net_credit: object,
+                      qty: int | None = None, opened: date | None = None,
+                      label: str | None = None, notes: str | None = None
+                      ) -> tuple[PositionRow, PositionRow]:
+        """Roll an open condor into a new one, atomically: the old one becomes `rolled`, the
+        new one opens with `parent_id` = old, keeps C0 and carries ΣR + R (so Cn = C0 + ΣR),
+        the roll is recorded, and the old condor's open hedge layers move to the new one.
+        `net_credit` R is points per condor (negative for a debit roll)."""
+        problems: list[str] = []
+        r = to_decimal(net_credit, "roll net credit", problems, allow_negative=True)
+        if problems:
+            raise ValidationError(problems, subject="roll")
+
+        def work(s: Session) -> tuple[PositionRow, PositionRow]:
+            user = self._user(s, tg_user_id)
+            old = self._position(s, user, position_id)
+            if old.status != "open":
+                raise Conflict(f"position #{old.id} is {old.status}; only an open position rolls")
+            clean = clean_position(PositionInput(
+                root=old.root, expiry=expiry, k1=k1, k2=k2, k3=k3, k4=k4,
+                qty=old.qty if qty is None else qty, entry_credit=old.entry_credit,
+                opened=opened, roll_credits=old.roll_credits + r,
+                label=old.label if label is None else label,
+                notes=old.notes if notes is None else notes,
+            ), self._today())
+            now = self._now()
+            before_old = row_json(old)
+            old.status = "rolled"
+            old.closed_at = now
+            s.add(old)
+            new = PositionRow(
+                user_id=user.id, root=clean.root, expiry=clean.expiry, k1=clean.k1,
+                k2=clean.k2, k3=clean.k3, k4=clean.k4, qty=clean.qty,
+                entry_credit=clean.entry_credit, roll_credits=clean.roll_credits,
+                label=clean.label, notes=clean.notes, status="open", opened=clean.opened,
+                opened_at=now, parent_id=old.id,
+            )
+            s.add(new)
+            s.flush()
+            s.add(RollRow(user_id=user.id, old_id=old.id, new_id=new.id, net_credit=r, at=now))
+            for hedge in s.exec(select(HedgeRow).where(
+                    HedgeRow.user_id == user.id, HedgeRow.position_id == old.id,
+                    HedgeRow.status == "open", HedgeRow.deleted_at.is_(None))):
+                before = row_json(hedge)
+                hedge.position_id = new.id
+                s.add(hedge)
+                self._audit(s, user, "hedge.move", "hedge", hedge.id, before, row_json(hedge))
+            self._audit(s, user, "position.roll", "position", old.id, before_old, row_json(old))
+            self._audit(s, user, "position.add", "position", new.id, None, row_json(new))
+            return old, new
+
+        return self._write(work)
+
+    def rolls(self, tg_user_id: int) -> list[RollRow]:
+        def work(s: Session) -> list[RollRow]:
+            user = self._user(s, tg_user_id)
+            if user is None:
+                return []
+            return list(s.exec(select(RollRow).where(RollRow.user_id == user.id)
+                               .order_by(RollRow.id)))
+
+        return self._read(work)
+
+    def delete_position(self, tg_user_id: int, position_id: object) -> PositionRow:
+        """Soft delete: the row (and its hedge layers) disappear from every view but stay in
+        the file and the audit log, so roll chains and history remain intact."""
+
+        def work(s: Session) -> PositionRow:
+            user = self._user(s, tg_user_id)
+            row = self._position(s, user, position_id)
+            now = self._now()
+            before = row_json(row)
+            row.deleted_at = now
+            s.add(row)
+            for hedge in s.exec(select(HedgeRow).where(
+                    HedgeRow.user_id == user.id, HedgeRow.position_id == row.id,
+                    HedgeRow.deleted_at.is_(None))):
+                hedge_before = row_json(hedge)
+                hedge.deleted_at = now
+                s.add(hedge)
+                self._audit(s, user, "hedge.delete", "hedge", hedge.id, hedge_before,
+                            row_json(hedge))
+            self._audit(s, user, "position.delete", "position", row.id, before, row_json(row))
+            return row
+
+        return self._write(work)
+
+    # --- hedges -------------------------------------------------------------------------------
+    def add_hedge(self, tg_user_id: int, position_id: object | None, inp: HedgeInput
+                  ) -> HedgeRow:
+        """A hedge layer on one of the user's open positions, or on the whole book (None)."""
+        clean = clean_hedge(inp)
+
+        def work(s: Session) -> HedgeRow:
+            user = self._registered(s, tg_user_id)
+            pid = None
+            if position_id is not None:
+                position = self._position(s, user, position_id)
+                if position.status != "open":
+                    raise Conflict(f"position #{position.id} is {position.status}; "
+                                   "hedge an open position")
+                pid = position.id
+            row = HedgeRow(user_id=user.id, position_id=pid, kind=clean.kind, layer=clean.layer,
+                           expiry=clean.expiry, strike=clean.strike, strike2=clean.strike2,
+                           qty=clean.qty, cost=clean.cost, status="open", opened_at=self._now())
+            s.add(row)
+            s.flush()
+            self._audit(s, user, "hedge.add", "hedge", row.id, None, row_json(row))
+            return row
+
+        return self._write(work)
+
+    def list_hedges(self, tg_user_id: int, position_id: object | None = None, *,
+                    status: str | None = "open", book_only: bool = False) -> list[HedgeRow]:
+        """Hedge layers: of one position, of the whole book only (`book_only`), or all."""
+
+        def work(s: Session) -> list[HedgeRow]:
+            user = self._user(s, tg_user_id)
+            if position_id is not None:
+                pid = self._position(s, user, position_id).id
+            if user is None:
+                return []
+            q = select(HedgeRow).where(HedgeRow.user_id == user.id,
+                                       HedgeRow.deleted_at.is_(None))
+            if position_id is not None:
+                q = q.where(HedgeRow.position_id == pid)
+            elif book_only:
+                q = q.where(HedgeRow.position_id.is_(None))
+            if status is not None:
+                q = q.where(HedgeRow.status == status)
+            return list(s.exec(q.order_by(HedgeRow.id)))
+
+        return self._read(work)
+
+    def get_hedge(self, tg_user_id: int, hedge_id: object) -> HedgeRow:
+        return self._read(lambda s: self._hedge(s, self._user(s, tg_user_id), hedge_id))
+
+    def close_hedge(self, tg_user_id: int, hedge_id: object, price: object = None) -> HedgeRow:
+        """Close an open layer; with its closing price (points per contract) the realised P&L
+        (price − cost) × qty × multiplier (VIX option 100, VIX future 1,000) is stored."""
+        problems: list[str] = []
+        value = None if price is None else to_decimal(price, "closing price", problems,
+                                                      allow_zero=True)
+        if problems:
+            raise ValidationError(problems, subject="hedge")
+
+        def work(s: Session) -> HedgeRow:
+            user = self._user(s, tg_user_id)
+            row = self._hedge(s, user, hedge_id)
+            if row.status != "open":
+                raise Conflict(f"hedge #{row.id} is already {row.status}")
+            before = row_json(row)
+            row.status = "closed"
+            row.closed_at = self._now()
+            row.close_price = value
+            if value is not None:
+                multiplier = (DEFAULT_PARAMS.vix_future_multiplier if row.kind == "VIX_FUTURE"
+                              else DEFAULT_PARAMS.vix_option_multiplier)
+                row.realised_pnl = _dollars(value - row.cost, row.qty, multiplier)
+            s.add(row)
+            self._audit(s, user, "hedge.close", "hedge", row.id, before, row_json(row))
+            return row
+
+        return self._write(work)
+
+    # --- the engine's view ----------------------------------------------------------------------
+    def core_positions(self, tg_user_id: int) -> list[Position]:
+        """The user's open condors as `core.models.Position`, each with its open hedge layers."""
+
+        def work(s: Session) -> list[Position]:
+            user = self._user(s, tg_user_id)
+            if user is None:
+                return []
+            rows = list(s.exec(select(PositionRow).where(
+                PositionRow.user_id == user.id, PositionRow.status == "open",
+                PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)))
+            hedges: dict[int, list[HedgeRow]] = {}
+            for h in s.exec(select(HedgeRow).where(
+                    HedgeRow.user_id == user.id, HedgeRow.status == "open",
+                    HedgeRow.deleted_at.is_(None), HedgeRow.position_id.is_not(None))
+                    .order_by(HedgeRow.id)):
+                hedges.setdefault(h.position_id, []).append(h)
+            return [to_core_position(r, hedges.get(r.id, ())) for r in rows]
+
+        return self._read(work)
+
+    def book_hedges(self, tg_user_id: int) -> tuple[HedgeLayer, ...]:
+        """Open hedge layers held against the whole book rather than one position."""
+        rows = self.list_hedges(tg_user_id, book_only=True)
+        return tuple(to_core_hedge(h) for h in rows)
+
+    # --- report log, alerts, audit --------------------------------------------------------------
+    def record_report(self, tg_user_id: int, session_date: date, kind: str) -> bool:
+        """Claim the (user, session, kind) report: True the first time, False ever after.
+        The UNIQUE constraint decides, so two jobs racing cannot both send."""
+        problems: list[str] = []
+        check_date(session_date, "session date", problems)
+        _check_key(kind, "report kind", REPORT_KIND_MAX_CHARS, problems)
+        if problems:
+            raise ValidationError(problems, subject="report")
+
+        def work(s: Session) -> bool:
+            user = self._registered(s, tg_user_id)
+            exists = s.exec(select(ReportLogRow.id).where(
+                ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
+                ReportLogRow.kind == kind)).first()
+            if exists is not None:
+                return False
+            s.add(ReportLogRow(user_id=user.id, session_date=session_date, kind=kind,
+                               recorded_at=self._now()))
+            return True
+
+        try:
+            return self._write(work)
+        except Conflict:  # lost the race to another process on a database without locking
+            return False
+
+    def report_sent(self, tg_user_id: int, session_date: date, kind: str, *, ok: bool = True,
+                    error: str | None = None) -> ReportLogRow:
+        """Record a delivery attempt of a claimed report (sent, or failed with `error`)."""
+        if error is not None:
+            error = str(error)[:ERROR_MAX_CHARS]
+
+        def work(s: Session) -> ReportLogRow:
+            user = self._registered(s, tg_user_id)
+            row = s.exec(select(ReportLogRow).where(
+                ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
+                ReportLogRow.kind == kind)).first()
+            if row is None:
+                raise NotFound(f"no {kind} report recorded for {session_date}")
+            row.attempts += 1
+            row.delivery_status = "sent" if ok else "failed"
+            row.sent_at = self._now() if ok else row.sent_at
+            row.error = None if ok else error
+            s.add(row)
+            return row
+
+        return self._write(work)
+
+    def reports(self, tg_user_id: int, limit: int = 50) -> list[ReportLogRow]:
+        def work(s: Session) -> list[ReportLogRow]:
+            user = self._user(s, tg_user_id)
+            if user is None:
+                return []
+            return list(s.exec(select(ReportLogRow).where(ReportLogRow.user_id == user.id)
+                               .order_by(ReportLogRow.id.desc()).limit(_limit(limit))))
+
+        return self._read(work)
+
+    def record_alert(self, tg_user_id: int, key: str) -> bool:
+        """True the first time this alert key is recorded for the user, False after."""
+        problems: list[str] = []
+        _check_key(key, "alert key", ALERT_KEY_MAX_CHARS, problems)
+        if problems:
+            raise ValidationError(problems, subject="alert")
+
+        def work(s: Session) -> bool:
+            user = self._registered(s, tg_user_id)
+            exists = s.exec(select(AlertLogRow.id).where(
+                AlertLogRow.user_id == user.id, AlertLogRow.alert_key == key)).first()
+            if exists is not None:
+                return False
+            s.add(AlertLogRow(user_id=user.id, alert_key=key, at=self._now()))
+            return True
+
+        try:
+            return self._write(work)
+        except Conflict:
+            return False
+
+    def audit_trail(self, tg_user_id: int, limit: int = 20) -> list[AuditRow]:
+        """The user's most recent changes, newest first."""
+
+        def work(s: Session) -> list[AuditRow]:
+            user = self._user(s, tg_user_id)
+            if user is None:
+                return []
+            return list(s.exec(select(AuditRow).where(AuditRow.user_id == user.id)
+                               .order_by(AuditRow.id.desc()).limit(_limit(limit))))
+
+        return self._read(work)
+
+    # --- official EDR readings (shared by all users) ----------------------------------------
+    def record_edr_reading(self, session_date: date, edr_pct: float, state: str, source: str,
+                           *, replace: bool = False) -> bool:
+        """Store the official EDR % of a session's close. False if that session already has a
+        reading (kept as it is unless `replace`, e.g. after a corrected close)."""
+        problems: list[str] = []
+        check_date(session_date, "session date", problems)
+        if (isinstance(edr_pct, bool) or not isinstance(edr_pct, int | float)
+                or not math.isfinite(edr_pct) or edr_pct < 0):
+            problems.append(f"EDR % must be a finite number ≥ 0 (got {edr_pct!r})")
+        _check_key(state, "EDR state", EDR_STATE_MAX_CHARS, problems)
+        _check_key(source, "EDR source", EDR_SOURCE_MAX_CHARS, problems)
+        if problems:
+            raise ValidationError(problems, subject="EDR reading")
+
+        def work(s: Session) -> bool:
+            row = s.exec(select(EdrReadingRow).where(
+                EdrReadingRow.session_date == session_date)).first()
+            if row is not None and not replace:
+                return False
+            row = row or EdrReadingRow(session_date=session_date, edr_pct=0.0, state=state,
+                                       source=source, recorded_at=self._now())
+            row.edr_pct, row.state, row.source = float(edr_pct), state, source
+            row.recorded_at = self._now()
+            s.add(row)
+            return True
+
+        try:
+            return self._write(work)
+        except Conflict:
+            return False
+
+    def edr_readings(self, last_n: int = 60) -> list[EdrReadingRow]:
+        """The last `last_n` official readings, oldest first."""
+
+        def work(s: Session) -> list[EdrReadingRow]:
+            rows = list(s.exec(select(EdrReadingRow).order_by(EdrReadingRow.session_date.desc())
+                               .limit(_limit(last_n))))
+            return rows[::-1]
+
+        return self._read(work)
+
+    def count(self, table: type) -> int:
+        """Rows in a table (operations and tests)."""
+        return self._read(lambda s: s.exec(select(func.count()).select_from(table)).one())
+
+
+def _limit(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValidationError([f"limit must be a whole number above 0 (got {n!r})"], "query")
+    return n
+
+
+def _check_tg_id(tg_user_id: object) -> None:
+    if isinstance(tg_user_id, bool) or not isinstance(tg_user_id, int) or not (
+            0 < tg_user_id <= MAX_DB_ID):
+        raise ValidationError([f"telegram user id must be a positive whole number "
+                               f"(got {tg_user_id!r})"], subject="user")
+
+
+def _check_timezone(value: object, problems: list[str]) -> str | None:
+    if not isinstance(value, str) or not value or len(value) > TIMEZONE_MAX_CHARS:
+        problems.append(f"time zone must be an IANA name like America/New_York (got {value!r})")
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"unknown time zone {value!r}; use an IANA name like Europe/London")
+        return None
+    return value
+
+
+def _check_key(value: object, name: str, max_chars: int, problems: list[str]) -> None:
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{name} must be non-empty text")
+    elif len(value) > max_chars:
+        problems.append(f"{name} is longer than {max_chars} characters")
+
+
+def _integrity_error(err: exc.IntegrityError) -> StoreError:
+    """A constraint the database enforced, in words (validation should have caught it first)."""
+    text = str(err.orig).lower()
+    if "unique" in text or "duplicate" in text:
+        return Conflict("that record already exists")
+    if "foreign key" in text:
+        return Conflict("that refers to a record that does not exist in your book")
+    if "check constraint" in text or "not null" in text:
+        detail = str(err.orig).split(":")[-1].strip()
+        return ValidationError([f"the database refused the values ({detail})"], "record")
+    return Conflict("the database refused the change")

@@ -2,8 +2,8 @@
 
 Regular session: a quote may be at most `Params.live_quote_max_age_minutes` old. Outside it
 (pre-market, after hours, weekend, holiday) the last official close is expected: a quote is
-fresh when it was taken no earlier than that window before the last session's close (SPX
-closes 16:00 ET, VIX 16:15; a 16:14:59 VIX print and a 16:00 SPX print both pass).
+fresh when it was taken no earlier than that window before the last official close (SPX
+16:00 ET, VIX-family 16:15 ET, early closes respected; core.calendar).
 A missing value is `MISSING_<FIELD>`, an old one `STALE_<FIELD>`; never a zero.
 """
 
@@ -12,65 +12,53 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 
-import pandas as pd
-
+from core.calendar import (
+    CALENDAR_END,
+    CALENDAR_START,
+    ET,
+    SessionPhase,
+    last_official_close,
+    previous_session,
+    session_phase,
+    sessions_in_range,
+)
 from core.models import MarketSnapshot, Quote
 from core.params import Params
 
 QUOTE_FIELDS = ("spx", "vix", "vix9d", "vix3m", "vvix")
 
 
-@lru_cache(maxsize=1)
-def _xnys():
-    import exchange_calendars as xcals
-
-    # default end is ~1 year ahead; two years keeps next year's expiries in range
-    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
-    return xcals.get_calendar("XNYS", end=today + pd.Timedelta(days=730))
-
-
-def _utc(ts: datetime) -> pd.Timestamp:
-    if ts.tzinfo is None:
-        raise ValueError(f"time {ts} must carry a time zone")
-    return pd.Timestamp(ts).tz_convert("UTC").floor("min")
-
-
 def session_is_open(ts: datetime) -> bool:
     """True inside the regular NYSE session (early closes respected)."""
-    return bool(_xnys().is_open_on_minute(_utc(ts)))
+    return session_phase(ts) is SessionPhase.REGULAR
 
 
-def last_close(ts: datetime) -> datetime:
-    """The close of the last NYSE session that has closed at or before `ts` (UTC-aware)."""
-    t = _utc(ts)
-    cal = _xnys()
-    prev = cal.previous_close(t + pd.Timedelta(minutes=1))  # a close exactly at ts counts
-    return prev.to_pydatetime()
+def last_close(ts: datetime, vix: bool = False) -> datetime:
+    """The last official close at or before `ts` (SPX 16:00 ET; VIX 16:15 ET if `vix`)."""
+    return last_official_close(ts, vix=vix)
 
 
-def is_session(d: date) -> bool:
-    return bool(_xnys().is_session(pd.Timestamp(d)))
+def sessions_between(start: date, end: date) -> list[date]:
+    """NYSE sessions in [start, end], clipped to the calendar's range."""
+    lo, hi = max(start, CALENDAR_START), min(end, CALENDAR_END)
+    return sessions_in_range(lo, hi) if lo <= hi else []
 
 
-def sessions_between(start: date, end: date) -> pd.DatetimeIndex:
-    return _xnys().sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-
-
-def oldest_fresh(asof: datetime, params: Params) -> datetime:
-    """The oldest quote time still acceptable at `asof` for its session phase."""
+def oldest_fresh(asof: datetime, params: Params, vix: bool = False) -> datetime:
+    """The oldest quote time still acceptable at `asof` for its session phase (`vix`: a
+    VIX-family index, whose official close is 16:15 ET)."""
     window = timedelta(minutes=params.live_quote_max_age_minutes)
     if session_is_open(asof):
         return asof - window
-    return last_close(asof) - window
+    return last_close(asof, vix=vix) - window
 
 
 def quote_flag(name: str, q: Quote | None, asof: datetime, params: Params) -> str | None:
     """`MISSING_<NAME>`, `STALE_<NAME>` or None when fresh for the session phase."""
     if q is None:
         return f"MISSING_{name.upper()}"
-    if q.asof < oldest_fresh(asof, params):
+    if q.asof < oldest_fresh(asof, params, vix=name != "spx"):
         return f"STALE_{name.upper()}"
     return None
 
@@ -80,9 +68,8 @@ def settlement_flag(settle_date: date | None, asof: datetime) -> str | None:
     (CFE publishes it after the close)."""
     if settle_date is None:
         return "MISSING_VIX_FUTURES"
-    cal = _xnys()
-    last = cal.minute_to_past_session(_utc(last_close(asof)))
-    expected = cal.previous_session(last).date()
+    last = last_close(asof).astimezone(ET).date()
+    expected = previous_session(last)
     return "STALE_VIX_FUTURES" if settle_date < expected else None
 
 

@@ -160,6 +160,9 @@ class Params:
     defensive_roll_edr_multiple: float = 1.5
     defensive_roll_size_frac: float = 0.5
     strike_step: float = 5.0  # SPX strikes on a 5-point grid
+    xsp_strike_step: float = 1.0  # XSP (SPX/10) lists 1-point strikes
+    market_history_closes: int = 10  # EDR/state closes shown in the market record
+    market_next_events: int = 5  # upcoming events shown in the market record
 
     # --- §9 freshness -----------------------------------------------------------------------
     live_quote_max_age_minutes: float = 20.0

@@ -67,11 +67,22 @@ def default_clock(settings: Settings, provider: Any) -> Clock:
     return lambda: datetime.now(tz)
 
 
-def default_store(settings: Settings) -> Any:
-    """The positions store on DATABASE_URL."""
-    from bot.store import Store
+def default_store(settings: Settings, clock: Clock) -> Any:
+    """The positions store on DATABASE_URL (connects lazily; `post_init` migrates it). Its
+    clock is the bot's, so "past expiry" means past the sample's date in offline mode."""
+    from bot.store import Store, make_engine
 
-    return Store(settings.database_url)
+    return Store(make_engine(settings.database_url), clock=clock)
+
+
+async def migrate_store(store: Any) -> None:
+    """Bring the store's schema to head (idempotent) before the first update."""
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return
+    from bot.store import migrate
+
+    await asyncio.to_thread(migrate, engine)
 
 
 async def _call_maybe(obj: Any, *names: str) -> bool:
@@ -161,8 +172,7 @@ async def _post_init(application: Application) -> None:
     services = application.bot_data.get("services")
     store = getattr(services, "store", None) or application.bot_data.get("store")
     if store is not None:
-        # Open the database and bring its schema up to date before the first update.
-        await _call_maybe(store, "open", "migrate", "upgrade", "create_all")
+        await migrate_store(store)
     commands = application.bot_data.get("bot_commands") or []
     if commands:
         await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands])
@@ -172,15 +182,15 @@ async def _post_init(application: Application) -> None:
 
 async def _post_shutdown(application: Application) -> None:
     services = application.bot_data.get("services")
-    for resource in (
-        services,
-        getattr(services, "provider", None) or application.bot_data.get("provider"),
-        getattr(services, "store", None) or application.bot_data.get("store"),
+    # Services itself holds nothing to release (and its `close` closes a position).
+    for resource, closers in (
+        (getattr(services, "provider", None) or application.bot_data.get("provider"), ("aclose",)),
+        (getattr(services, "store", None) or application.bot_data.get("store"), ("close",)),
     ):
         if resource is None:
             continue
         try:
-            await _call_maybe(resource, "aclose", "close", "dispose")
+            await _call_maybe(resource, *closers)
         except Exception:
             log.exception("closing %s failed", type(resource).__name__)
 
@@ -219,8 +229,8 @@ def build_application(
         from bot.services import Services
 
         provider = provider if provider is not None else default_provider(settings)
-        store = store if store is not None else default_store(settings)
         clock = clock if clock is not None else default_clock(settings, provider)
+        store = store if store is not None else default_store(settings, clock)
         services = Services(store=store, provider=provider, clock=clock, settings=settings)
 
     if rate_limiter is None or rate_limiter is True:

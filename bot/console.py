@@ -28,7 +28,7 @@ from bot.config import ConfigError, Settings
 from bot.localapi import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text
 
 CONSOLE_USER_ID = 1  # the private chat id equals the user id
-DEFAULT_DATABASE = Path("var") / "console.db"
+DEFAULT_DATABASE_URL = "sqlite:///var/console.db"  # the store puts relative paths in the project
 IDLE_QUIET_S = 0.3  # no bot activity for this long after a message: its replies are complete
 REPLY_TIMEOUT_S = 60.0  # overall wait for one message's replies
 
@@ -36,10 +36,13 @@ log = logging.getLogger(__name__)
 
 
 def database_url(database: str | None) -> str:
-    """`--database` as given: a SQLAlchemy URL, or a file path (parent made if missing)."""
-    if database and "://" in database:
+    """`--database` as given: a SQLAlchemy URL, or an SQLite file path taken from the current
+    directory (its folder is made if missing); default `var/console.db` in the project."""
+    if not database:
+        return DEFAULT_DATABASE_URL
+    if "://" in database:
         return database
-    path = Path(database) if database else DEFAULT_DATABASE
+    path = Path(database).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
@@ -94,8 +97,11 @@ class Console:
 
     def sample_note(self) -> str:
         services = self.application.bot_data.get("services") if self.application else None
+        note = getattr(services, "data_note", None)
+        if callable(note):
+            return note()
         clock = getattr(services, "clock", None)
-        if self.settings.market_data_provider == "offline" and callable(clock):
+        if callable(clock):
             return f"offline market sample as of {clock():%Y-%m-%d %H:%M %Z}"
         return f"{self.settings.market_data_provider} market data"
 
@@ -237,7 +243,7 @@ def add_console_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--database",
         default=None,
-        help=f"SQLite file or SQLAlchemy URL (default {DEFAULT_DATABASE})",
+        help="SQLite file or SQLAlchemy URL (default var/console.db in the project)",
     )
     p.add_argument(
         "--user-id",

@@ -105,7 +105,7 @@ async def test_happy_path_snapshot(server):
     assert snap.spx.value == 6000.0 and snap.vix.value == 15.2 and snap.vvix.value == 88.0
     assert snap.vix.asof == datetime(2026, 8, 18, 16, 14, 59, tzinfo=ET)
     assert snap.flags == ()
-    assert len(snap.chain) == 5
+    assert len(snap.chain) == 7  # 5 clean lines + 2 with IV recomputed from mid
     # the settlement of today's (closed) session; monthlies only
     assert [f.symbol for f in snap.vix_futures] == ["VX/Q6", "VX/U6", "VX/V6"]
     assert snap.vix_futures[0].asof == datetime(2026, 8, 18, 16, 15, tzinfo=ET)

@@ -46,7 +46,7 @@ def test_no_flags_at_the_sample_moment(snap):
     assert snap.flags == ()
 
 
-def test_chain_holds_only_clean_otm_lines_within_60_dte(snap):
+def test_chain_holds_only_clean_lines_within_60_dte(snap):
     assert len(snap.chain) > 500
     spot = CLOSES["spx"]
     for (root, expiry, strike, cp), q in snap.chain.items():
@@ -54,7 +54,10 @@ def test_chain_holds_only_clean_otm_lines_within_60_dte(snap):
         assert 0 <= (expiry - date(2026, 7, 8)).days <= 60
         assert 0.01 < q.iv < 3
         assert q.bid > 0 and q.ask > q.bid
-        assert (strike >= spot) if cp == "C" else (strike <= spot)
+        otm = (strike >= spot) if cp == "C" else (strike <= spot)
+        twin = snap.chain.get((root, expiry, strike, "P" if cp == "C" else "C"))
+        if not otm and twin is not None:  # ITM: the OTM twin's IV (put–call parity)
+            assert q.iv == twin.iv
     expiries = {(k[0], k[1]) for k in snap.chain}
     assert ("SPX", date(2026, 9, 18)) not in expiries  # 72 DTE: sliced away
     assert ("SPX", date(2026, 7, 17)) in expiries and ("SPXW", date(2026, 7, 17)) in expiries
@@ -73,3 +76,21 @@ def test_vix_futures_are_the_monthlies_only(snap):
     assert symbols == ["VX/Q6", "VX/U6", "VX/V6", "VX/X6", "VX/Z6", "VX/F7", "VX/G7", "VX/H7"]
     assert snap.vix_futures[0].price == pytest.approx(19.5133)
     assert snap.vix_futures[0].expiry == date(2026, 8, 19)
+
+
+def test_sample_ivs_follow_the_method_smile(snap):
+    """METHOD §1 by hand: σ_ATM = 0.88·σ_VIX(τ), σ_VIX in total variance between (30 d, VIX)
+    and (93 d, VIX3M); σ(K) = σ_ATM·clamp(1 − 0.35 m + 0.12 m², 0.75, 1.8)."""
+    import math
+
+    # 2026-07-08 16:15 ET → 2026-08-21 16:00 ET (SPXW), ACT/365
+    tau = (44 * 86400 - 15 * 60) / (365 * 86400)
+    days = tau * 365
+    w30, w93 = 0.1690**2 * 30, 0.1946**2 * 93
+    w = w30 + (w93 - w30) * (days - 30) / (93 - 30)
+    atm = 0.88 * math.sqrt(w / days)
+    for strike, cp in ((7100.0, "P"), (7480.0, "P"), (7850.0, "C")):
+        m = math.log(strike / CLOSES["spx"]) / (atm * math.sqrt(tau))
+        expected = atm * min(max(1 - 0.35 * m + 0.12 * m * m, 0.75), 1.8)
+        got = snap.chain[("SPXW", date(2026, 8, 21), strike, cp)].iv
+        assert got == pytest.approx(expected, abs=1e-4), strike

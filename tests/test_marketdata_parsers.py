@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from datetime import date, datetime
@@ -79,21 +80,57 @@ def test_zero_price_is_never_a_value():
 
 # --- chain -----------------------------------------------------------------------------------
 
-def test_chain_keeps_clean_otm_lines_and_drops_junk():
+CLEAN = {
+    ("SPXW", date(2026, 8, 28), 5800.0, "P"),
+    ("SPXW", date(2026, 8, 28), 6200.0, "C"),
+    ("SPXW", date(2026, 8, 28), 6000.0, "C"),
+    ("SPXW", date(2026, 8, 28), 6000.0, "P"),
+    ("SPX", date(2026, 9, 18), 5700.0, "P"),
+}
+
+
+def bsm_put(S, K, T, r, q, vol):
+    from math import erf, exp, log, sqrt
+
+    def N(x):
+        return 0.5 * (1 + erf(x / sqrt(2)))
+
+    d1 = (log(S / K) + (r - q + vol * vol / 2) * T) / (vol * sqrt(T))
+    d2 = d1 - vol * sqrt(T)
+    return K * exp(-r * T) * N(-d2) - S * exp(-q * T) * N(-d1)
+
+
+def test_chain_keeps_clean_otm_lines_and_drops_junk(monkeypatch):
+    monkeypatch.setitem(sys.modules, "core.pricing", None)  # no solver: junk lines dropped
     underlying, ch = chain()
     assert underlying.value == 6000.0
-    exp = date(2026, 8, 28)
-    assert set(ch) == {
-        ("SPXW", exp, 5800.0, "P"),
-        ("SPXW", exp, 6200.0, "C"),
-        ("SPXW", exp, 6000.0, "C"),
-        ("SPXW", exp, 6000.0, "P"),
-        ("SPX", date(2026, 9, 18), 5700.0, "P"),
-    }
-    q = ch[("SPXW", exp, 5800.0, "P")]
+    assert set(ch) == CLEAN
+    q = ch[("SPXW", date(2026, 8, 28), 5800.0, "P")]
     assert (q.iv, q.bid, q.ask) == (0.2, 10.0, 10.5)
     assert q.asof == datetime(2026, 8, 18, 16, 14, 59, tzinfo=ET)
     assert all(0.01 < v.iv < 3 for v in ch.values())
+
+
+def test_junk_iv_lines_are_recomputed_from_mid_with_core_pricing():
+    pytest.importorskip("core.pricing")
+    _, ch = chain(rate=0.04, div_yield=0.013)
+    exp = date(2026, 8, 28)
+    assert set(ch) == CLEAN | {("SPXW", exp, 6100.0, "P"), ("SPXW", exp, 5500.0, "P")}
+    # 2026-08-18 16:14:59 ET → 2026-08-28 16:00 ET (PM settled), ACT/365
+    T = (9 * 86400 + 23 * 3600 + 45 * 60 + 1) / (365 * 86400)
+    for strike, mid in ((6100.0, 109.0), (5500.0, 0.55)):
+        iv = ch[("SPXW", exp, strike, "P")].iv
+        assert 0.01 < iv < 3 and iv != 4.12
+        assert bsm_put(6000.0, strike, T, 0.04, 0.013, iv) == pytest.approx(mid, rel=1e-6)
+
+
+def test_itm_line_takes_its_clean_otm_twin_iv():
+    raw = json.loads((FX / "chain_junk_a.json").read_text())
+    twin = dict(raw["data"]["options"][0])  # SPXW 2026-08-28 P 5800, iv 0.2
+    twin.update(option="SPXW260828C05800000", bid=205.0, ask=209.0, iv=4.12, delta=-999.0)
+    raw["data"]["options"].append(twin)
+    _, ch = parse_chain(json.dumps(raw), max_dte=60, rate=0.04, div_yield=0.013)
+    assert ch[("SPXW", date(2026, 8, 28), 5800.0, "C")].iv == 0.2
 
 
 def test_chain_with_moving_timestamp_is_identical():

@@ -114,8 +114,9 @@ def parse_chain(
     """The SPX options JSON → (underlying quote, chain sliced to 0..max_dte calendar days).
 
     Kept as quoted: bid > 0, ask > bid, 0.01 < iv < 3, out of the money (K ≥ S calls, K ≤ S
-    puts). Other lines with a sane bid/ask get their IV recomputed from mid (when
-    core.pricing exists), else are dropped. Every line is dated by the chain's
+    puts). An in-the-money line with a sane bid/ask takes its clean OTM twin's IV; other
+    lines with a sane bid/ask get their IV recomputed from mid (core.pricing.implied_vol),
+    else are dropped. Every line is dated by the chain's
     `last_trade_time` (the moment its bid/ask snapshot was valid).
     """
     obj = _load_json(raw, source)
@@ -150,8 +151,19 @@ def parse_chain(
     sane_quote = (bid > 0) & (ask > bid)
     good_iv = (iv > IV_MIN) & (iv < IV_MAX)
     keep = in_window & sane_quote & good_iv & otm
-    redo = in_window & sane_quote & ~keep
     final_iv = np.where(keep, iv, np.nan)
+    # An in-the-money line takes the IV of its clean out-of-the-money twin (same root, expiry,
+    # strike; put–call parity): its own mid is mostly intrinsic value and its IV noisy.
+    line_key = pd.MultiIndex.from_arrays([parts["root"].to_numpy(), parts["ymd"].to_numpy(),
+                                          strike, is_call])
+    twin_key = pd.MultiIndex.from_arrays([parts["root"].to_numpy(), parts["ymd"].to_numpy(),
+                                          strike, ~is_call])
+    clean = pd.Series(iv[keep], index=line_key[keep])
+    clean = clean[~clean.index.duplicated()]
+    twin_iv = clean.reindex(twin_key).to_numpy(dtype=float)
+    from_twin = in_window & sane_quote & ~otm & np.isfinite(twin_iv)
+    final_iv = np.where(from_twin, twin_iv, final_iv)
+    redo = in_window & sane_quote & ~keep & ~from_twin
     if redo.any():
         roots_arr = parts["root"].to_numpy()
         settle = np.array([

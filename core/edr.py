@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import IntEnum
 
 import numpy as np
+import pandas as pd
 
 from core.models import Event, EventKind
 from core.params import DEFAULT_PARAMS, Params
@@ -74,7 +75,10 @@ def implied_sigma_many(
 
 
 def edr_pct(sigma, params: Params = DEFAULT_PARAMS):
-    """EDR % = σ / √252 (σ in vol points, e.g. VIX 15.5 → 0.976 %). Arrays welcome."""
+    """EDR % = σ / √252 (σ in vol points, e.g. VIX 15.5 → 0.976 %). Arrays welcome; a pandas
+    Series keeps its index."""
+    if isinstance(sigma, pd.Series):
+        return sigma.astype(float) / math.sqrt(params.trading_days_per_year)
     out = np.asarray(sigma, dtype=float) / math.sqrt(params.trading_days_per_year)
     return float(out) if out.ndim == 0 else out
 

@@ -247,3 +247,99 @@ def test_wing_pressure_levels():
     # S below K2 → cushion −5 → ∞; S at K2 → cushion 0 → ∞
     assert level.tolist() == ["WATCH", "TESTED", "OK", "TESTED", "TESTED"]
     assert np.isinf(wpr[3]) and np.isinf(wpr[4])
+
+
+# --- real VIX history (shipped copy, loaded by the bot's loader) ------------------------------
+# VIX9D is ignored (σ = VIX, as if VIX9D were missing). Levels in VIX terms (EDR % × √252):
+#   APPROACHING enter 13.493 exit 12.858 | BREACHED enter 14.922 exit 14.287
+#   ELEVATED    enter 20.002 exit 19.367 | EXTREME  enter 25.082 exit 24.447
+#   FAST_RISE: a one-session VIX rise ≥ 1.5875 points with VIX ≥ 12.700.
+
+
+@pytest.fixture(scope="module")
+def vix():
+    from bot.marketdata.history import default_history_dir, load_history
+
+    return load_history(default_history_dir())["vix"]
+
+
+def replay_slice(vix, start, end):
+    closes = vix.loc[start:end].dropna()
+    rep = replay_states(edr_pct(closes.to_numpy()))
+    return closes, rep.states.tolist(), rep.fast_rise.tolist()
+
+
+def test_episode_august_2017(vix):
+    # date    VIX    state  why
+    # 08-09  11.11   C
+    # 08-10  16.04   B      ≥ 14.922; +4.93 → FAST
+    # 08-11  15.51   B
+    # 08-14  12.33   B      below B exit 14.287, but only one close
+    # 08-15  12.04   C      two closes below 14.287 → target(12.04) = CALM
+    # 08-16  11.74   C
+    # 08-17  15.55   B      FAST (+3.81)
+    # 08-18  14.26   B      below 14.287 once
+    # 08-21  13.19   C      twice → target(13.19) = CALM (two levels at once)
+    # 08-22  11.35   C
+    closes, st, fr = replay_slice(vix, "2017-08-09", "2017-08-22")
+    assert closes.tolist() == [11.11, 16.04, 15.51, 12.33, 12.04, 11.74, 15.55, 14.26, 13.19,
+                               11.35]
+    assert st == [C, B, B, B, C, C, B, B, C, C]
+    assert fr == [False, True, False, False, False, False, True, False, False, False]
+
+
+def test_calm_of_2017(vix):
+    # Replayed from the first 2017 close. Max VIX 16.04 < 20.002: never ELEVATED; only 15 closes
+    # reach 13.493, so CALM dominates (≥ 85 % of the 251 sessions).
+    closes, st, _ = replay_slice(vix, "2017-01-01", "2017-12-31")
+    assert len(closes) == 251 and closes.max() == 16.04
+    assert max(st) == B
+    assert st.count(C) / len(st) >= 0.85
+
+
+def test_episode_volmageddon_february_2018(vix):
+    # date    VIX    state  why
+    # 01-25  11.58   C
+    # 01-26  11.08   C
+    # 01-29  13.84   A      ≥ 13.493; +2.76 → FAST
+    # 01-30  14.79   A      < 14.922
+    # 01-31  13.54   A
+    # 02-01  13.47   A      target CALM but 13.47 is not below A's exit 12.858
+    # 02-02  17.31   B      FAST (+3.84)
+    # 02-05  37.32   X      FAST
+    # 02-06  29.98   X
+    # 02-07  27.73   X
+    # 02-08  33.46   X      FAST (+5.73)
+    # 02-09  29.06   X
+    # 02-12  25.61   X
+    # 02-13  24.97   X      target E, but not below X's exit 24.447
+    # 02-14  19.26   X      below 24.447, once (24.97 was not)
+    # 02-15  19.13   B      twice → target(19.13) = BREACHED (ELEVATED skipped)
+    closes, st, fr = replay_slice(vix, "2018-01-25", "2018-02-15")
+    assert closes.tolist() == [11.58, 11.08, 13.84, 14.79, 13.54, 13.47, 17.31, 37.32, 29.98,
+                               27.73, 33.46, 29.06, 25.61, 24.97, 19.26, 19.13]
+    assert st == [C, C, A, A, A, A, B, X, X, X, X, X, X, X, X, B]
+    fast_days = [d.strftime("%m-%d") for d, f in zip(closes.index, fr, strict=True) if f]
+    assert fast_days == ["01-29", "02-02", "02-05", "02-08"]
+    # official state on 2018-02-05: replay of the 60 closes up to that day
+    reading = official_state(edr_pct(vix.loc[:"2018-02-05"].dropna().to_numpy()))
+    assert reading.state is EdrState.EXTREME and reading.fast_rise
+    assert reading.edr_pct == pytest.approx(37.32 / SQRT252)
+
+
+def test_episode_march_2020(vix):
+    # 02-12 13.74 A | 02-13 14.15 A | 02-14 13.68 A | 02-18 14.83 A (< 14.922) | 02-19 14.38 A
+    # 02-20 15.56 B | 02-21 17.08 B (+1.52 < 1.5875: no FAST) | 02-24 25.03 E (< 25.082), FAST
+    # 02-25 27.85 X FAST | then every close ≥ 27 → EXTREME; FAST on 02-27 (+11.60),
+    # 03-03 (+3.40), 03-05 (+7.63), 03-06 (+2.32), 03-09 (+12.52), 03-11 (+6.60),
+    # 03-12 (+21.57), 03-16 (+24.86)
+    closes, st, fr = replay_slice(vix, "2020-02-12", "2020-03-20")
+    assert closes.iloc[:8].tolist() == [13.74, 14.15, 13.68, 14.83, 14.38, 15.56, 17.08, 25.03]
+    assert st == [A] * 5 + [B, B, E] + [X] * (len(st) - 8)
+    fast_days = [d.strftime("%m-%d") for d, f in zip(closes.index, fr, strict=True) if f]
+    assert fast_days == ["02-24", "02-25", "02-27", "03-03", "03-05", "03-06", "03-09",
+                         "03-11", "03-12", "03-16"]
+    # official state every session of March–April 2020: EXTREME (all closes ≥ 31.23 > 25.082)
+    edr_all = edr_pct(vix.dropna())
+    for day in vix.loc["2020-03-02":"2020-04-30"].index:
+        assert official_state(edr_all.loc[:day].to_numpy()).state is EdrState.EXTREME, day

@@ -303,7 +303,7 @@ class Store:
     def update_settings(self, tg_user_id: int, **changes: Any) -> UserSettings:
         """Change any of: timezone (IANA name), report_time / quiet_start / quiet_end ("HH:MM";
         quiet hours may be None), alerts_enabled (bool), param_overrides (a dict Params
-        accepts; replaces the stored overrides)."""
+        accepts, merged into the stored overrides; a value of None removes that override)."""
         problems: list[str] = []
         clean: dict[str, Any] = {}
         unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
@@ -322,7 +322,9 @@ class Store:
                     problems.append(f"alerts_enabled must be true or false (got {value!r})")
                 clean[name] = value
             elif name == "param_overrides":
-                clean[name] = _check_overrides(value, problems)
+                if not isinstance(value, dict):
+                    problems.append("parameter overrides must be a mapping of name → value")
+                clean[name] = value
         if problems:
             raise ValidationError(problems, subject="settings")
         return self._set_user_fields(tg_user_id, clean, "settings.update")
@@ -333,12 +335,23 @@ class Store:
             user = self._registered(s, tg_user_id)
             before = row_json(user)
             for name, value in values.items():
+                if name == "param_overrides":  # merged into the stored ones; None removes
+                    merged = json.loads(user.param_overrides)
+                    merged.update(value)
+                    merged = {k: v for k, v in merged.items() if v is not None}
+                    problems: list[str] = []
+                    value = _check_overrides(merged, problems)
+                    if problems:
+                        raise ValidationError(problems, subject="settings")
                 setattr(user, name, value)
             s.add(user)
             self._audit(s, user, action, "user", user.id, before, row_json(user))
             return _settings(user)
 
         return self._write(work)
+
+    def set_subscribed(self, tg_user_id: int, on: bool) -> UserSettings:
+        return self.subscribe(tg_user_id) if on else self.unsubscribe(tg_user_id)
 
     def subscribe(self, tg_user_id: int) -> UserSettings:
         return self._set_user_fields(tg_user_id, {"subscribed": True}, "user.subscribe")
@@ -352,8 +365,10 @@ class Store:
             select(UserRow).where(UserRow.subscribed.is_(True)).order_by(UserRow.id))])
 
     # --- positions ----------------------------------------------------------------------------
-    def add_position(self, tg_user_id: int, inp: PositionInput) -> PositionRow:
-        clean = clean_position(inp, self._today())
+    def add_position(self, tg_user_id: int, inp: PositionInput | Position) -> PositionRow:
+        """Store a new open condor. `inp` is a `PositionInput` or a `core.models.Position`
+        (its id and hedges are ignored: add hedge layers with `add_hedge`)."""
+        clean = clean_position(_as_input(inp), self._today())
 
         def work(s: Session) -> PositionRow:
             user = self._registered(s, tg_user_id)
@@ -455,17 +470,27 @@ class Store:
 
         return self._write(work)
 
-    def roll_position(self, tg_user_id: int, position_id: object, *, expiry: date,
-                      k1: object, k2: object, k3: object, k4: object, net_credit: object,
-                      qty: int | None = None, opened: date | None = None,
-                      label: str | None = None, notes: str | None = None
-                      ) -> tuple[PositionRow, PositionRow]:
+    def roll_position(self, tg_user_id: int, position_id: object,
+                      new: Position | PositionInput | None = None, net_credit: object = None, *,
+                      expiry: date | None = None, k1: object = None, k2: object = None,
+                      k3: object = None, k4: object = None, qty: int | None = None,
+                      opened: date | None = None, label: str | None = None,
+                      notes: str | None = None) -> tuple[PositionRow, PositionRow]:
         """Roll an open condor into a new one, atomically: the old one becomes `rolled`, the
         new one opens with `parent_id` = old, keeps C0 and carries ΣR + R (so Cn = C0 + ΣR),
         the roll is recorded, and the old condor's open hedge layers move to the new one.
-        `net_credit` R is points per condor (negative for a debit roll)."""
+        `net_credit` R is points per condor (negative for a debit roll). The new legs come as
+        keywords or as `new` (a Position/PositionInput: its expiry, strikes, qty and opened
+        date are used; its credits are ignored, since C0 and ΣR follow from the roll)."""
+        if new is not None:
+            expiry, k1, k2, k3, k4 = new.expiry, new.k1, new.k2, new.k3, new.k4
+            qty = new.qty if qty is None else qty
+            opened = new.opened if opened is None else opened
         problems: list[str] = []
-        r = to_decimal(net_credit, "roll net credit", problems, allow_negative=True)
+        if net_credit is None:
+            problems.append("the roll's net credit is missing")
+        else:
+            r = to_decimal(net_credit, "roll net credit", problems, allow_negative=True)
         if problems:
             raise ValidationError(problems, subject="roll")
 
@@ -544,10 +569,14 @@ class Store:
         return self._write(work)
 
     # --- hedges -------------------------------------------------------------------------------
-    def add_hedge(self, tg_user_id: int, position_id: object | None, inp: HedgeInput
-                  ) -> HedgeRow:
-        """A hedge layer on one of the user's open positions, or on the whole book (None)."""
-        clean = clean_hedge(inp)
+    def add_hedge(self, tg_user_id: int, position_id: object | None,
+                  inp: HedgeInput | HedgeLayer) -> HedgeRow:
+        """A hedge layer on one of the user's open positions, or on the whole book (None).
+        `inp` is a `HedgeInput` or a `core.models.HedgeLayer` (its id is ignored); for
+        compatibility the two arguments after the user may come in either order."""
+        if isinstance(position_id, HedgeInput | HedgeLayer):
+            position_id, inp = inp, position_id
+        clean = clean_hedge(_as_hedge_input(inp))
 
         def work(s: Session) -> HedgeRow:
             user = self._registered(s, tg_user_id)
@@ -676,8 +705,7 @@ class Store:
     def report_sent(self, tg_user_id: int, session_date: date, kind: str, *, ok: bool = True,
                     error: str | None = None) -> ReportLogRow:
         """Record a delivery attempt of a claimed report (sent, or failed with `error`)."""
-        if error is not None:
-            error = str(error)[:ERROR_MAX_CHARS]
+        error = str(error)[:ERROR_MAX_CHARS] if error else None  # "" would read as NULL in CSV
 
         def work(s: Session) -> ReportLogRow:
             user = self._registered(s, tg_user_id)
@@ -780,9 +808,46 @@ class Store:
 
         return self._read(work)
 
+    # --- backup, export, import ------------------------------------------------------------
+    def export_user(self, tg_user_id: int) -> dict[str, Any]:
+        """Every row of the user as plain JSON-safe data (see `transfer`)."""
+        from bot.store.transfer import export_user
+
+        _check_tg_id(tg_user_id)
+        return export_user(self.engine, tg_user_id)
+
+    def import_user(self, data: dict[str, Any]) -> int:
+        from bot.store.transfer import import_user
+
+        return retry_locked(lambda: import_user(self.engine, data))
+
+    def backup(self, path: str) -> Any:
+        from bot.store.transfer import backup
+
+        return backup(self.engine, path)
+
     def count(self, table: type) -> int:
         """Rows in a table (operations and tests)."""
         return self._read(lambda s: s.exec(select(func.count()).select_from(table)).one())
+
+
+def _as_input(inp: object) -> PositionInput:
+    if isinstance(inp, PositionInput):
+        return inp
+    if isinstance(inp, Position):
+        return PositionInput(root=inp.root, expiry=inp.expiry, k1=inp.k1, k2=inp.k2, k3=inp.k3,
+                             k4=inp.k4, qty=inp.qty, entry_credit=inp.entry_credit,
+                             opened=inp.opened, roll_credits=inp.roll_credits, label=inp.label)
+    raise ValidationError([f"expected a position, got {type(inp).__name__}"], "position")
+
+
+def _as_hedge_input(inp: object) -> HedgeInput:
+    if isinstance(inp, HedgeInput):
+        return inp
+    if isinstance(inp, HedgeLayer):
+        return HedgeInput(kind=inp.kind, expiry=inp.expiry, qty=inp.qty, cost=inp.cost,
+                          strike=inp.strike, strike2=inp.strike2, layer=inp.layer)
+    raise ValidationError([f"expected a hedge layer, got {type(inp).__name__}"], "hedge")
 
 
 def _limit(n: object) -> int:

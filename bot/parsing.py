@@ -38,7 +38,7 @@ USAGE = {
     "add": "/add SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35 [label]",
     "hedge": (
         "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
-        "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n>"
+        "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [@price]"
     ),
     "roll": "/roll <id>  ·  /roll <id> done 2027-01-15 5500/5550/6250/6300 @0.40",
     "close": "/close <id> [@debit], e.g. /close 3 @1.20",
@@ -123,6 +123,7 @@ class HedgeCommand:
     action: str  # "list" | "add" | "remove"
     spec: HedgeSpec | None = None
     index: int | None = None
+    price: float | None = None  # remove: closing price, points per contract (optional)
 
 
 @dataclass(frozen=True)
@@ -390,15 +391,20 @@ def parse_hedge(text: str) -> HedgeCommand:
     if len(tokens) == 1:
         return HedgeCommand(pid, "list")
     action = tokens[1].lower()
-    if action in ("remove", "rm", "del", "delete"):
-        if len(tokens) != 3:
-            raise ParseError("remove needs the hedge number from the list, e.g. remove 1", usage)
+    if action in ("remove", "rm", "del", "delete", "close", "sell"):
+        if len(tokens) not in (3, 4):
+            raise ParseError(
+                "remove needs the hedge number from the list, e.g. remove 1 [@price]", usage
+            )
         t = tokens[2].lstrip("#")
         if not t.isascii() or not t.isdigit() or len(t) > 6 or int(t) < 1:
             raise ParseError(
                 f"hedge number {_show(tokens[2])} must be a whole number like 1", usage
             )
-        return HedgeCommand(pid, "remove", index=int(t))
+        price = None
+        if len(tokens) == 4:
+            price = parse_price(tokens[3], "hedge closing price", usage, allow_zero=True)
+        return HedgeCommand(pid, "remove", index=int(t), price=price)
     if action != "add":
         raise ParseError(f"unknown hedge action {_show(tokens[1])}: use add or remove", usage)
     return HedgeCommand(pid, "add", spec=parse_hedge_spec(tokens[2:], usage))

@@ -59,8 +59,8 @@ def fmt_pts(x: float | None, digits: int = 2) -> str:
     if _bad(x):
         return "n/a"
     if abs(x) >= 1000 and float(x).is_integer():
-        return f"{x:,.0f} pts"
-    return f"{x:,.{digits}f} pts"
+        return _minus(f"{x:,.0f} pts")
+    return _minus(f"{x:,.{digits}f} pts")
 
 
 def fmt_strike(x: float | None) -> str:
@@ -70,10 +70,14 @@ def fmt_strike(x: float | None) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
 
 
+def _minus(text: str) -> str:
+    return text.replace("-", "−")  # typographic minus, as a trader's screen shows it
+
+
 def fmt_num(x: float | None, digits: int = 2) -> str:
     if _bad(x):
         return "n/a"
-    return f"{x:,.{digits}f}"
+    return _minus(f"{x:,.{digits}f}")
 
 
 def fmt_pct(x: float | None, digits: int = 0, *, fraction: bool = True) -> str:
@@ -81,7 +85,7 @@ def fmt_pct(x: float | None, digits: int = 0, *, fraction: bool = True) -> str:
     if _bad(x):
         return "n/a"
     value = x * 100 if fraction else x
-    return f"{value:.{digits}f} %"
+    return _minus(f"{value:.{digits}f} %")
 
 
 def fmt_usd(x: float | None, digits: int = 0) -> str:
@@ -95,7 +99,7 @@ def fmt_usd(x: float | None, digits: int = 0) -> str:
 def fmt_signed(x: float | None, digits: int = 2) -> str:
     if _bad(x):
         return "n/a"
-    return f"{x:+.{digits}f}".replace("-", "−")
+    return _minus(f"{x:+.{digits}f}")
 
 
 def fmt_dt_et(x: datetime | date | None) -> str:

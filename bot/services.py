@@ -10,6 +10,7 @@ never format text. A user mistake raises `UserError(message, usage)`, or the sto
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time as _time
@@ -17,11 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import parsing
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
+from bot.store.inputs import HedgeInput, PositionInput
 from core import calendar as cal
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
 from core.params import Params
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every user
 NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
 EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
+EXPIRY_LOOKAHEAD_DAYS = 400
 
 # /settings keys stored as method parameter overrides: key → (Params field, factor from the
 # value the user types to the Params unit). Percent → fraction where the field is a fraction.
@@ -205,24 +209,23 @@ class Services:
 
     # --- users and settings -----------------------------------------------------------------
 
+    async def _user(self, user: UserRef) -> Any:
+        """Register on first contact (refreshes chat id, last seen); the user's settings."""
+        return await _to_thread(self.store.ensure_user, user.user_id, user.chat_id)
+
     async def start(self, user: UserRef) -> dict[str, Any]:
-        await _to_thread(self.store.ensure_user, user.user_id, chat_id=user.chat_id)
+        await self._user(user)
         return {"name": user.name, "data_note": self.data_note()}
 
-    async def _user(self, user: UserRef) -> Any:
-        return await _to_thread(self.store.ensure_user, user.user_id, chat_id=user.chat_id)
-
     async def params_for(self, user: UserRef) -> Params:
-        row = await self._user(user)
-        return _params_from_row(row)
+        return _params_from_row(await self._user(user))
 
     async def settings_get(self, user: UserRef) -> UserSettings:
-        row = await self._user(user)
-        return self._settings_view(row)
+        return self._settings_view(await self._user(user))
 
     def _settings_view(self, row: Any) -> UserSettings:
         overrides = _overrides(row)
-        params = Params.from_overrides(overrides)
+        params = _params_from_row(row)
         report_time = _as_time(getattr(row, "report_time", "08:45"))
         tz = getattr(row, "timezone", "America/New_York") or "America/New_York"
         values = {key: getattr(params, fld) / factor for key, (fld, factor) in
@@ -243,10 +246,11 @@ class Services:
             if parsed is None:
                 return await self.settings_get(user)
             update = parsed
-        await self._user(user)
+        row = await self._user(user)
         if update.key in PARAM_SETTINGS:
             fld, factor = PARAM_SETTINGS[update.key]
-            changes: dict[str, Any] = {"param_overrides": {fld: float(update.value) * factor}}
+            overrides = {**_overrides(row), fld: round(float(update.value) * factor, 10)}
+            changes: dict[str, Any] = {"param_overrides": overrides}
         elif update.key == "report_time":
             changes = {"report_time": update.value.strftime("%H:%M")}
         elif update.key == "timezone":
@@ -258,13 +262,13 @@ class Services:
         row = await _to_thread(self.store.update_settings, user.user_id, **changes)
         return self._settings_view(row)
 
-    async def subscribe(self, user: UserRef, on: bool = True) -> UserSettings:
+    async def subscribe(self, user: UserRef) -> UserSettings:
         await self._user(user)
-        row = await _to_thread(self.store.set_subscribed, user.user_id, on)
-        return self._settings_view(row)
+        return self._settings_view(await _to_thread(self.store.subscribe, user.user_id))
 
     async def unsubscribe(self, user: UserRef) -> UserSettings:
-        return await self.subscribe(user, False)
+        await self._user(user)
+        return self._settings_view(await _to_thread(self.store.unsubscribe, user.user_id))
 
     # --- positions ----------------------------------------------------------------------------
 
@@ -276,7 +280,9 @@ class Services:
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
 
-    def validate_condor(self, spec: CondorSpec, params: Params | None = None) -> Position:
+    def validate_condor(self, spec: CondorSpec) -> Position:
+        """The spec as a Position opened today (clock's exchange date), or UserError naming
+        every problem (core's rules and the listed-expiry calendar)."""
         try:
             return parsing.validate_condor(spec, self.today())
         except ParseError as exc:
@@ -286,38 +292,49 @@ class Services:
         spec = self.parse_condor(text_or_spec)
         position = self.validate_condor(spec)
         params = await self.params_for(user)
-        mp, ml, lo, hi = payoff_bounds(position, params)
-        return Preview(position, mp, ml, lo, hi, self.now())
+        return _preview(position, params, self.now())
 
     async def add_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
-        preview = await self.preview_position(user, text_or_spec)
-        stored = await _to_thread(self.store.add_position, user.user_id, preview.position)
-        pos = _as_position(stored)
-        params = await self.params_for(user)
-        mp, ml, lo, hi = payoff_bounds(pos, params)
-        return Preview(pos, mp, ml, lo, hi, preview.asof)
+        spec = self.parse_condor(text_or_spec)
+        position = self.validate_condor(spec)
+        params = _params_from_row(await self._user(user))
+        k1, k2, k3, k4 = spec.strikes
+        inp = PositionInput(root=spec.root, expiry=spec.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
+                            qty=spec.qty, entry_credit=spec.credit, opened=position.opened,
+                            label=spec.label)
+        row = await _to_thread(self.store.add_position, user.user_id, inp)
+        return _preview(_as_position(row), params, self.now())
 
     async def list_positions(self, user: UserRef) -> list[Position]:
+        """Open positions with their open hedge layers, oldest first."""
         await self._user(user)
-        rows = await _to_thread(self.store.list_positions, user.user_id)
-        return [_as_position(r) for r in rows]
+        return list(await _to_thread(self.store.core_positions, user.user_id))
 
-    async def get_position(self, user: UserRef, position_id: int) -> Position:
+    async def get_position(self, user: UserRef, position_id: int, *, open_only: bool = True
+                           ) -> Position:
+        """One of the user's positions (with hedges). Another user's id is NotFound."""
         await self._user(user)
-        return _as_position(await _to_thread(self.store.get_position, user.user_id, position_id))
+        row = await _to_thread(self.store.get_position, user.user_id, position_id)
+        status = getattr(row, "status", "open")
+        if status == "open":
+            for p in await _to_thread(self.store.core_positions, user.user_id):
+                if p.id == position_id:
+                    return p
+        if open_only:
+            raise UserError(f"position #{position_id} is {status}; only open positions can be "
+                            "checked, hedged, rolled or closed", "/positions")
+        return _as_position(row)
 
     def expiries(self, root: str, count: int = EXPIRY_CHOICES) -> list[date]:
         """The next listed expiries of `root` from today (for the guided form's buttons)."""
         start = self.today()
-        listed = cal.spx_expiries(start, min(start + timedelta(days=400), cal.CALENDAR_END),
-                                  root)
-        return [d for d in listed if d >= start][:count]
+        end = min(start + timedelta(days=EXPIRY_LOOKAHEAD_DAYS), cal.CALENDAR_END)
+        return [d for d in cal.spx_expiries(start, end, root) if d >= start][:count]
 
     # --- evaluation ---------------------------------------------------------------------------
 
-    async def _evaluate_positions(self, user: UserRef, positions: Sequence[Position]
+    async def _evaluate_positions(self, params: Params, positions: Sequence[Position]
                                   ) -> CheckResult:
-        params = await self.params_for(user)
         m = await self.market_data()
         asof = self.now()
         evaluation = await _to_thread(self._evaluate_fn(), list(positions), m.snapshot,
@@ -326,14 +343,15 @@ class Services:
                            getattr(self.provider, "name", "provider"), self.offline)
 
     async def check(self, user: UserRef, position_id: int | None = None) -> CheckResult:
+        params = await self.params_for(user)
         if position_id is None:
             positions = await self.list_positions(user)
         else:
             positions = [await self.get_position(user, position_id)]
-        return await self._evaluate_positions(user, positions)
+        return await self._evaluate_positions(params, positions)
 
     async def market(self, user: UserRef) -> CheckResult:
-        return await self._evaluate_positions(user, [])
+        return await self._evaluate_positions(await self.params_for(user), [])
 
     async def report(self, user: UserRef) -> CheckResult:
         return await self.check(user)
@@ -343,11 +361,11 @@ class Services:
 
     # --- hedges ----------------------------------------------------------------------------------
 
-    async def hedge_list(self, user: UserRef, position_id: int) -> tuple[Position,
-                                                                          list[HedgeLayer]]:
+    async def hedge_list(self, user: UserRef, position_id: int
+                         ) -> tuple[Position, list[HedgeLayer]]:
+        """The position and its open hedge layers, in the order `/hedge <id>` numbers them."""
         pos = await self.get_position(user, position_id)
-        rows = await _to_thread(self.store.list_hedges, user.user_id, position_id)
-        return pos, [_as_hedge(r) for r in rows]
+        return pos, list(pos.hedges)
 
     async def hedge_add(self, user: UserRef, position_id: int, spec: HedgeSpec
                         ) -> tuple[Position, HedgeLayer]:
@@ -356,58 +374,89 @@ class Services:
             layer = parsing.validate_hedge(spec, self.today())
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
-        row = await _to_thread(self.store.add_hedge, user.user_id, layer, position_id)
+        inp = HedgeInput(kind=layer.kind, expiry=layer.expiry, qty=layer.qty, cost=layer.cost,
+                         strike=layer.strike, strike2=layer.strike2, layer=layer.layer)
+        row = await _to_thread(self.store.add_hedge, user.user_id, position_id, inp)
         return pos, _as_hedge(row)
 
-    async def hedge_remove(self, user: UserRef, position_id: int, index: int
-                           ) -> tuple[Position, HedgeLayer]:
+    async def hedge_remove(self, user: UserRef, position_id: int, index: int,
+                           price: float | None = None) -> tuple[Position, HedgeLayer]:
+        """Close hedge number `index` (1-based, as listed), optionally at `price` points."""
         pos, hedges = await self.hedge_list(user, position_id)
         if not 1 <= index <= len(hedges):
             count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
             raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
-        await _to_thread(self.store.close_hedge, user.user_id, layer.id)
+        await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
         return pos, layer
 
     # --- roll and close --------------------------------------------------------------------
 
     async def record_roll(self, user: UserRef, cmd: parsing.RollCommand
                           ) -> tuple[Position, Position]:
+        if cmd.expiry is None or cmd.strikes is None or cmd.net is None:
+            raise UserError("a roll needs the new expiry, strikes and net", parsing.USAGE["roll"])
         old = await self.get_position(user, cmd.position_id)
-        assert cmd.expiry is not None and cmd.strikes is not None and cmd.net is not None
-        new_spec = CondorSpec(old.root, cmd.expiry, cmd.strikes, old.qty, old.entry_credit,
-                              old.label)
-        candidate = Position(id=0, root=old.root, expiry=cmd.expiry, k1=cmd.strikes[0],
-                             k2=cmd.strikes[1], k3=cmd.strikes[2], k4=cmd.strikes[3],
+        today = self.today()
+        k1, k2, k3, k4 = cmd.strikes
+        candidate = Position(id=0, root=old.root, expiry=cmd.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
                              qty=old.qty, entry_credit=old.entry_credit,
-                             roll_credits=old.roll_credits + cmd.net, opened=self.today(),
+                             roll_credits=old.roll_credits + cmd.net, opened=today,
                              label=old.label)
-        problems = candidate.problems(self.today())
-        listed = parsing.listed_expiry_problem(new_spec.root, new_spec.expiry)
-        if listed and not any("past" in p for p in problems):
-            problems.append(listed)
+        problems = candidate.problems(today)
+        if not any("past" in p for p in problems):
+            listed = parsing.listed_expiry_problem(old.root, cmd.expiry)
+            if listed:
+                problems.append(listed)
         if problems:
-            raise UserError("the rolled condor is not valid: " + "; ".join(problems),
+            raise UserError("the new condor is not valid: " + "; ".join(problems),
                             parsing.USAGE["roll"])
-        new = await _to_thread(self.store.roll_position, user.user_id, cmd.position_id,
-                               candidate, cmd.net)
+        _, new = await _to_thread(partial(
+            self.store.roll_position, user.user_id, cmd.position_id, expiry=cmd.expiry,
+            k1=k1, k2=k2, k3=k3, k4=k4, net_credit=cmd.net, opened=today))
         return old, _as_position(new)
 
     async def close(self, user: UserRef, position_id: int, debit: float | None = None
                     ) -> ClosedPosition:
         pos = await self.get_position(user, position_id)
-        await _to_thread(self.store.close_position, user.user_id, position_id, debit)
         params = await self.params_for(user)
+        await _to_thread(self.store.close_position, user.user_id, position_id, debit)
         realised = None
         if debit is not None:
             realised = (pos.net_credit - debit) * params.spx_multiplier * pos.qty
         return ClosedPosition(pos, debit, realised)
 
     async def export(self, user: UserRef) -> dict[str, Any]:
-        await self._user(user)
-        data = await _to_thread(self.store.export_user, user.user_id)
+        """Everything of this user's book as plain JSON-ready data."""
+        row = await self._user(user)
+
+        def collect() -> dict[str, Any]:
+            from bot.store.serialize import row_to_plain
+
+            return {
+                "user_id": user.user_id,
+                "exported_at": self.now().isoformat(),
+                "settings": _plain(row),
+                "positions": [row_to_plain(r) for r in
+                              self.store.list_positions(user.user_id, status=None)],
+                "hedges": [row_to_plain(r) for r in self.store.list_hedges(user.user_id)],
+                "rolls": [row_to_plain(r) for r in self.store.rolls(user.user_id)],
+            }
+
+        data = await _to_thread(collect)
         return json.loads(json.dumps(data, default=str))
+
+
+def _preview(position: Position, params: Params, asof: datetime) -> Preview:
+    mp, ml, lo, hi = payoff_bounds(position, params)
+    return Preview(position, mp, ml, lo, hi, asof)
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return dict(getattr(obj, "__dict__", {}))
 
 
 # --- adapters between the store's rows and the core's types -----------------------------------
@@ -438,29 +487,14 @@ def _as_time(value: Any) -> dtime:
 def _as_position(obj: Any) -> Position:
     if isinstance(obj, Position):
         return obj
-    to_position = getattr(obj, "to_position", None)
-    if callable(to_position):
-        return to_position()
-    hedges = tuple(_as_hedge(h) for h in getattr(obj, "hedges", ()) or ())
-    return Position(id=int(obj.id), root=obj.root, expiry=obj.expiry, k1=float(obj.k1),
-                    k2=float(obj.k2), k3=float(obj.k3), k4=float(obj.k4), qty=int(obj.qty),
-                    entry_credit=float(obj.entry_credit),
-                    roll_credits=float(getattr(obj, "roll_credits", 0) or 0),
-                    opened=obj.opened, hedges=hedges, label=getattr(obj, "label", "") or "")
+    from bot.store import to_core_position
+
+    return to_core_position(obj)
 
 
 def _as_hedge(obj: Any) -> HedgeLayer:
     if isinstance(obj, HedgeLayer):
         return obj
-    to_layer = getattr(obj, "to_layer", None)
-    if callable(to_layer):
-        return to_layer()
-    from core.models import HedgeKind, Layer
+    from bot.store import to_core_hedge
 
-    def f(x: Any) -> float | None:
-        return None if x is None else float(x)
-
-    return HedgeLayer(kind=HedgeKind(obj.kind), expiry=obj.expiry, qty=int(obj.qty),
-                      cost=float(obj.cost), strike=f(obj.strike),
-                      strike2=f(getattr(obj, "strike2", None)), layer=Layer(obj.layer),
-                      id=obj.id)
+    return to_core_hedge(obj)

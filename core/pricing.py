@@ -1,0 +1,433 @@
+"""Option math of the core: BSM, Black-76, implied vol, touch probability, the smile model.
+
+Everything is vectorised over numpy arrays with broadcasting; scalars work too, results are
+always float ndarrays (0-d for all-scalar input). No Python loop per option.
+
+Conventions (METHOD.md §1; docs/pricing.md pins them):
+- `T` is in years on an ACT/365 clock to the settlement moment.
+- `r`, `q` are continuously compounded, decimal (0.04 = 4 %). `sigma` is decimal (0.15).
+- price in the underlying's points; delta ∂P/∂S (Black-76: ∂P/∂F); gamma per point²;
+  vega per 1 vol point (∂P/∂σ / 100); theta per calendar day (∂P/∂t / 365, t = calendar time,
+  so normally negative for a long option); rho per 1 percentage point of r (∂P/∂r / 100).
+- `is_call` is boolean (True call, False put), broadcast like the numbers.
+
+Bad input, per element → NaN (never a number): non-finite S/F, K, T, r, q or sigma; S, F or K
+≤ 0; T < 0 (already settled: the caller values an expired leg at intrinsic with T = 0);
+sigma ≤ 0 while T > 0. T == 0 exactly is the settlement moment: price = intrinsic value,
+delta = ±1 in the money, ±0.5 at the money, 0 out of it; gamma, vega, theta, rho = 0; sigma is
+not used there (may be NaN). Wholly invalid calls raise ValueError naming the argument:
+arguments that are not numeric, `is_call` that is not boolean, shapes that do not broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr
+
+from core.params import DEFAULT_PARAMS, Params
+
+__all__ = [
+    "IV_SIGMA_MAX",
+    "IV_SIGMA_MIN",
+    "Greeks",
+    "TouchProbability",
+    "atm_vol",
+    "black76",
+    "bsm",
+    "implied_vol",
+    "implied_vol_black76",
+    "smile_vol",
+    "touch_probability",
+]
+
+# Units of the reported Greeks.
+VOL_POINT = 0.01  # vega per 1 vol point
+RATE_POINT = 0.01  # rho per 1 percentage point
+DAYS_PER_YEAR = 365.0  # ACT/365: theta per calendar day
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+# Implied-vol search domain (decimal vol). A price whose vol lies outside it is NaN.
+IV_SIGMA_MIN = 1e-4
+IV_SIGMA_MAX = 5.0
+IV_MAX_ITER = 100  # safeguarded Newton; bisection alone needs < 60 steps on this domain
+IV_REL_TOL = 1e-14  # stop when the step in total std is below this, relative
+# NaN when float64 rounding of the price (a few ulps) moves the vol by more than this, relative:
+# e.g. a deep in-the-money price whose time value is lost in rounding. A vol there is a guess.
+IV_MAX_REL_UNCERTAINTY = 1e-6
+PRICE_ROUNDING_ULPS = 8.0
+
+
+class Greeks(NamedTuple):
+    """Price and Greeks, each an ndarray of the broadcast shape (units in the module doc)."""
+
+    price: np.ndarray
+    delta: np.ndarray
+    gamma: np.ndarray
+    vega: np.ndarray
+    theta: np.ndarray
+    rho: np.ndarray
+
+
+class TouchProbability(NamedTuple):
+    """`touch`: P(the path reaches the level before T); `finish_beyond`: P(S_T beyond it)."""
+
+    touch: np.ndarray
+    finish_beyond: np.ndarray
+
+
+# --- input handling ------------------------------------------------------------------------
+
+
+def _float_array(name: str, value: object) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric (got {value!r:.60})") from exc
+
+
+def _sign_array(is_call: object) -> np.ndarray:
+    """+1.0 for calls, −1.0 for puts; ValueError unless boolean (or 0/1 integers)."""
+    flag = np.asarray(is_call)
+    if flag.dtype != np.bool_:
+        if flag.dtype.kind not in "iu" or not np.isin(flag, (0, 1)).all():
+            raise ValueError(f"is_call must be boolean (True call, False put); got {is_call!r:.60}")
+        flag = flag.astype(bool)
+    return np.where(flag, 1.0, -1.0)
+
+
+def _broadcast(**arrays: np.ndarray) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError as exc:
+        shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in arrays.items())
+        raise ValueError(f"argument shapes do not broadcast: {shapes}") from exc
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    """x > 0 and finite (NaN compares False)."""
+    return (x > 0) & (x < np.inf)
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return np.isfinite(x)
+
+
+# --- BSM and Black-76 ----------------------------------------------------------------------
+
+
+def _kernel(S, K, T, r, q, sigma, w, shape, black: bool) -> Greeks:
+    """Shared BSM/Black-76 body. For Black-76 S is F and q == r (then ∂P/∂r differs: −T·P)."""
+    # Every output involves S, so broadcasting S gives every output the full shape (at least 1-d
+    # so that outputs are writable arrays, never numpy scalars).
+    S = np.broadcast_to(S, shape or (1,))
+    with np.errstate(all="ignore"):
+        sqrt_t = np.sqrt(T)
+        std = sigma * sqrt_t
+        d1 = np.log(S / K)
+        d1 += (r - q + 0.5 * sigma * sigma) * T
+        d1 /= std
+        d2 = d1 - std
+        df_r = np.exp(-r * T)
+        df_q = df_r if black else np.exp(-q * T)
+        s_fwd = S * df_q  # S·e^{−qT} (Black: F·e^{−rT})
+        k_disc = K * df_r
+        n_d1 = ndtr(w * d1)
+        n_d2 = ndtr(w * d2)
+        pdf = np.exp(-0.5 * d1 * d1)
+        pdf *= INV_SQRT_2PI
+        a = s_fwd * n_d1
+        b = k_disc * n_d2
+        price = w * (a - b)
+        delta = w * df_q * n_d1
+        gamma = df_q * pdf / (S * std)
+        vega_raw = s_fwd * pdf * sqrt_t
+        # ∂P/∂t = −∂P/∂T
+        theta = -0.5 * vega_raw * sigma / T + w * (q * a - r * b)
+        theta /= DAYS_PER_YEAR
+        rho = -T * price if black else w * b * T
+        rho *= RATE_POINT
+        vega = vega_raw * VOL_POINT
+        # At the settlement moment: intrinsic value and limiting delta; nothing else moves it.
+        at_expiry = T == 0
+        if at_expiry.any():
+            at_expiry = np.broadcast_to(at_expiry, S.shape)
+            moneyness = np.broadcast_to(w * (S - K), S.shape)
+            wb = np.broadcast_to(w, S.shape)
+            price[at_expiry] = np.maximum(moneyness, 0.0)[at_expiry]
+            delta[at_expiry] = (wb * np.where(moneyness > 0, 1.0, np.where(moneyness == 0,
+                                                                          0.5, 0.0)))[at_expiry]
+            for g in (gamma, vega, theta, rho):
+                g[at_expiry] = 0.0
+    return Greeks(*(g.reshape(shape) for g in (price, delta, gamma, vega, theta, rho)))
+
+
+def _invalidate(greeks: Greeks, valid: np.ndarray) -> Greeks:
+    if not valid.all():
+        bad = np.broadcast_to(~valid, greeks.price.shape)
+        for g in greeks:
+            g[bad] = np.nan
+    return greeks
+
+
+def _valid_mask(S, K, T, r, q, sigma) -> np.ndarray:
+    t_ok = (T >= 0) & np.isfinite(T)
+    sigma_ok = _positive(sigma) | (T == 0)
+    return _positive(S) & _positive(K) & t_ok & sigma_ok & _finite(r) & _finite(q)
+
+
+def bsm(S, K, T, r, q, sigma, is_call) -> Greeks:
+    """Black-Scholes-Merton price and Greeks of European options, continuous r and q.
+
+    S spot, K strike, T years ACT/365 to settlement, r and q continuous decimal, sigma decimal
+    vol, is_call boolean. Units: delta ∂P/∂S, gamma per point², vega per 1 vol point, theta per
+    calendar day (∂P/∂t / 365, negative for a long option normally), rho per 1 percentage
+    point of r (q held). Invalid elements are NaN, T == 0 is intrinsic value (module doc).
+    """
+    S, K, T = _float_array("S", S), _float_array("K", K), _float_array("T", T)
+    r, q, sigma = _float_array("r", r), _float_array("q", q), _float_array("sigma", sigma)
+    w = _sign_array(is_call)
+    shape = _broadcast(S=S, K=K, T=T, r=r, q=q, sigma=sigma, is_call=w)
+    greeks = _kernel(S, K, T, r, q, sigma, w, shape, black=False)
+    return _invalidate(greeks, _valid_mask(S, K, T, r, q, sigma))
+
+
+def black76(F, K, T, r, sigma, is_call) -> Greeks:
+    """Black-76 price and Greeks of European options on a future F (VIX options on their future).
+
+    delta = ∂P/∂F including the discount e^{−rT}; gamma ∂²P/∂F²; vega per vol point; theta per
+    calendar day with F held; rho per 1 percentage point with F held (= −T·P/100). Same bad-input
+    rules as `bsm`.
+    """
+    F, K, T = _float_array("F", F), _float_array("K", K), _float_array("T", T)
+    r, sigma = _float_array("r", r), _float_array("sigma", sigma)
+    w = _sign_array(is_call)
+    shape = _broadcast(F=F, K=K, T=T, r=r, sigma=sigma, is_call=w)
+    greeks = _kernel(F, K, T, r, r, sigma, w, shape, black=True)
+    return _invalidate(greeks, _valid_mask(F, K, T, r, r, sigma))
+
+
+# --- implied volatility --------------------------------------------------------------------
+
+
+def _black_otm(x, v, F, K, w):
+    """Undiscounted Black price of an option with log-moneyness x = ln(F/K), total std v."""
+    d1 = x / v + 0.5 * v
+    return w * (F * ndtr(w * d1) - K * ndtr(w * (d1 - v))), d1
+
+
+def _solve_total_std(p, F, K, w, lo, hi):
+    """Total std v with undiscounted Black price p (1-d arrays, every p inside (B(lo), B(hi))).
+
+    Safeguarded Newton on ln B(v) — closer to linear than B itself for small prices, so few
+    steps — inside a shrinking bracket [lo, hi]; a step leaving the bracket is replaced by the
+    geometric midpoint (bisection in ln v, the domain spans four decades).
+    """
+    x = np.log(F / K)
+    log_p = np.log(p)
+    # Corrado–Miller from the undiscounted call price, clipped into the bracket.
+    call = np.where(w > 0, p, p + (F - K))
+    half_gap = call - 0.5 * (F - K)
+    root = np.sqrt(np.maximum(half_gap * half_gap - (F - K) ** 2 / math.pi, 0.0))
+    v = math.sqrt(2.0 * math.pi) / (F + K) * (half_gap + root)
+    v = np.where((v > lo) & (v < hi), v, np.sqrt(lo * hi))
+
+    out = np.full(p.shape, np.nan)
+    idx = np.arange(p.size)
+    for _ in range(IV_MAX_ITER):
+        b, d1 = _black_otm(x, v, F, K, w)
+        vega = F * np.exp(-0.5 * d1 * d1) * INV_SQRT_2PI
+        below = b < p
+        lo = np.where(below, v, lo)
+        hi = np.where(below, hi, v)
+        v_new = v - (np.log(b) - log_p) * b / vega
+        outside = ~((v_new > lo) & (v_new < hi))  # NaN (b ≤ 0, vega 0) counts as outside
+        v_new = np.where(outside, np.sqrt(lo * hi), v_new)
+        done = (np.abs(v_new - v) <= IV_REL_TOL * v) | (b == p) | (hi - lo <= IV_REL_TOL * hi)
+        v_new = np.where(b == p, v, v_new)
+        if done.any():
+            out[idx[done]] = v_new[done]
+            keep = ~done
+            idx, x, log_p, p, F, K, w = idx[keep], x[keep], log_p[keep], p[keep], F[keep], \
+                K[keep], w[keep]
+            lo, hi, v_new = lo[keep], hi[keep], v_new[keep]
+        if idx.size == 0:
+            break
+        v = v_new
+    if idx.size:  # not converged in IV_MAX_ITER (not seen in tests): the bracket midpoint
+        out[idx] = np.sqrt(lo * hi)
+    return out
+
+
+def _implied(price, F, K, T, r, w, shape, valid) -> np.ndarray:
+    """Shared IV body: forward F, discount at r; NaN where invalid or unattainable."""
+    size = int(np.prod(shape)) if shape else 1
+    flat = [np.broadcast_to(a, shape).reshape(size) for a in (price, F, K, T, r, w, valid)]
+    price, F, K, T, r, w, valid = flat
+    out = np.full(size, np.nan)
+    with np.errstate(all="ignore"):
+        p = price / np.exp(-r * T)  # undiscounted
+        itm = w * (F - K) > 0
+        p_otm = np.where(itm, p - w * (F - K), p)  # parity: the out-of-the-money twin
+        w_otm = np.where(itm, -w, w)
+        sqrt_t = np.sqrt(T)
+        lo, hi = IV_SIGMA_MIN * sqrt_t, IV_SIGMA_MAX * sqrt_t
+        x = np.log(F / K)
+        b_lo, _ = _black_otm(x, lo, F, K, w_otm)
+        b_hi, _ = _black_otm(x, hi, F, K, w_otm)
+        # A price at or beyond the bounds of the domain has no vol in it: NaN, never a guess.
+        ok = valid & (p_otm > 0) & (p_otm >= b_lo) & (p_otm <= b_hi)
+        exact_lo, exact_hi = ok & (p_otm == b_lo), ok & (p_otm == b_hi)
+        solve = ok & ~exact_lo & ~exact_hi
+        out[exact_lo] = IV_SIGMA_MIN
+        out[exact_hi] = IV_SIGMA_MAX
+        if solve.any():
+            v = _solve_total_std(p_otm[solve], F[solve], K[solve], w_otm[solve], lo[solve],
+                                 hi[solve])
+            # Conditioning: the rounding noise of the (undiscounted, pre-parity) price over
+            # the vega in total std, relative to the vol found.
+            d1 = x[solve] / v + 0.5 * v
+            vega_v = F[solve] * np.exp(-0.5 * d1 * d1) * INV_SQRT_2PI
+            noise = PRICE_ROUNDING_ULPS * np.finfo(float).eps * (
+                p[solve] + np.where(itm[solve], np.abs(F[solve] - K[solve]), 0.0))
+            pinned = noise <= IV_MAX_REL_UNCERTAINTY * vega_v * v
+            out[solve] = np.where(pinned, v / sqrt_t[solve], np.nan)
+    return out.reshape(shape)
+
+
+def implied_vol(price, S, K, T, r, q, is_call) -> np.ndarray:
+    """BSM implied volatility (decimal) of option prices; NaN where no volatility fits.
+
+    NaN when: an input is non-finite; S, K or T ≤ 0; price < 0; the price is at or below the
+    discounted intrinsic value (S·e^{−qT} − K·e^{−rT} for calls, reversed for puts) or at or above
+    the upper bound (S·e^{−qT} calls, K·e^{−rT} puts); or the volatility would lie outside
+    [IV_SIGMA_MIN, IV_SIGMA_MAX] = [1e-4, 5]; or the price cannot pin the vol in float64 (a few
+    ulps of rounding would move it by more than IV_MAX_REL_UNCERTAINTY = 1e-6 relative, e.g. a
+    deep in-the-money option whose time value is below rounding). Otherwise the result reprices
+    to ~1e-13 relative. Solved on the out-of-the-money twin (put–call parity).
+    """
+    price, S, K = _float_array("price", price), _float_array("S", S), _float_array("K", K)
+    T, r, q = _float_array("T", T), _float_array("r", r), _float_array("q", q)
+    w = _sign_array(is_call)
+    shape = _broadcast(price=price, S=S, K=K, T=T, r=r, q=q, is_call=w)
+    valid = (_positive(S) & _positive(K) & _positive(T) & _finite(r) & _finite(q)
+             & (price >= 0) & (price < np.inf))
+    with np.errstate(all="ignore"):
+        F = S * np.exp((r - q) * T)
+    return _implied(price, F, K, T, r, w, shape, valid & _positive(F))
+
+
+def implied_vol_black76(price, F, K, T, r, is_call) -> np.ndarray:
+    """Black-76 implied volatility of options on a future F; NaN rules as `implied_vol` (the
+    bounds are e^{−rT}·max(±(F − K), 0) and e^{−rT}·F for calls, e^{−rT}·K for puts)."""
+    price, F, K = _float_array("price", price), _float_array("F", F), _float_array("K", K)
+    T, r = _float_array("T", T), _float_array("r", r)
+    w = _sign_array(is_call)
+    shape = _broadcast(price=price, F=F, K=K, T=T, r=r, is_call=w)
+    valid = (_positive(F) & _positive(K) & _positive(T) & _finite(r)
+             & (price >= 0) & (price < np.inf))
+    return _implied(price, F, K, T, r, w, shape, valid)
+
+
+# --- touch probability ---------------------------------------------------------------------
+
+
+def touch_probability(S, level, T, r, q, sigma) -> TouchProbability:
+    """Risk-neutral probability that GBM spot touches `level` before T, and finishes beyond it.
+
+    ln S_t = ln S + ν·t + σ·W_t with ν = r − q − σ²/2. With b = ln(level/S), s = σ√T and
+    η = +1 for a level above S (b ≥ 0), −1 below (reflection principle, first passage):
+        touch         = N((η·ν·T − |b|)/s) + e^{2νb/σ²}·N((−|b| − η·ν·T)/s)
+        finish_beyond = N((η·ν·T − |b|)/s)   (S_T ≥ level above S, S_T ≤ level below S)
+    A level equal to S is touched (1); its "beyond" side is taken as above. T == 0: 1 at the
+    level, else 0 (sigma not used). NaN for invalid elements as in `bsm` (level like K).
+    """
+    S, L, T = _float_array("S", S), _float_array("level", level), _float_array("T", T)
+    r, q, sigma = _float_array("r", r), _float_array("q", q), _float_array("sigma", sigma)
+    shape = _broadcast(S=S, level=L, T=T, r=r, q=q, sigma=sigma)
+    S = np.broadcast_to(S, shape or (1,))
+    with np.errstate(all="ignore"):
+        b = np.log(L / S)
+        eta = np.where(b >= 0, 1.0, -1.0)
+        abs_b = np.abs(b)
+        nu = r - q - 0.5 * sigma * sigma
+        s = sigma * np.sqrt(T)
+        drift = eta * nu * T
+        finish = ndtr((drift - abs_b) / s)
+        # e^{2νb/σ²}·N(·) in logs: the exponential alone overflows for far levels.
+        reflected = np.exp(2.0 * nu * b / (sigma * sigma) + log_ndtr((-abs_b - drift) / s))
+        touch = np.minimum(finish + reflected, 1.0)
+        at_level = b == 0
+        touch = np.where(at_level, 1.0, touch)
+        at_expiry = T == 0
+        touch = np.where(at_expiry, np.where(at_level, 1.0, 0.0), touch)
+        finish = np.where(at_expiry, np.where(at_level, 1.0, 0.0), finish)
+    valid = _valid_mask(S, L, T, r, q, sigma)
+    touch = np.where(valid, touch, np.nan).reshape(shape)
+    finish = np.where(valid, finish, np.nan).reshape(shape)
+    return TouchProbability(touch, finish)
+
+
+# --- smile model (METHOD.md §1) ------------------------------------------------------------
+
+
+def _index_level(name: str, value: object, required: bool) -> float | None:
+    """A volatility index level in percent; None/NaN is missing (unless required)."""
+    if value is None and not required:
+        return None
+    level = _float_array(name, value)
+    if level.ndim != 0:
+        raise ValueError(f"{name} must be one index level, not an array (got shape {level.shape})")
+    level = float(level)
+    if math.isnan(level) and not required:
+        return None
+    if not (0 < level < math.inf):
+        raise ValueError(f"{name} must be a positive index level in percent (got {value!r})")
+    return level
+
+
+def atm_vol(tau_years, vix, vix9d=None, vix3m=None, params: Params = DEFAULT_PARAMS):
+    """Model ATM vol σ_ATM(τ) = smile_atm_ratio · σ_VIX(τ) (decimal), vectorised over τ.
+
+    σ_VIX(τ) interpolates total variance σ²·t linearly in t between the points that are present
+    of (9 d, VIX9D), (30 d, VIX), (93 d, VIX3M) (tenors from params, calendar days / 365), with
+    the vol held flat outside the first and last point. Index levels are in percent (15.5);
+    `vix` is required, `vix9d`/`vix3m` may be None or NaN (missing); a non-positive level raises
+    ValueError. τ ≤ 0 or non-finite → NaN.
+    """
+    tau = _float_array("tau_years", tau_years)
+    points = [
+        (params.smile_tenor_vix9d_days, _index_level("vix9d", vix9d, required=False)),
+        (params.smile_tenor_vix_days, _index_level("vix", vix, required=True)),
+        (params.smile_tenor_vix3m_days, _index_level("vix3m", vix3m, required=False)),
+    ]
+    points = sorted((days / DAYS_PER_YEAR, level / 100.0) for days, level in points
+                    if level is not None)
+    knots = np.array([t for t, _ in points])
+    vols = np.array([v for _, v in points])
+    with np.errstate(all="ignore"):
+        total_var = np.interp(tau, knots, vols * vols * knots)
+        sigma = np.sqrt(total_var / tau)
+        sigma = np.where(tau <= knots[0], vols[0], sigma)
+        sigma = np.where(tau >= knots[-1], vols[-1], sigma)
+    return np.where(_positive(tau), params.smile_atm_ratio * sigma, np.nan)
+
+
+def smile_vol(K, S, tau_years, atm_sigma, params: Params = DEFAULT_PARAMS):
+    """Model vol at strike K (decimal): σ_ATM·clamp(1 + a·m + b·m², lo, hi), m = ln(K/S)/(σ_ATM√τ).
+
+    a, b, lo, hi are `params.smile_a`, `smile_b`, `smile_clamp_lo`, `smile_clamp_hi` (METHOD.md
+    §1: −0.35, 0.12, 0.75, 1.8). Broadcasts; NaN where K, S, τ or σ_ATM is non-finite or ≤ 0.
+    """
+    K, S = _float_array("K", K), _float_array("S", S)
+    tau, atm = _float_array("tau_years", tau_years), _float_array("atm_sigma", atm_sigma)
+    _broadcast(K=K, S=S, tau_years=tau, atm_sigma=atm)
+    with np.errstate(all="ignore"):
+        m = np.log(K / S) / (atm * np.sqrt(tau))
+        factor = np.clip(1.0 + params.smile_a * m + params.smile_b * m * m,
+                         params.smile_clamp_lo, params.smile_clamp_hi)
+        sigma = atm * factor
+    valid = _positive(K) & _positive(S) & _positive(tau) & _positive(atm)
+    return np.where(valid, sigma, np.nan)

@@ -109,7 +109,8 @@ async def test_happy_path_snapshot(server):
     # the settlement of today's (closed) session; monthlies only
     assert [f.symbol for f in snap.vix_futures] == ["VX/Q6", "VX/U6", "VX/V6"]
     assert snap.vix_futures[0].asof == datetime(2026, 8, 18, 16, 15, tzinfo=ET)
-    assert snap.rate.value == pytest.approx(0.0354637, abs=1e-7)  # ln(1.0361)
+    # DFF 3.61 % simple ACT/360 → continuous ACT/365: 365·ln(1 + 0.0361/360)
+    assert snap.rate.value == pytest.approx(0.0365996, abs=1e-7)
     assert snap.rate.asof.date() == date(2026, 8, 17)
     assert slept == [] and p.errors == []
     assert all("Mozilla" in ua for ua in server.user_agents)

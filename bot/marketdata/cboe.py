@@ -11,7 +11,6 @@ for `cache_ttl_s` and shared by all concurrent callers (one fetch per evaluation
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from bot.marketdata.cache import TTLCache
 from bot.marketdata.errors import FallbackUnavailable, MarketDataError
 from bot.marketdata.events import load_events
 from bot.marketdata.freshness import QUOTE_FIELDS, build_snapshot, last_close, sessions_between
+from bot.marketdata.history import default_history_dir, fed_funds_to_continuous, load_history
 from bot.marketdata.parsers import (
     ET,
     parse_cboe_daily,
@@ -53,7 +53,6 @@ RATE_SERIES = "DFF"  # effective fed funds, percent, one row per calendar day
 RETRY_STATUSES = frozenset({403, 429})  # plus every 5xx
 DAILY_TTL_S = 3600.0  # daily series (closes, settlements, DFF) change once a day
 CFE_LOOKBACK_SESSIONS = 3  # if today's settlement file is not out yet, try earlier sessions
-PERCENT = 100.0
 
 
 class CboeProvider(MarketDataProvider):
@@ -166,7 +165,7 @@ class CboeProvider(MarketDataProvider):
             if s.empty:
                 raise MarketDataError(f"fred {RATE_SERIES}", RATE_SERIES, "no values")
             when = datetime.combine(s.index[-1].date(), datetime.min.time(), tzinfo=ET)
-            return Quote(value=math.log1p(float(s.iloc[-1]) / PERCENT), asof=when,
+            return Quote(value=fed_funds_to_continuous(float(s.iloc[-1])), asof=when,
                          source=f"fred {RATE_SERIES} (continuous)")
 
         try:
@@ -234,10 +233,6 @@ class CboeProvider(MarketDataProvider):
     def _shipped_history(self) -> pd.DataFrame:
         if self.history_loader is not None:
             return self.history_loader()
-        try:
-            from bot.marketdata.history import default_history_dir, load_history
-        except ImportError:
-            return pd.DataFrame(dtype=float)
         return load_history(default_history_dir())
 
     async def _daily(self, name: str) -> tuple[pd.Series | None, str]:

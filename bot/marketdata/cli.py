@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.marketdata.errors import MarketDataError
 from bot.marketdata.freshness import QUOTE_FIELDS
-from bot.marketdata.provider import MarketDataProvider, make_provider, provider_from_env
+from bot.marketdata.provider import MarketDataProvider, provider_from_env
 from core.calendar import ET, SessionPhase, session_phase
 from core.models import Event, MarketSnapshot
 
@@ -114,7 +114,7 @@ async def _collect(provider: MarketDataProvider) -> tuple[MarketSnapshot, list[E
 
 def run(args: argparse.Namespace) -> int:
     try:
-        provider = make_provider("offline") if args.offline else provider_from_env()
+        provider = provider_from_env(offline=args.offline)
         snap, events = asyncio.run(_collect(provider))
     except (MarketDataError, ValueError) as exc:
         print(f"market data: {exc}", file=sys.stderr)

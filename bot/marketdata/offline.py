@@ -17,6 +17,7 @@ import pandas as pd
 from bot.marketdata.errors import MarketDataError
 from bot.marketdata.events import load_events
 from bot.marketdata.freshness import build_snapshot
+from bot.marketdata.history import default_history_dir, load_history
 from bot.marketdata.parsers import ET, parse_cfe_settlement, parse_chain, parse_quote
 from bot.marketdata.provider import MarketDataProvider
 from core.models import Event, MarketSnapshot, Quote
@@ -81,10 +82,6 @@ class OfflineProvider(MarketDataProvider):
 
     async def history(self, end: date | None = None) -> pd.DataFrame:
         """Shipped close history up to the sample date (or `end` if earlier)."""
-        try:
-            from bot.marketdata.history import default_history_dir, load_history
-        except ImportError:
-            raise MarketDataError(SOURCE, "history", "history loader not installed") from None
         frame = load_history(default_history_dir())
         stop = self.asof.date() if end is None else min(end, self.asof.date())
         out = frame.loc[: pd.Timestamp(stop)].copy()

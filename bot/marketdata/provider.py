@@ -65,13 +65,15 @@ def make_provider(kind: str = "offline", **settings: Any) -> MarketDataProvider:
     raise ValueError(f"market data provider must be 'offline' or 'live' (got {kind!r})")
 
 
-def provider_from_env(env: dict[str, str] | None = None) -> MarketDataProvider:
-    """The provider the settings (MARKET_DATA_PROVIDER, …) ask for."""
+def provider_from_env(env: dict[str, str] | None = None, *,
+                      offline: bool = False) -> MarketDataProvider:
+    """The provider the settings (MARKET_DATA_PROVIDER, …) ask for; `offline` forces the
+    sample (the operator's extra events still apply)."""
     from bot.marketdata.settings import MarketDataSettings
 
     s = MarketDataSettings.from_env(env)
     common = {"extra_events_file": s.extra_events_file, "max_chain_dte": s.max_chain_dte}
-    if s.provider == "offline":
+    if offline or s.provider == "offline":
         return make_provider("offline", **common)
     return make_provider("live", **common, http_timeout_s=s.http_timeout_s,
                          cache_ttl_s=s.cache_ttl_s, retries=s.retries,

@@ -30,6 +30,7 @@ from scipy.stats import norm
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
+from bot.marketdata.history import fed_funds_to_continuous  # noqa: E402
 from core.params import Params  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -93,7 +94,7 @@ def _two_closes(hist: Path) -> dict[str, tuple[float, float, dict]]:
 def _rate(hist: Path) -> tuple[float, date]:
     df = pd.read_csv(hist / "FRED_DFF_fed_funds.csv", parse_dates=["date"])
     last = df[df["date"] <= pd.Timestamp(AS_OF)].iloc[-1]
-    return math.log1p(float(last["value"]) / 100.0), last["date"].date()  # continuous
+    return float(fed_funds_to_continuous(float(last["value"]))), last["date"].date()
 
 
 def _quote_data(sym: str, close: float, prev: float, ohlc: dict, when: str, iv30: float) -> dict:

@@ -1,0 +1,148 @@
+"""Alembic migrations on real SQLite files: from empty, from 0001 with data, concurrently."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import date
+from decimal import Decimal
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.store import Store
+from bot.store.engine import make_engine
+from bot.store.migrate import current_revision, head_revision, migrate
+from bot.store.tables import METADATA
+
+TABLES_0001 = ("users", "positions", "hedges", "rolls", "audit_log", "report_log",
+               "edr_readings")
+
+
+def _url(tmp_path, name="alvh.db"):
+    return f"sqlite:///{tmp_path / name}"
+
+
+def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
+    engine = make_engine(_url(tmp_path))
+    assert migrate(engine) == head_revision() == "0002"
+    names = set(inspect(engine).get_table_names())
+    assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                 METADATA)
+    assert diffs == []
+    assert migrate(engine) == "0002"  # a second run is a no-op
+    engine.dispose()
+
+
+def test_pragmas_wal_foreign_keys_busy_timeout(tmp_path):
+    engine = make_engine(_url(tmp_path))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    engine.dispose()
+
+
+def _snapshot(path, tables):
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    out = {}
+    for t in tables:
+        cols = [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
+        out[t] = (cols, [tuple(r) for r in con.execute(f"SELECT * FROM {t} ORDER BY id")])
+    con.close()
+    return out
+
+
+def test_upgrade_from_0001_keeps_every_row(tmp_path):
+    path = tmp_path / "old.db"
+    assert migrate(_url(tmp_path, "old.db"), "0001") == "0001"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        INSERT INTO users VALUES (1, 1001, 1001, 'Europe/London', '07:30', 1, '22:00', '06:00',
+            '{"edr_trigger_pct": 1.0}', 1, '2026-01-02 10:00:00.000000',
+            '2026-01-03 11:00:00.000000');
+        INSERT INTO users VALUES (2, 2002, -100200, 'America/New_York', '08:45', 0, NULL, NULL,
+            '{}', 0, '2026-01-02 10:00:00.000000', '2026-01-02 10:00:00.000000');
+        INSERT INTO positions VALUES (1, 1, 'SPX', '2026-02-20', 4845, 4870, 5130, 5155, 2,
+            4.35, 0, '<b>Feb</b> 🦅 & co', 'rolled', '2026-01-05', '2026-01-05 15:00:00.000000',
+            '2026-01-20 15:00:00.000000', NULL, NULL, NULL, NULL);
+        INSERT INTO positions VALUES (2, 1, 'SPX', '2026-03-20', 4800, 4825, 5200, 5225, 2,
+            4.35, 1.2, '<b>Feb</b> 🦅 & co', 'open', '2026-01-20', '2026-01-20 15:00:00.000000',
+            NULL, NULL, NULL, 1, NULL);
+        INSERT INTO positions VALUES (3, 2, 'XSP', '2026-02-27', 480.5, 485, 515, 519.5, 10,
+            1.05, 0, '', 'closed', '2026-01-06', '2026-01-06 15:00:00.000000',
+            '2026-01-09 15:00:00.000000', 0.4, 650.0, NULL, NULL);
+        INSERT INTO hedges VALUES (1, 1, 2, 'VIX_CALL_SPREAD', 'L2', '2026-02-18', 22, 30, 3,
+            1.15, 'open', '2026-01-20 15:05:00.000000', NULL, NULL, NULL, NULL);
+        INSERT INTO hedges VALUES (2, 1, NULL, 'VIX_FUTURE', 'L1', '2026-02-18', NULL, NULL, 1,
+            18.25, 'closed', '2026-01-20 15:05:00.000000', '2026-01-25 15:05:00.000000',
+            19.5, 1250, NULL);
+        INSERT INTO rolls VALUES (1, 1, 1, 2, 1.2, '2026-01-20 15:00:00.000000');
+        INSERT INTO audit_log VALUES (1, 1, 'position.add', 'position', 1, NULL, '{"id": 1}',
+            '2026-01-05 15:00:00.000000');
+        INSERT INTO report_log VALUES (1, 1, '2026-01-05', 'morning',
+            '2026-01-05 13:45:00.000000');
+        INSERT INTO edr_readings VALUES (1, '2026-01-05', 0.9432, 'BREACHED', 'cboe',
+            '2026-01-05 21:20:00.000000');
+    """)
+    con.commit()
+    con.close()
+    before = _snapshot(path, TABLES_0001)
+
+    store = Store.open(_url(tmp_path, "old.db"))  # opening migrates to head
+    assert current_revision(store.engine) == "0002"
+    after = _snapshot(path, TABLES_0001)
+    for table, (cols, rows) in before.items():
+        new_cols, new_rows = after[table]
+        idx = [new_cols.index(c) for c in cols]
+        assert [tuple(r[i] for i in idx) for r in new_rows] == rows, table
+
+    # The new columns got their defaults; 0001's reports were sent when recorded.
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT notes FROM positions").fetchall() == [("",)] * 3
+    assert con.execute("SELECT delivery_status, sent_at = recorded_at, attempts "
+                       "FROM report_log").fetchall() == [("sent", 1, 1)]
+    assert con.execute("SELECT count(*) FROM alert_log").fetchone() == (0,)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    con.close()
+
+    # And the store reads the old rows exactly.
+    pos = store.get_position(1001, 2)
+    assert (pos.k1, pos.entry_credit, pos.roll_credits) == (Decimal("4800"), Decimal("4.35"),
+                                                            Decimal("1.2"))
+    assert pos.label == "<b>Feb</b> 🦅 & co" and pos.parent_id == 1
+    assert store.get_position(2002, 3).k1 == Decimal("480.5")
+    assert [h.id for h in store.list_hedges(1001, 2)] == [1]
+    core = store.core_positions(1001)
+    assert [p.id for p in core] == [2] and core[0].net_credit == 4.35 + 1.2
+    assert core[0].hedges[0].strike2 == 30.0
+    settings = store.get_settings(1001)
+    assert settings.param_overrides == {"edr_trigger_pct": 1.0}
+    assert (settings.quiet_start, settings.quiet_end) == ("22:00", "06:00")
+    # The 0001 report still blocks a second send of that session.
+    assert store.record_report(1001, date(2026, 1, 5), "morning") is False
+    store.close()
+
+
+def test_concurrent_start_ups_migrate_once(tmp_path):
+    url = _url(tmp_path)
+    results, errors = [], []
+
+    def start():
+        try:
+            results.append(migrate(url))
+        except Exception as err:  # collected, asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == ["0002"] * 4

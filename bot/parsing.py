@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,6 +155,8 @@ class SettingUpdate:
 
 # --- small pieces --------------------------------------------------------------------------
 
+# Right-to-left overrides can make a label display as something else: refused with Cc.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _NUMBER_RE = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 _SIGNED_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _MONTHS = {
@@ -293,7 +296,7 @@ def parse_label(words: list[str], usage: str) -> str:
     label = " ".join(words)
     if len(label) > MAX_LABEL_CHARS:
         raise ParseError(f"label is {len(label)} characters; at most {MAX_LABEL_CHARS}", usage)
-    if any(not ch.isprintable() for ch in label):
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in label):
         raise ParseError("label contains control characters", usage)
     return label
 
@@ -430,6 +433,8 @@ def parse_hedge_spec(tokens: list[str], usage: str = USAGE["hedge"]) -> HedgeSpe
         raise ParseError(
             f"hedge instrument {_show(tokens[1])} must be VIX (calls) or VX (future)", usage
         )
+    if len(rest) == 1 and not rest[0].startswith("@"):
+        raise ParseError("missing the cost paid per contract, e.g. @1.10", usage)
     if len(rest) != 2:
         raise ParseError("expected the strike (e.g. 22C or 22/27C) then @cost", usage)
     strike_tok = rest[0].upper()

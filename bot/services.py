@@ -10,7 +10,6 @@ never format text. A user mistake raises `UserError(message, usage)`, or the sto
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time as _time
@@ -428,35 +427,16 @@ class Services:
         return ClosedPosition(pos, debit, realised)
 
     async def export(self, user: UserRef) -> dict[str, Any]:
-        """Everything of this user's book as plain JSON-ready data."""
-        row = await self._user(user)
-
-        def collect() -> dict[str, Any]:
-            from bot.store.serialize import row_to_plain
-
-            return {
-                "user_id": user.user_id,
-                "exported_at": self.now().isoformat(),
-                "settings": _plain(row),
-                "positions": [row_to_plain(r) for r in
-                              self.store.list_positions(user.user_id, status=None)],
-                "hedges": [row_to_plain(r) for r in self.store.list_hedges(user.user_id)],
-                "rolls": [row_to_plain(r) for r in self.store.rolls(user.user_id)],
-            }
-
-        data = await _to_thread(collect)
+        """Every row of this user's book as JSON-ready data (the store's export format, which
+        `alvh db import` reads back)."""
+        await self._user(user)
+        data = await _to_thread(self.store.export_user, user.user_id)
         return json.loads(json.dumps(data, default=str))
 
 
 def _preview(position: Position, params: Params, asof: datetime) -> Preview:
     mp, ml, lo, hi = payoff_bounds(position, params)
     return Preview(position, mp, ml, lo, hi, asof)
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    return dict(getattr(obj, "__dict__", {}))
 
 
 # --- adapters between the store's rows and the core's types -----------------------------------

@@ -186,7 +186,9 @@ async def test_previous_good_value_is_kept_with_its_own_time(server):
     server.fail["_VIX.json"] = [502] * 3
     later = NOW + timedelta(days=1, hours=-4)  # next session, 12:30 ET: regular session
     snap = await p.snapshot(later)
-    assert snap.vix == first.vix  # the old value, still dated 2026-08-18 16:14:59
+    # the old value, still dated 2026-08-18 16:14:59, and labelled as kept
+    assert (snap.vix.value, snap.vix.asof) == (first.vix.value, first.vix.asof)
+    assert snap.vix.source == "cboe _VIX (previous value: fetch failed)"
     assert "STALE_VIX" in snap.flags and "MISSING_VIX" not in snap.flags
     assert any(e.source == "cboe _VIX" and e.field == "http" for e in p.errors)
 

@@ -249,3 +249,47 @@ def test_cfe_malformed(text, field):
     with pytest.raises(MarketDataError) as e:
         parse_cfe_settlement(text, date(2026, 7, 23))
     assert e.value.field == field
+
+
+# --- property: whatever Cboe sends, the chain is clean or the error is typed -------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_num = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True, width=32),
+                 st.integers(-5, 5000), st.just("x"))
+_line = st.fixed_dictionaries({
+    "option": st.one_of(
+        st.builds(lambda r, d, cp, k: f"{r}2608{d:02d}{cp}{k:08d}",
+                  st.sampled_from(["SPX", "SPXW", "VIX"]), st.integers(10, 31),
+                  st.sampled_from("CP"), st.integers(4_000_000, 8_000_000)),
+        st.text(max_size=12)),
+    "bid": _num, "ask": _num, "iv": _num, "delta": _num,
+})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line, max_size=25))
+def test_chain_property_clean_or_typed_error(lines):
+    payload = {"timestamp": "2026-08-18 20:30:00", "symbol": "_SPX",
+               "data": {"current_price": 6000.0, "last_trade_time": "2026-08-18T16:14:59",
+                        "options": lines}}
+    try:
+        _, ch = parse_chain(payload, max_dte=60, rate=0.04, div_yield=0.013)
+    except MarketDataError as e:
+        assert e.source and e.field
+        return
+    for (root, expiry, _strike, cp), q in ch.items():
+        assert root in ("SPX", "SPXW") and cp in ("C", "P")
+        assert 0 <= (expiry - date(2026, 8, 18)).days <= 60
+        assert 0.01 < q.iv < 3 and q.bid > 0 and q.ask > q.bid
+        assert np.isfinite([q.iv, q.bid, q.ask]).all()
+
+
+def test_infinite_or_text_quotes_are_dropped():
+    p = {"data": {"current_price": 6000.0, "last_trade_time": "2026-08-18T16:14:59", "options": [
+        {"option": "SPXW260828P05800000", "bid": 1.0, "ask": float("inf"), "iv": 0.2},
+        {"option": "SPXW260828P05750000", "bid": "1.0", "ask": "n/a", "iv": 0.2},
+        {"option": "SPXW260828P05700000", "bid": 1, "ask": 2, "iv": 0.2}]}}
+    _, ch = parse_chain(p, max_dte=60, rate=0.04, div_yield=0.0)
+    assert list(ch) == [("SPXW", date(2026, 8, 28), 5700.0, "P")]

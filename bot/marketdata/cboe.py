@@ -11,6 +11,7 @@ for `cache_ttl_s` and shared by all concurrent callers (one fetch per evaluation
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -155,7 +156,11 @@ class CboeProvider(MarketDataProvider):
         except Exception as err:  # a fallback library failing in its own way
             self.errors.append(MarketDataError("yahoo", name, f"{type(err).__name__}: {err}"))
         prev = self.cache.last_good(key)
-        return None if prev is None else prev.value  # keeps its own time: its age shows
+        if prev is None:
+            return None
+        # the previous good value keeps its own time (so its age shows) and says so
+        return dataclasses.replace(prev.value,
+                                   source=f"{prev.value.source} (previous value: fetch failed)")
 
     async def _rate(self) -> Quote | None:
         key = ("fred", RATE_SERIES)

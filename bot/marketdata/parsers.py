@@ -148,7 +148,7 @@ def parse_chain(
     in_window = (dte >= 0) & (dte <= max_dte)
     s = underlying.value
     otm = np.where(is_call, strike >= s, strike <= s)
-    sane_quote = (bid > 0) & (ask > bid)
+    sane_quote = (bid > 0) & (ask > bid) & np.isfinite(ask)
     good_iv = (iv > IV_MIN) & (iv < IV_MAX)
     keep = in_window & sane_quote & good_iv & otm
     final_iv = np.where(keep, iv, np.nan)

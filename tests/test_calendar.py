@@ -194,6 +194,9 @@ def test_years_to_expiry_many_am_pm_and_dst():
         # early close: 11:00 on 2024-11-29, 2 h of a 3.5 h session ahead
         (et(2024, 11, 29, 11), date(2024, 11, 29), False, 2 / 3.5),
         (et(2024, 11, 27, 8), date(2024, 12, 2), False, 3.0),  # Wed, Fri (half day), Mon
+        # DST Mondays: 12:00 local is 4 h before the close whatever the UTC offset
+        (datetime(2025, 3, 10, 16, 0, tzinfo=UTC), date(2025, 3, 10), False, 4 / 6.5),  # EDT
+        (datetime(2025, 11, 3, 17, 0, tzinfo=UTC), date(2025, 11, 3), False, 4 / 6.5),  # EST
     ],
 )
 def test_sessions_to_expiry(asof, expiry, am, expected):
@@ -307,6 +310,11 @@ def test_out_of_range_dates_raise_calendar_range_error():
                                 [False, True])
     with pytest.raises(CalendarRangeError):
         next_session(date(2028, 12, 29))
+    with pytest.raises(CalendarRangeError):
+        spx_expiries(date(2028, 1, 1), date(2029, 6, 30), "SPX")
+    # the last VIX monthly needs January 2029's SPX expiry: dropped, not an error
+    assert vix_expiries(date(2028, 11, 1), date(2028, 12, 31), weeklies=False)[-1].date == date(
+        2028, 11, 15)
     with pytest.raises(CalendarRangeError):
         session_phase(et(2031, 1, 2, 10))
     assert issubclass(CalendarRangeError, ValueError)

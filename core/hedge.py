@@ -236,3 +236,383 @@ def days_between(a: np.ndarray, b: date) -> np.ndarray:
 
 
 ONE_DAY = timedelta(days=1)
+
+
+# --- the VIX side, once per candidate VIX expiry ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class VixTable:
+    """One row per listed VIX expiry in the search window (k,), everything the sizing needs."""
+
+    dates: tuple[date, ...]
+    dte: np.ndarray  # calendar days
+    years: np.ndarray  # ACT/365 to the 09:30 ET settlement
+    sessions: np.ndarray  # sessions until settlement (AM: the expiry session excluded)
+    future: np.ndarray
+    future_quoted: np.ndarray  # bool
+    sigma_v: np.ndarray
+    beta_f: np.ndarray
+    strike: np.ndarray  # the recommended call strike
+    in_band: np.ndarray  # bool: strike chosen by delta inside the band (else the fallback)
+    delta: np.ndarray  # Black-76 ∂P/∂F of that call
+    price: np.ndarray  # model value, VIX points
+    ask: np.ndarray  # quoted ask when present, else the model value
+    ask_quoted: np.ndarray  # bool
+    theta: np.ndarray  # per calendar day, points
+    u: np.ndarray  # vega-equivalent $ per SPX vol point per contract
+    spread_strike2: np.ndarray
+    spread_price: np.ndarray
+    spread_delta: np.ndarray
+    spread_u: np.ndarray
+    spread_theta: np.ndarray
+    gain_stress: np.ndarray  # G_1: one call's value change under the stress, points
+    spread_gain_stress: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.dates)
+
+
+def future_for(
+    expiries: np.ndarray,
+    dte: np.ndarray,
+    vix: float,
+    vix3m: float | None,
+    quoted: dict[date, float],
+    params: Params = DEFAULT_PARAMS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(F, quoted?) per VIX expiry: the quoted future for that expiry, else the model."""
+    modelled, _ = model_future(dte, vix, vix3m, params)
+    f = np.array(modelled, dtype=float, copy=True)
+    is_quoted = np.zeros(f.shape, dtype=bool)
+    for j, e in enumerate(np.asarray(expiries, dtype="datetime64[D]").astype(object)):
+        if e in quoted:  # a handful of listed expiries, not positions
+            f[j] = quoted[e]
+            is_quoted[j] = True
+    return f, is_quoted
+
+
+def stress_vix(vix: float, edr_pct: float, params: Params = DEFAULT_PARAMS) -> tuple[float, float]:
+    """(r*, V*): one-session SPX return −2·EDR% and the VIX it drags along,
+    ln(V*/V) = β_down·r* + 1.28·σ_ε."""
+    p = params
+    r_star = -p.stress_edr_multiple * edr_pct / 100.0
+    v_star = vix * math.exp(p.beta_down * r_star + p.stress_z * p.sigma_eps)
+    return r_star, v_star
+
+
+def vix_table(
+    dates: Sequence[date],
+    years: np.ndarray,
+    sessions: np.ndarray,
+    asof_date: date,
+    vix: float,
+    vix3m: float | None,
+    vvix: float | None,
+    quoted_futures: dict[date, float],
+    vix_asks: dict[tuple[date, float], float],
+    r: float,
+    v_star: float,
+    years_next: np.ndarray,
+    params: Params = DEFAULT_PARAMS,
+) -> VixTable:
+    """Steps 1–5 and the stress gain for each candidate VIX expiry, all at once.
+
+    Strike (step 4): the listed integer strike inside [1.15·V, 1.50·V] whose Black-76 delta is
+    closest to 0.30; the fallback ceil(1.30·V) when the band holds no integer strike.
+    """
+    from core.pricing import black76
+
+    p = params
+    k = len(dates)
+    exp64 = np.array(dates, dtype="datetime64[D]")
+    dte = days_between(exp64, asof_date).astype(float)
+    f, f_quoted = future_for(exp64, dte, vix, vix3m, quoted_futures, p)
+    sig = black_vol(dte, vvix, p)
+    bf = beta_f(dte, p)
+    t = np.maximum(np.asarray(years, float), 0.0)
+    band = strike_band(vix, p)
+    if band.size:
+        g = black76(f[:, None], band[None, :], t[:, None], r, sig[:, None], True)
+        best = np.nanargmin(np.abs(np.asarray(g.delta) - p.vix_call_delta), axis=1)
+        strike = band[best]
+        in_band = np.ones(k, dtype=bool)
+    else:
+        strike = np.full(k, float(math.ceil(p.vix_strike_fallback_mult * vix)))
+        in_band = np.zeros(k, dtype=bool)
+    width = max(p.spread_width_min, float(np.floor(p.spread_width_vix_frac * vix + 0.5)))
+    strike2 = strike + width
+    both = np.stack([strike, strike2], axis=1)
+    g = black76(f[:, None], both, t[:, None], r, sig[:, None], True)
+    price = np.asarray(g.price, float)
+    delta = np.asarray(g.delta, float)
+    theta = np.asarray(g.theta, float)
+    ask = price[:, 0].copy()
+    ask_quoted = np.zeros(k, dtype=bool)
+    for j in range(k):  # per listed VIX expiry (a handful), not per position
+        a = vix_asks.get((dates[j], float(strike[j])))
+        if a is not None and math.isfinite(a) and a > 0:
+            ask[j] = a
+            ask_quoted[j] = True
+    mult = p.vix_option_multiplier
+    u = mult * delta[:, 0] * bf / p.beta_iv
+    spread_u = mult * (delta[:, 0] - delta[:, 1]) * bf / p.beta_iv
+    # stress: the future moves by β_F·(V* − V), one session later
+    f_star = f + bf * (v_star - vix)
+    g_star = black76(f_star[:, None], both, np.maximum(years_next, 0.0)[:, None], r,
+                     sig[:, None], True)
+    p_star = np.asarray(g_star.price, float)
+    gain = p_star[:, 0] - price[:, 0]
+    spread_gain = (p_star[:, 0] - p_star[:, 1]) - (price[:, 0] - price[:, 1])
+    return VixTable(
+        dates=tuple(dates), dte=dte, years=t, sessions=np.asarray(sessions, float), future=f,
+        future_quoted=f_quoted, sigma_v=sig, beta_f=bf, strike=strike, in_band=in_band,
+        delta=delta[:, 0], price=price[:, 0], ask=ask, ask_quoted=ask_quoted, theta=theta[:, 0],
+        u=u, spread_strike2=strike2, spread_price=price[:, 0] - price[:, 1],
+        spread_delta=delta[:, 0] - delta[:, 1], spread_u=spread_u,
+        spread_theta=theta[:, 0] - theta[:, 1], gain_stress=gain, spread_gain_stress=spread_gain,
+    )
+
+
+# --- held layers valued ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldValues:
+    """Per held layer (rows of HeldLayers): model mark (points), vega-equivalent $, SPX Δ$, Θ$,
+    stress gain $, sessions to its settlement, and the future used."""
+
+    mark: np.ndarray
+    vega_usd: np.ndarray
+    delta_f_beta: np.ndarray  # Σ contracts × multiplier × Δ_F × β_F (before dV/dS)
+    theta_usd: np.ndarray
+    stress_usd: np.ndarray
+    sessions: np.ndarray
+    future: np.ndarray
+    model_f: np.ndarray  # bool
+
+
+def value_held(
+    held: HeldLayers,
+    asof_date: date,
+    years: np.ndarray,
+    years_next: np.ndarray,
+    sessions: np.ndarray,
+    vix: float,
+    vix3m: float | None,
+    vvix: float | None,
+    quoted_futures: dict[date, float],
+    r: float,
+    v_star: float,
+    params: Params = DEFAULT_PARAMS,
+) -> HeldValues:
+    """Black-76 on each layer's own future (quoted, else modelled); futures are delta one.
+    `years`, `years_next`, `sessions` are per layer."""
+    from core.pricing import black76
+
+    p = params
+    dte = days_between(held.expiry, asof_date).astype(float)
+    f, quoted = future_for(held.expiry, dte, vix, vix3m, quoted_futures, p)
+    sig = black_vol(np.maximum(dte, 1.0), vvix, p)
+    bf = beta_f(np.maximum(dte, 0.0), p)
+    is_fut = held.is_kind(HedgeKind.VIX_FUTURE)
+    is_spread = held.is_kind(HedgeKind.VIX_CALL_SPREAD)
+    k1 = np.where(is_fut, f, held.strike)
+    k2 = np.where(is_spread, held.strike2, np.inf)
+    t = np.maximum(years, 0.0)
+    tn = np.maximum(years_next, 0.0)
+    f_star = f + bf * (v_star - vix)
+    both_k = np.stack([k1, np.where(np.isfinite(k2), k2, k1)], axis=1)
+    g = black76(f[:, None], both_k, t[:, None], r, sig[:, None], True)
+    gs = black76(f_star[:, None], both_k, tn[:, None], r, sig[:, None], True)
+    short_leg = is_spread.astype(float)
+    px = np.asarray(g.price, float)
+    dl = np.asarray(g.delta, float)
+    th = np.asarray(g.theta, float)
+    pxs = np.asarray(gs.price, float)
+    opt_price = px[:, 0] - short_leg * px[:, 1]
+    opt_delta = dl[:, 0] - short_leg * dl[:, 1]
+    opt_theta = th[:, 0] - short_leg * th[:, 1]
+    opt_gain = (pxs[:, 0] - short_leg * pxs[:, 1]) - opt_price
+    mult = np.where(is_fut, p.vix_future_multiplier, p.vix_option_multiplier)
+    delta_f = np.where(is_fut, 1.0, opt_delta)
+    mark = np.where(is_fut, f, opt_price)
+    gain = np.where(is_fut, f_star - f, opt_gain)
+    theta = np.where(is_fut, 0.0, opt_theta)
+    return HeldValues(
+        mark=mark,
+        vega_usd=held.qty * mult * delta_f * bf / p.beta_iv,
+        delta_f_beta=held.qty * mult * delta_f * bf,
+        theta_usd=held.qty * mult * theta,
+        stress_usd=held.qty * mult * gain,
+        sessions=np.asarray(sessions, float),
+        future=f,
+        model_f=~quoted,
+    )
+
+
+def per_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Sum per position of per-layer values."""
+    if owner.size == 0:
+        return np.zeros(n)
+    return np.bincount(owner, weights=values, minlength=n)
+
+
+def dvix_dspx(vix: float, spx: float, params: Params = DEFAULT_PARAMS) -> float:
+    """VIX points per SPX point: (β_rel·V/100) / (0.01·S)."""
+    return (params.beta_rel * vix / 100.0) / (0.01 * spx)
+
+
+# --- steps 6–9: count, budget, variants; bands (§7) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Per position (n,): the recommendation (total N for the target, and what is left to buy),
+    the status, the bands and stabilised."""
+
+    h: np.ndarray
+    applicable: np.ndarray
+    row: np.ndarray  # VIX table row (−1: no VIX expiry qualifies)
+    use_spread: np.ndarray
+    n_target: np.ndarray
+    n_floor: np.ndarray
+    n_budget: np.ndarray
+    n_total: np.ndarray  # the engine's recommendation (contracts in all)
+    to_buy: np.ndarray
+    budget_usd: np.ndarray
+    unit_cost: np.ndarray  # points per contract (call ask, or spread debit)
+    unit_u: np.ndarray
+    unit_gain_usd: np.ndarray  # stress gain $ per contract
+    status: np.ndarray  # object: SecondEngineStatus values
+    coverage_held: np.ndarray
+    coverage_after: np.ndarray
+    offset_held: np.ndarray
+    offset_after: np.ndarray
+    b1: np.ndarray
+    b2: np.ndarray
+    b3: np.ndarray  # NaN-able: object array of True/False/None
+    b4: np.ndarray  # object array of True/False/None
+    stabilised: np.ndarray
+    matches: np.ndarray  # held layers already match the recommendation
+    cost_warning: np.ndarray
+    coverage_range_lo: np.ndarray
+    offset_min: np.ndarray
+
+
+def size_hedges(
+    h: np.ndarray,
+    is_applicable: np.ndarray,
+    put_side: np.ndarray,
+    v1: int | None,
+    vega_c: np.ndarray,
+    loss_stress_usd: np.ndarray,
+    qty: np.ndarray,
+    max_loss_usd: np.ndarray,
+    credit_usd: np.ndarray,
+    row: np.ndarray,
+    table: VixTable | None,
+    vega_held: np.ndarray,
+    stress_held: np.ndarray,
+    match_qty: np.ndarray,
+    b2: np.ndarray,
+    b4: np.ndarray,
+    params: Params = DEFAULT_PARAMS,
+) -> Sizing:
+    """Steps 6–9 and the bands for every position at once.
+
+    `match_qty[i, 0]`: held L2 VIX calls of position i at a strike no further out of the money
+    and expiring no earlier than the recommended call; `[i, 1]` the same for the spread.
+    `loss_stress_usd` is L_c (negative is a loss); `b4` object array (None: no option held).
+    """
+    from core.records import SecondEngineStatus as St
+
+    p = params
+    n = h.shape[0]
+    absvega = np.abs(vega_c)
+    have_row = (row >= 0) & (table is not None)
+    r_ = np.where(have_row, row, 0)
+
+    def col(name: str) -> np.ndarray:
+        if table is None or table.size == 0:
+            return np.full(n, np.nan)
+        return np.where(have_row, getattr(table, name)[r_], np.nan)
+
+    u_c, u_s = col("u"), col("spread_u")
+    ask_c, ask_s = col("ask"), col("spread_price")
+    gain_c = col("gain_stress") * p.vix_option_multiplier
+    gain_s = col("spread_gain_stress") * p.vix_option_multiplier
+    budget = p.hedge_budget_frac * max_loss_usd
+    want = p.coverage_efficiency * h * absvega
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_tgt_c = np.where(h > 0, np.ceil(want / u_c - 1e-9), 0.0)
+        n_tgt_s = np.where(h > 0, np.ceil(want / u_s - 1e-9), 0.0)
+        n_floor = np.where(h >= p.floor_h_threshold, np.ceil(qty / p.floor_qty_divisor), 0.0)
+        n_bud_c = np.floor(budget / (p.vix_option_multiplier * ask_c) + 1e-9)
+        n_bud_s = np.floor(budget / (p.vix_option_multiplier * ask_s) + 1e-9)
+    n_tgt_c = np.nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
+    n_tgt_s = np.nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
+    n_bud_c = np.nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
+    n_bud_s = np.nan_to_num(n_bud_s, nan=0.0, posinf=0.0)
+    need_c = np.maximum(n_tgt_c, n_floor)
+    need_s = np.maximum(n_tgt_s, n_floor)
+    n_c = np.minimum(need_c, n_bud_c)
+    n_s = np.minimum(need_s, n_bud_s)
+    short_c = n_c < need_c
+    # the call-spread variant only when the call falls short and the spread reaches its target,
+    # or when, both short, the spread buys more coverage
+    spread_full = n_s >= need_s
+    use_spread = short_c & (spread_full | (n_s * u_s > n_c * u_c))
+    use_spread &= have_row
+    n_total = np.where(use_spread, n_s, n_c)
+    n_tgt = np.where(use_spread, n_tgt_s, n_tgt_c)
+    n_bud = np.where(use_spread, n_bud_s, n_bud_c)
+    need = np.where(use_spread, need_s, need_c)
+    unit_u = np.where(use_spread, u_s, u_c)
+    unit_cost = np.where(use_spread, ask_s, ask_c)
+    unit_gain = np.where(use_spread, gain_s, gain_c)
+    held_match = np.where(use_spread, match_qty[:, 1], match_qty[:, 0])
+    active = (h > 0) & is_applicable & have_row
+    n_total = np.where(active, n_total, 0.0)
+    to_buy = np.where(active, np.maximum(0.0, n_total - held_match), 0.0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov_held = np.where(absvega > 0, vega_held / absvega, np.inf)
+        cov_after = np.where(absvega > 0, (vega_held + to_buy * unit_u) / absvega, np.inf)
+        loss = np.abs(np.minimum(loss_stress_usd, 0.0))
+        off_held = np.where(loss > 0, stress_held / loss, np.inf)
+        off_after = np.where(loss > 0, (stress_held + to_buy * unit_gain) / loss, np.inf)
+    lo = np.maximum(p.b1_min_coverage, p.coverage_efficiency * h)
+    b1 = (cov_held >= lo - 1e-9) & (cov_held <= p.b1_max_coverage + 1e-9)
+    off_min = np.where(h >= p.b3_high_h - 1e-9, p.b3_offset_high, p.b3_offset_low)
+    b3_applies = np.asarray(put_side, bool) | ((v1 or 0) > 0)
+    b3_ok = off_held >= off_min - 1e-9
+    b3 = np.where(b3_applies, b3_ok, None).astype(object)
+    b4_ok = np.array([x is None or bool(x) for x in b4], dtype=bool)
+    b3_pass = ~b3_applies | b3_ok
+    # the method never demands a hedge it will not recommend: held layers that match the
+    # engine's own (budget-capped) recommendation, with B4, count as stabilised
+    matches = active & (held_match >= n_total)
+    no_vix = (h > 0) & is_applicable & ~have_row
+    stabilised = (b1 & b3_pass & b4_ok) | (h <= 0) | ~is_applicable | (matches & b4_ok) | no_vix
+    status = np.full(n, St.RECOMMEND.value, dtype=object)
+    status[(n_total < need) & active] = St.UNDER_BUDGET.value
+    status[(n_bud_c <= 0) & (n_bud_s <= 0) & active] = St.UNECONOMIC_AT_THIS_SIZE.value
+    status[stabilised & active & (n_total >= need)] = St.STABILISED.value
+    status[no_vix] = St.UNDER_BUDGET.value
+    status[h <= 0] = St.NONE_NEEDED.value
+    status[~is_applicable] = St.NOT_APPLICABLE.value
+    cost_warn = active & (
+        (to_buy + held_match) * unit_cost * p.vix_option_multiplier
+        > p.hedge_cost_warn_frac * credit_usd
+    )
+    return Sizing(
+        h=h, applicable=is_applicable, row=row, use_spread=use_spread, n_target=n_tgt,
+        n_floor=n_floor, n_budget=n_bud, n_total=n_total, to_buy=to_buy, budget_usd=budget,
+        unit_cost=unit_cost, unit_u=unit_u, unit_gain_usd=unit_gain, status=status,
+        coverage_held=cov_held, coverage_after=cov_after, offset_held=off_held,
+        offset_after=off_after, b1=b1, b2=np.asarray(b2, bool), b3=b3,
+        b4=np.asarray(b4, dtype=object), stabilised=stabilised, matches=matches,
+        cost_warning=cost_warn, coverage_range_lo=lo, offset_min=off_min,
+    )

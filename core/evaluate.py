@@ -1,0 +1,1172 @@
+"""The one entry point of the engine: `evaluate(positions, market, history, events, params, asof)`.
+
+One market pass (freshness, EDR and its state, indicators, the confirmation signals), then one
+vectorised pass over every valid position (condor analytics, horizon EDR and WPR, votes,
+break-even expansion, second engine, bands, roll rules, roll search), then the records.
+
+A malformed position never stops the others: it gets R0 INSUFFICIENT_DATA naming every problem.
+A snapshot without a usable SPX or VIX (missing, invalid or stale for the session phase) gives
+every position R0 with the reasons. Nothing here reads the clock: `asof` is an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+
+from core import calendar as cal
+from core import pricing
+from core.condor import (
+    LEG_IS_CALL,
+    LEG_WEIGHT,
+    MIN_YEARS,
+    Book,
+    analyse,
+    breakeven_expansion,
+    condor_value_change,
+    primary_shock,
+)
+from core.confirm import (
+    MarketSignals,
+    breadth_flags,
+    confirm,
+    momentum,
+    threat_side_put,
+)
+from core.edr import (
+    EdrState,
+    edr_pct,
+    edr_points,
+    horizon_edr,
+    implied_sigma,
+    implied_sigma_many,
+    intraday_state,
+    official_state,
+    target_states,
+    wing_pressure,
+)
+from core.hedge import (
+    HeldLayers,
+    applicable,
+    choose_vix_expiry,
+    dvix_dspx,
+    exit_signals,
+    h_target,
+    per_owner,
+    size_hedges,
+    stress_vix,
+    value_held,
+    vix_table,
+)
+from core.models import Event, HedgeKind, MarketSnapshot, Position
+from core.params import DEFAULT_PARAMS, Params
+from core.records import (
+    BandsRecord,
+    BreakevenRecord,
+    ConfirmationLevel,
+    ConfirmationRecord,
+    DataRecord,
+    EdrClose,
+    EdrRecord,
+    Evaluation,
+    EventRecord,
+    Greeks,
+    GreeksRecord,
+    HedgeRecommendation,
+    MarketRecord,
+    PnlRecord,
+    PositionRecord,
+    QuoteRecord,
+    RollOutcome,
+    RollProposal,
+    RollRecord,
+    SecondEngineRecord,
+    SecondEngineStatus,
+    SessionLabel,
+    ShockRecord,
+    ShortSide,
+    ShortsRecord,
+    ThreatSide,
+    WprLevel,
+    WprRecord,
+)
+from core.roll import (
+    EXECUTION_NOTE,
+    PROGRAM_SHORT,
+    RuleConditions,
+    SearchInputs,
+    clear,
+    closest_expiry,
+    program_of,
+    roll_flags,
+    search,
+    short_expiry_candidates,
+)
+
+OUTCOMES = list(RollOutcome)
+QUOTE_FIELDS = ("spx", "vix", "vix9d", "vix3m", "vvix")
+REQUIRED_QUOTES = ("spx", "vix")
+FLAG_MODEL_IV = "MODEL_IV"
+FLAG_MODEL_F = "MODEL_F"
+FLAG_MODEL_VOLVOL = "MODEL_VOLVOL"
+FLAG_STALE = "STALE"
+FLAG_PROVISIONAL = "PROVISIONAL"
+VIX_SEARCH_DAYS = 40  # listed VIX expiries looked at: the 7–14 window and the 15–35 fallback
+ROLL_SEARCH_DAYS = 120  # listed SPX expiries looked at for the new condor
+SECONDS_PER_MINUTE = 60.0
+
+
+def _fmt_et(ts: datetime | None) -> str:
+    if ts is None:
+        return "unknown time"
+    return ts.astimezone(cal.ET).strftime("%Y-%m-%d %H:%M ET")
+
+
+def _et_date(ts: datetime) -> date:
+    return ts.astimezone(cal.ET).date()
+
+
+def _parse_hhmm(s: str) -> time:
+    h, m = s.split(":")
+    return time(int(h), int(m))
+
+
+# --- market pass -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """Everything market-level an evaluation needs, plus the market record."""
+
+    record: MarketRecord
+    ok: bool
+    problems: tuple[str, ...]
+    asof: datetime
+    phase: cal.SessionPhase
+    label: SessionLabel
+    spx: float
+    vix: float
+    vix9d: float | None
+    vix3m: float | None
+    vvix: float | None
+    r: float
+    q: float
+    sigma_impl: float
+    source: str
+    edr_pct: float
+    edr_pts: float
+    state: int
+    fast_rise: bool
+    provisional: bool
+    closes: int
+    signals: MarketSignals | None
+    futures: dict[date, float]
+    front_future: float | None
+    ts_ratio: float | None
+    hv20: float | None
+    flags: tuple[str, ...]
+    quote_times: dict[str, datetime | None]
+    events: tuple[Event, ...] | None
+    chain: dict = field(default_factory=dict)
+    vix_asks: dict = field(default_factory=dict)
+
+
+def _quote_check(
+    name: str, q, asof: datetime, phase: cal.SessionPhase, params: Params
+) -> str | None:
+    """None when the quote is usable; else the problem, naming the field and its time."""
+    label = name.upper()
+    if q is None:
+        return f"{label} is missing"
+    v = q.value
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        return f"{label} must be a positive finite number (got {v!r})"
+    if q.asof is None or q.asof.tzinfo is None:
+        return f"{label} time must carry a time zone"
+    allowance = timedelta(minutes=params.live_quote_max_age_minutes)
+    if phase is cal.SessionPhase.REGULAR:
+        age = asof - q.asof
+        if age > allowance:
+            return (
+                f"{label} quote from {_fmt_et(q.asof)} is {age.total_seconds() / 60:.0f} min "
+                f"old (limit {params.live_quote_max_age_minutes:g} min in the regular session)"
+            )
+        return None
+    close = cal.last_official_close(asof, vix=name != "spx")
+    if q.asof < close - allowance:
+        return (
+            f"{label} quote from {_fmt_et(q.asof)} predates the last official close "
+            f"{_fmt_et(close)}"
+        )
+    return None
+
+
+def _history_upto(history: pd.DataFrame | None, asof: datetime) -> pd.DataFrame:
+    """Official closes at or before the last official close, NYSE sessions only."""
+    if history is None or len(history) == 0:
+        return pd.DataFrame(columns=["spx", "vix"])
+    last_close = cal.last_official_close(asof, vix=True)
+    cutoff = pd.Timestamp(_et_date(last_close))
+    h = history[history.index <= cutoff]
+    if len(h):
+        start = max(h.index[0].date(), cal.CALENDAR_START)
+        sessions = pd.DatetimeIndex(cal.sessions_in_range(start, cutoff.date()))
+        h = h[h.index.isin(sessions)]
+    return h
+
+
+def _col(h: pd.DataFrame, name: str) -> np.ndarray | None:
+    if name not in h.columns:
+        return None
+    return h[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _indicators(h: pd.DataFrame, params: Params) -> dict[str, float | None]:
+    """MACD and RSI of SPX and VIX closes, HV10/HV20 of SPX (last values; None when short)."""
+    from core import indicators as ind
+
+    out: dict[str, float | None] = {}
+    spx, vix = _col(h, "spx"), _col(h, "vix")
+    enough = params.min_closes_for_confirmation
+    for name, x in (("spx", spx), ("vix", vix)):
+        x = None if x is None else x[np.isfinite(x)]
+        if x is None or x.size < enough:
+            out.update({f"macd_{name}": None, f"macd_signal_{name}": None,
+                        f"macd_hist_{name}": None, f"rsi_{name}": None})
+            continue
+        line, sig, hist = (np.asarray(a, float) for a in ind.macd(
+            x, params.macd_fast, params.macd_slow, params.macd_signal))
+        rsi = np.asarray(ind.rsi_wilder(x, params.rsi_period), float)
+        out.update({f"macd_{name}": _last(line), f"macd_signal_{name}": _last(sig),
+                    f"macd_hist_{name}": _last(hist), f"rsi_{name}": _last(rsi)})
+    s = None if spx is None else spx[np.isfinite(spx)]
+    for w, key in ((params.hv_short_window, "hv10"), (params.hv_long_window, "hv20")):
+        if s is None or s.size < w + 1:
+            out[key] = None
+        else:
+            out[key] = _last(np.asarray(ind.realised_vol(s, w), float))
+    return out
+
+
+def _last(x: np.ndarray) -> float | None:
+    x = np.atleast_1d(np.asarray(x, float))
+    return float(x[-1]) if x.size and np.isfinite(x[-1]) else None
+
+
+def evaluate_market(
+    market: MarketSnapshot,
+    history: pd.DataFrame | None,
+    events: Sequence[Event] | None,
+    params: Params = DEFAULT_PARAMS,
+    asof: datetime | None = None,
+) -> MarketContext:
+    """The market block alone (what the bot shows without positions), with what positions need."""
+    p = params
+    asof = asof or market.asof
+    problems: list[str] = []
+    flags: list[str] = list(market.flags)
+    if asof.tzinfo is None:
+        raise ValueError("asof must carry a time zone")
+    phase = cal.session_phase(asof)
+    label = SessionLabel.LIVE if phase is cal.SessionPhase.REGULAR else SessionLabel.CLOSE
+    values: dict[str, float | None] = {}
+    times: dict[str, datetime | None] = {}
+    for name in QUOTE_FIELDS:
+        q = getattr(market, name)
+        times[name] = None if q is None else q.asof
+        why = _quote_check(name, q, asof, phase, p)
+        if why is None:
+            values[name] = float(q.value)
+        else:
+            values[name] = None
+            if name in REQUIRED_QUOTES:
+                problems.append(why)
+            elif q is not None:
+                flags.append(f"{FLAG_STALE}_{name.upper()}")
+    spx, vix = values["spx"], values["vix"]
+    vix9d, vix3m, vvix = values["vix9d"], values["vix3m"], values["vvix"]
+
+    h = _history_upto(history, asof)
+    # rate: the snapshot's, else the history's last fed-funds reading, else the default
+    r = p.rate_default
+    if market.rate is not None and math.isfinite(market.rate.value):
+        r = float(market.rate.value)
+    else:
+        rate_hist = _col(h, "rate")
+        last_rate = None if rate_hist is None else _last(rate_hist[np.isfinite(rate_hist)])
+        if last_rate is not None:
+            r = last_rate
+        else:
+            flags.append("RATE_DEFAULT")
+    q_div = p.dividend_yield if market.div_yield is None else float(market.div_yield)
+
+    # EDR history and the official state
+    vix_h, v9_h = _col(h, "vix"), _col(h, "vix9d")
+    closes_hist: list[EdrClose] = []
+    official = None
+    if vix_h is not None and np.isfinite(vix_h).any():
+        sig_h, _ = implied_sigma_many(vix_h, v9_h)
+        edr_h = np.asarray(edr_pct(sig_h, p), float)
+        keep = np.isfinite(edr_h)
+        official = official_state(edr_h[keep], p)
+        dates = h.index[keep]
+        k = p.market_history_closes
+        shown_states = official.last_states[-k:]
+        shown = list(zip(dates[-len(shown_states):], official.last_closes[-k:], shown_states,
+                         strict=True))
+        closes_hist = [EdrClose(d.date(), float(c), EdrState(int(s)).name) for d, c, s in shown]
+    else:
+        flags.append("NO_HISTORY")
+    closes_n = int(np.isfinite(vix_h).sum()) if vix_h is not None else 0
+
+    ok = spx is not None and vix is not None
+    sigma, source, e_pct, e_pts = float("nan"), "VIX", float("nan"), float("nan")
+    state, fast, provisional = int(EdrState.CALM), False, False
+    if ok:
+        sigma, source = implied_sigma(vix, vix9d, vix9d is not None)
+        e_pct = float(edr_pct(sigma, p))
+        e_pts = float(edr_points(spx, e_pct))
+        if official is not None:
+            reading = intraday_state(official, e_pct, None, p)
+            state = int(reading.state)
+            fast = bool(official.fast_rise or reading.fast_rise)
+            provisional = state > int(official.state)
+        else:
+            state = int(target_states(np.array([e_pct]), p)[0])
+            provisional = True
+    official_name = EdrState(int(official.state)).name if official is not None else "UNKNOWN"
+    if fast:
+        flags.append("FAST_RISE")
+    if provisional:
+        flags.append(FLAG_PROVISIONAL)
+
+    ind = _indicators(h, p)
+    futures = {
+        f.expiry: float(f.price) for f in market.vix_futures
+        if math.isfinite(f.price) and f.price > 0 and f.expiry >= _et_date(asof)
+    }
+    front = futures[min(futures)] if futures else None
+    ts_ratio = (vix / vix3m) if (vix is not None and vix3m is not None) else None
+
+    signals = None
+    if ok:
+        spx_h = _col(h, "spx")
+        ad_line, rsp, spy = _col(h, "ad_line"), _col(h, "rsp"), _col(h, "spy")
+        bear, bull = (None, None)
+        if spx_h is not None:
+            bear, bull = breadth_flags(spx_h, ad_line, rsp, spy, p)
+        signals = MarketSignals(
+            vix_momentum=None if vix_h is None else momentum(vix_h, p),
+            spx_momentum=None if spx_h is None else momentum(spx_h, p),
+            rsi=ind.get("rsi_spx"),
+            hv10=ind.get("hv10"),
+            sigma_impl=sigma,
+            vix=vix,
+            vix9d=vix9d,
+            vix3m=vix3m,
+            front_future=front,
+            breadth_bearish=bear,
+            breadth_bullish=bull,
+        )
+
+    ev = None if events is None else tuple(sorted(events, key=lambda e: e.when))
+    upcoming = () if ev is None else tuple(e for e in ev if e.when > asof)[: p.market_next_events]
+    high = set(p.high_impact_events)
+    record = MarketRecord(
+        asof=asof,
+        phase=phase.value,
+        label=label,
+        spx=QuoteRecord(spx, times["spx"], getattr(market.spx, "source", "")),
+        vix=QuoteRecord(vix, times["vix"], getattr(market.vix, "source", "")),
+        vix9d=QuoteRecord(vix9d, times["vix9d"], getattr(market.vix9d, "source", "")),
+        vix3m=QuoteRecord(vix3m, times["vix3m"], getattr(market.vix3m, "source", "")),
+        vvix=QuoteRecord(vvix, times["vvix"], getattr(market.vvix, "source", "")),
+        edr_pct=e_pct if ok else None,
+        edr_pts=e_pts if ok else None,
+        edr_source=source,
+        state=EdrState(state).name if ok else "UNKNOWN",
+        official_state=official_name,
+        provisional=provisional,
+        flags=tuple(dict.fromkeys(flags)),
+        history=tuple(closes_hist),
+        indicators=ind,
+        indicators_asof=h.index[-1].date() if len(h) else None,
+        next_events=tuple(
+            EventRecord(e.when, e.kind.value, e.label, e.kind.value in high) for e in upcoming
+        ),
+        term_structure=ts_ratio,
+        problems=tuple(problems),
+    )
+    chain = dict(market.chain) if market.chain else {}
+    vix_asks = {
+        (k[1], float(k[2])): float(v.ask)
+        for k, v in chain.items()
+        if k[0] in ("VIX", "VIXW") and k[3] == "C" and v is not None
+    }
+    return MarketContext(
+        record=record, ok=ok, problems=tuple(problems), asof=asof, phase=phase, label=label,
+        spx=spx or float("nan"), vix=vix or float("nan"), vix9d=vix9d, vix3m=vix3m, vvix=vvix,
+        r=r, q=q_div, sigma_impl=sigma, source=source, edr_pct=e_pct, edr_pts=e_pts,
+        state=state, fast_rise=fast, provisional=provisional, closes=closes_n, signals=signals,
+        futures=futures, front_future=front, ts_ratio=ts_ratio, hv20=ind.get("hv20"),
+        flags=tuple(dict.fromkeys(flags)), quote_times=times, events=ev, chain=chain,
+        vix_asks=vix_asks,
+    )
+
+
+# --- position validation ------------------------------------------------------------------------
+
+
+def position_problems(p: Position, asof: datetime) -> list[str]:
+    """Every problem with a position, in a trader's words (empty: it can be evaluated)."""
+    today = _et_date(asof)
+    try:
+        probs = list(p.problems(today))
+    except Exception as exc:  # a field of the wrong type: say so, never a traceback
+        return [f"position could not be read: {exc}"]
+    try:
+        valid_root = p.root in ("SPX", "SPXW", "XSP") and isinstance(p.expiry, date)
+        if valid_root and not cal.is_session(p.expiry):
+                probs.append(f"expiry {p.expiry} is not a trading session")
+        for i, h in enumerate(p.hedges, 1):
+            if h.expiry < today:
+                probs.append(f"hedge {i}: VIX expiry {h.expiry} has passed")
+            elif not cal.is_session(h.expiry):
+                probs.append(f"hedge {i}: VIX expiry {h.expiry} is not a trading session")
+    except (ValueError, TypeError) as exc:
+        probs.append(str(exc))
+    return probs
+
+
+# --- records for positions that cannot be evaluated -------------------------------------------
+
+
+def _r0_record(p: Position, problems: Sequence[str], ctx: MarketContext) -> PositionRecord:
+    strikes = tuple(float(x) if isinstance(x, int | float) else float("nan")
+                    for x in (p.k1, p.k2, p.k3, p.k4))
+    try:
+        cn = float(p.net_credit)
+    except Exception:
+        cn = float("nan")
+    reason = "Cannot evaluate: " + "; ".join(problems) + "."
+    return PositionRecord(
+        position_id=p.id, label=getattr(p, "label", ""), root=str(p.root),
+        expiry=p.expiry if isinstance(p.expiry, date) else None, strikes=strikes,  # type: ignore[arg-type]
+        qty=p.qty if isinstance(p.qty, int) else 0, net_credit=cn, dte=None,
+        edr=None, wpr=None, shorts=None, confirmation=None, breakeven=None, greeks=None,
+        bands=None, second_engine=None,
+        roll=RollRecord(RollOutcome.INSUFFICIENT_DATA, "R0", reason, (), None, False),
+        pnl=None,
+        data=DataRecord(ctx.asof, ctx.phase.value, ctx.label, ctx.flags, ctx.quote_times),
+        problems=tuple(problems),
+    )
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+
+def evaluate(
+    positions: Sequence[Position],
+    market: MarketSnapshot,
+    history: pd.DataFrame | None,
+    events: Sequence[Event] | None,
+    params: Params = DEFAULT_PARAMS,
+    asof: datetime | None = None,
+) -> Evaluation:
+    """Evaluate every position against one snapshot. `asof` defaults to the snapshot's time.
+
+    `events=None` means "no calendar known" (V6 abstains); an empty list means none scheduled.
+    """
+    asof = asof or market.asof
+    ctx = evaluate_market(market, history, events, params, asof)
+    out: list[PositionRecord | None] = [None] * len(positions)
+    valid: list[int] = []
+    for i, pos in enumerate(positions):
+        probs = position_problems(pos, asof)
+        if probs or not ctx.ok:
+            out[i] = _r0_record(pos, probs + list(ctx.problems), ctx)
+        else:
+            valid.append(i)
+    if valid:
+        recs = _evaluate_book([positions[i] for i in valid], ctx, params)
+        for i, rec in zip(valid, recs, strict=True):
+            out[i] = rec
+    return Evaluation(market=ctx.record, positions=[r for r in out if r is not None])
+
+
+# --- the vectorised pass ------------------------------------------------------------------------
+
+
+def _high_impact_times(events: Sequence[Event] | None, params: Params) -> tuple[np.ndarray, list]:
+    if not events:
+        return np.zeros(0), []
+    hi = [e for e in events if e.kind.value in params.high_impact_events]
+    return np.array([e.when.timestamp() for e in hi], dtype=float), hi
+
+
+def _event_block(ctx: MarketContext, params: Params) -> tuple[bool, str]:
+    """R5: a high-impact event before the end of the next session not yet released, or released
+    less than 30 min ago. Before today's open the next session is today's."""
+    t_ev, hi = _high_impact_times(ctx.events, params)
+    if not hi:
+        return False, ""
+    asof = ctx.asof
+    today = _et_date(asof)
+    if cal.is_session(today) and asof < cal.session_open_close(today)[0]:
+        end = cal.session_open_close(today)[1]
+    else:
+        end = cal.session_open_close(cal.next_session(today))[1]
+    now = asof.timestamp()
+    block_s = params.event_block_minutes * SECONDS_PER_MINUTE
+    ahead = (t_ev > now) & (t_ev <= end.timestamp())
+    just = (t_ev <= now) & (now - t_ev < block_s)
+    hit = np.flatnonzero(ahead | just)
+    if hit.size == 0:
+        return False, ""
+    e = hi[int(hit[0])]
+    if just[hit[0]]:
+        mins = (now - e.when.timestamp()) / SECONDS_PER_MINUTE
+        return True, (f"{e.kind.value} released at {_fmt_et(e.when)}, {mins:.0f} min ago "
+                      f"(< {params.event_block_minutes} min): wait before rolling")
+    return True, (f"{e.kind.value} at {_fmt_et(e.when)} falls before the end of the next "
+                  f"session ({_fmt_et(end)}): wait for the release before rolling")
+
+
+def _settle_cutoffs(book: Book, asof: datetime, params: Params) -> np.ndarray:
+    """R1 per position: asof is past the cutoff of the last trading day (expiry day for PM,
+    the session before for AM). The cutoff keeps its distance to the close on early closes."""
+    cutoff = _parse_hhmm(params.settle_cutoff)
+    before_close = datetime.combine(date(2000, 1, 3), time(16, 0)) - datetime.combine(
+        date(2000, 1, 3), cutoff)
+    out = np.zeros(book.n, dtype=bool)
+    pairs = np.stack([book.expiry.astype(np.int64), book.am.astype(np.int64)], axis=1)
+    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+    flags = np.zeros(len(uniq), dtype=bool)
+    for j, (e, am) in enumerate(uniq):  # distinct expiries, not positions
+        exp = np.datetime64(int(e), "D").astype(object)
+        last_day = cal.previous_session(exp) if am else exp
+        close = cal.session_open_close(last_day)[1]
+        flags[j] = asof >= close - before_close
+    out[:] = flags[np.asarray(inv).ravel()]
+    return out
+
+
+def _listed(root: str, start: date, end: date) -> list[date]:
+    end = min(end, cal.CALENDAR_END - timedelta(days=40))
+    return cal.spx_expiries(start, end, root)
+
+
+def _price_fn(ctx: MarketContext, params: Params):
+    """The roll search's pricing: smile-model IVs, BSM, per-condor vega$ and Θ$."""
+
+    def price(spot: np.ndarray, strikes: np.ndarray, years: np.ndarray):
+        tau = np.maximum(years, MIN_YEARS)
+        atm = np.asarray(pricing.atm_vol(tau, ctx.vix, vix9d=ctx.vix9d, vix3m=ctx.vix3m,
+                                         params=params), float)
+        iv = np.asarray(pricing.smile_vol(strikes, spot[:, None], tau[:, None], atm[:, None],
+                                          params), float)
+        g = pricing.bsm(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
+                        np.broadcast_to(LEG_IS_CALL, strikes.shape))
+        prices = np.asarray(g.price, float)
+        mult = params.spx_multiplier
+        vega = (np.asarray(g.vega, float) * LEG_WEIGHT).sum(axis=1) * mult
+        theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
+        return prices, np.asarray(g.delta, float), vega, theta, iv
+
+    return price
+
+
+def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> list[PositionRecord]:
+    p = params
+    asof = ctx.asof
+    today = _et_date(asof)
+    book = Book.from_positions(ps, p)
+    n = book.n
+    S, V = ctx.spx, ctx.vix
+    settle_ep = cal.settlement_epochs(book.expiry, book.am)
+    years = cal.years_to_settlement_many(asof, settle_ep)
+    sessions = cal.sessions_to_expiry_many(asof, book.expiry, book.am)
+    days_next = (cal.next_session(today) - today).days
+    years_next = np.maximum(years - days_next / 365.0, 0.0)
+
+    ca = analyse(book, S, years, ctx.r, ctx.q, V, ctx.vix9d, ctx.vix3m, ctx.chain, p)
+    events = ctx.events or ()
+    edr_h = np.asarray(horizon_edr(ctx.edr_pts, sessions, settle_ep, events, ctx.source, asof,
+                                   p), float)
+    edr_h_own = edr_h * book.scale
+    wpr, wlevel = wing_pressure(ca.spot, book.strikes[:, 1], book.strikes[:, 2], edr_h_own, p)
+    wpr = np.asarray(wpr, float)
+    put_side = threat_side_put(ca.delta_put, ca.delta_call, ca.d_put, ca.d_call)
+
+    # V6: a high-impact event within the vote window and before expiry
+    t_ev, hi = _high_impact_times(ctx.events, p)
+    if ctx.events is None:
+        ev_window = None
+    elif not hi:
+        ev_window = np.zeros(n, dtype=bool)
+    else:
+        now = asof.timestamp()
+        win_end = np.minimum(now + p.event_vote_window_days * 86400.0, settle_ep)
+        ev_window = ((t_ev[None, :] > now) & (t_ev[None, :] <= win_end[:, None])).any(axis=1)
+    assert ctx.signals is not None
+    conf = confirm(ctx.signals, put_side, ev_window, p)
+    v1 = None if conf.votes["V1"] is None else int(conf.votes["V1"][0])
+    v3 = conf.votes["V3"]
+    v3_plus = np.zeros(n, bool) if v3 is None else (v3 == 1)
+    elevated = ctx.state >= EdrState.ELEVATED
+    breached = ctx.state >= EdrState.BREACHED
+    primary = primary_shock(elevated, v3_plus, conf.stretched, p)
+    bx = breakeven_expansion(book, ca, ctx.edr_pct, sessions, years_next, ctx.r, ctx.q, primary,
+                             p)
+
+    # --- second engine -------------------------------------------------------------------------
+    max_delta = np.maximum(np.abs(ca.delta_put), np.abs(ca.delta_call))
+    spot_breached = (ca.d_put <= 0) | (ca.d_call <= 0)
+    tested = spot_breached | (max_delta >= p.short_delta_tested) | (wpr >= p.wpr_tested)
+    is_appl = applicable(put_side, v1)
+    h = np.where(is_appl, h_target(ctx.state, ctx.fast_rise, conf.score, tested, p), 0.0)
+
+    r_star, v_star = stress_vix(V, ctx.edr_pct, p)
+    vix_dates = [
+        x.date for x in cal.vix_expiries(today, today + timedelta(days=VIX_SEARCH_DAYS))
+        if (x.date - today).days >= p.vix_dte_floor
+    ]
+    table = None
+    row = np.full(n, -1, dtype=np.int64)
+    if vix_dates:
+        v_ep = cal.settlement_epochs(vix_dates, True)
+        v_years = cal.years_to_settlement_many(asof, v_ep)
+        v_sess = cal.sessions_to_expiry_many(asof, vix_dates, True)
+        table = vix_table(vix_dates, v_years, v_sess, today, V, ctx.vix3m, ctx.vvix, ctx.futures,
+                          ctx.vix_asks, ctx.r, v_star, np.maximum(v_years - days_next / 365.0, 0),
+                          p)
+        row = choose_vix_expiry(vix_dates, today, book.expiry, p)
+    iv_stress = ca.iv * (v_star / V)
+    loss_c = condor_value_change(book, S * (1 + r_star), years_next, ctx.r, ctx.q, iv_stress,
+                                 ca.mark) * p.spx_multiplier * book.qty
+
+    held = HeldLayers.from_positions(ps)
+    if held.size:
+        h_ep = cal.settlement_epochs(held.expiry, True)
+        h_years = cal.years_to_settlement_many(asof, h_ep)
+        h_sess = cal.sessions_to_expiry_many(asof, held.expiry, True)
+        hv = value_held(held, today, h_years, np.maximum(h_years - days_next / 365.0, 0),
+                        h_sess, V, ctx.vix3m, ctx.vvix, ctx.futures, ctx.r, v_star, p)
+        own = held.owner
+        vega_held = per_owner(hv.vega_usd, own, n)
+        stress_held = per_owner(hv.stress_usd, own, n)
+        delta_held = per_owner(hv.delta_f_beta, own, n) * dvix_dspx(V, S, p)
+        theta_held = per_owner(hv.theta_usd, own, n)
+        is_opt = ~held.is_kind(HedgeKind.VIX_FUTURE)
+        life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions)
+        n_opt = per_owner(is_opt.astype(float), own, n)
+        n_bad = per_owner((is_opt & ~life_ok).astype(float), own, n)
+        b4 = np.array([None if c == 0 else bool(b == 0) for c, b in zip(n_opt, n_bad,
+                                                                           strict=True)],
+                      dtype=object)
+        match = np.zeros((n, 2))
+        if table is not None:
+            rrow = np.maximum(row[own], 0)
+            rec_k = np.where(row[own] >= 0, table.strike[rrow], -np.inf)
+            rec_e = np.array(table.dates, dtype="datetime64[D]")[rrow]
+            l2 = held.is_l2() & (row[own] >= 0) & (held.expiry >= rec_e) & (held.strike <= rec_k)
+            match[:, 0] = per_owner(held.qty * (l2 & held.is_kind(HedgeKind.VIX_CALL)), own, n)
+            match[:, 1] = per_owner(held.qty * (l2 & held.is_kind(HedgeKind.VIX_CALL_SPREAD)),
+                                    own, n)
+        model_f_pos = per_owner(hv.model_f.astype(float), own, n) > 0
+    else:
+        hv = None
+        vega_held = stress_held = delta_held = theta_held = np.zeros(n)
+        b4 = np.full(n, None, dtype=object)
+        match = np.zeros((n, 2))
+        model_f_pos = np.zeros(n, dtype=bool)
+
+    delta_net = ca.delta_usd + delta_held
+    theta_net = ca.theta_usd + theta_held
+    b2 = np.abs(delta_net) * ctx.edr_pts <= theta_net
+    sizing = size_hedges(
+        h, is_appl, put_side, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
+        book.net_credit * p.spx_multiplier * book.qty, row, table, vega_held, stress_held, match,
+        b2, b4, p,
+    )
+
+    # --- roll rules ----------------------------------------------------------------------------
+    entry_dte = (book.expiry - book.opened).astype(np.int64)
+    dte_now = (book.expiry - np.datetime64(today, "D")).astype(np.int64)
+    flags = roll_flags(ca.d_put, ca.d_call, ca.delta_put, ca.delta_call, wpr, breached,
+                       entry_dte, dte_now, dte_now == 0, b2, p)
+    ev_block, ev_reason = _event_block(ctx, p)
+    regime_reasons = []
+    if elevated:
+        regime_reasons.append(f"state {EdrState(ctx.state).name} (EDR {ctx.edr_pct:.2f} %)")
+    if ctx.ts_ratio is not None and ctx.ts_ratio >= p.ts_inverted:
+        regime_reasons.append(f"VIX/VIX3M {ctx.ts_ratio:.3f} ≥ {p.ts_inverted:g} (inverted)")
+    if ctx.front_future is not None and ctx.front_future < V:
+        regime_reasons.append(f"front VIX future {ctx.front_future:.2f} below VIX {V:.2f}")
+    regime = bool(regime_reasons)
+    defensive = regime and p.defensive_roll_allowed
+    few = ctx.closes < p.min_closes_for_confirmation
+    cn = book.net_credit
+    conds = RuleConditions(
+        data_bad=np.zeros(n, dtype=bool),
+        settle=_settle_cutoffs(book, asof, p),
+        take_profit=ca.unrealised >= p.take_profit_frac * cn,
+        loss_limit=(ca.unrealised <= -p.loss_limit_multiple * cn) | (spot_breached
+                                                                    & (sessions <= 1)),
+        no_need=~flags.needs_roll,
+        event_block=np.full(n, ev_block),
+        regime_block=np.full(n, regime and not defensive),
+        few_closes=np.full(n, few),
+        hold_unconfirmed=flags.only_soft_need & (conf.level == ConfirmationLevel.CONTRA.value),
+        hedge_first=(h > 0) & ~sizing.stabilised,
+        no_viable_roll=np.zeros(n, dtype=bool),
+    )
+    pre = clear(conds)
+    cleared_i = OUTCOMES.index(RollOutcome.CLEARED)
+    cand = np.flatnonzero(pre == cleared_i)
+    proposals: dict[int, RollProposal] = {}
+    why_not: dict[int, str] = {}
+    if cand.size:
+        res, extra = _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive,
+                                  entry_dte, held)
+        for j, i in enumerate(cand):
+            if res.found[j]:
+                proposals[int(i)] = _proposal_record(i, j, book, res, extra, ctx, p, defensive,
+                                                     entry_dte)
+            else:
+                why_not[int(i)] = str(res.why_not[j])
+        no_viable = np.zeros(n, dtype=bool)
+        no_viable[cand] = ~res.found
+        conds = RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable})
+    outcome = clear(conds)
+
+    # --- records -------------------------------------------------------------------------------
+    recs: list[PositionRecord] = []
+    wl = np.asarray(wlevel, dtype=object)
+    for i in range(n):
+        recs.append(_position_record(
+            i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p,
+            edr_h=edr_h, sessions=sessions, wpr=wpr, wlevel=wl, put_side=put_side,
+            outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
+            why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
+            dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
+            b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
+        ))
+    return recs
+
+
+# --- roll search wiring -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SearchExtra:
+    candidates: list[np.ndarray]
+    settle: list[np.ndarray]
+    qty: np.ndarray
+    l2_expiry: np.ndarray  # latest held L2 VIX expiry per candidate position (NaT: none)
+
+
+def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_dte, held):
+    asof = ctx.asof
+    today = _et_date(asof)
+    m = cand.size
+    roots = np.array([book.positions[i].root for i in cand], dtype=object)
+    expiry = book.expiry[cand]
+    program = program_of(entry_dte[cand], p)
+    k_max = p.roll_short_sessions_max
+    cands = [np.full(m, np.datetime64("NaT"), dtype="datetime64[D]") for _ in range(k_max)]
+    horizon_end = today + timedelta(days=ROLL_SEARCH_DAYS)
+    sess = np.array(cal.sessions_in_range(today, horizon_end + timedelta(days=ROLL_SEARCH_DAYS)),
+                    dtype="datetime64[D]")
+
+    def sessions_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ia = np.searchsorted(sess, a, side="right")
+        ib = np.searchsorted(sess, np.where(np.isnat(b), a, b), side="right")
+        return ib - ia
+
+    for root in sorted(set(roots)):  # at most three roots
+        sel = roots == root
+        listed = _listed(root, today, horizon_end)
+        short = sel & (program == PROGRAM_SHORT)
+        if short.any():
+            sc = short_expiry_candidates(expiry[short], listed, sessions_between, k_max)
+            for j in range(k_max):
+                cands[j][short] = sc[j]
+        other = sel & (program != PROGRAM_SHORT)
+        if other.any():
+            cands[0][other] = closest_expiry(expiry[other], listed, today, entry_dte[cand][other])
+    am = book.am[cand]
+    years_l, hor_l, settle_l = [], [], []
+    for c in cands:
+        ok = ~np.isnat(c)
+        safe = np.where(ok, c, expiry)
+        ep = cal.settlement_epochs(safe, am)
+        yrs = cal.years_to_settlement_many(asof, ep)
+        ses = cal.sessions_to_expiry_many(asof, safe, am)
+        hor = np.asarray(horizon_edr(ctx.edr_pts, ses, ep, ctx.events or (), ctx.source, asof, p),
+                         float)
+        years_l.append(yrs)
+        hor_l.append(hor)
+        settle_l.append(np.where(ok, ep, np.nan))
+    threat_cushion = np.where(put_side[cand], ca.d_put[cand], ca.d_call[cand])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z_now = np.where(edr_h_own[cand] > 0, threat_cushion / edr_h_own[cand], 0.0)
+    z_now = np.nan_to_num(np.maximum(z_now, 0.0), posinf=0.0)
+    tier_start = (p.defensive_roll_edr_multiple if defensive
+                  else p.roll_tier_breached if ctx.state >= EdrState.BREACHED
+                  else p.roll_tier_default)
+    qty = book.qty[cand]
+    if defensive:
+        qty = np.maximum(1.0, np.floor(qty * p.defensive_roll_size_frac))
+    step = np.where(book.scale[cand] < 1.0, p.xsp_strike_step, p.strike_step)
+    si = SearchInputs(
+        spot=ca.spot[cand], scale=book.scale[cand], strikes=book.strikes[cand], qty=qty,
+        net_credit=book.net_credit[cand], cost_to_close=ca.mark[cand], put_side=put_side[cand],
+        z_threat_now=z_now, step=step, expiry_candidates=cands, years=years_l, horizon=hor_l,
+        tier_start=tier_start,
+    )
+    res = search(si, _price_fn(ctx, p), p)
+    l2_exp = np.full(m, np.datetime64("NaT"), dtype="datetime64[D]")
+    if held.size:
+        for j, i in enumerate(cand):  # only positions that reached the search
+            mine = (held.owner == i) & held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
+            if mine.any():
+                l2_exp[j] = held.expiry[mine].max()
+    return res, _SearchExtra(cands, settle_l, qty, l2_exp)
+
+
+def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> RollProposal:
+    ci = int(res.candidate[j])
+    new_exp = extra.candidates[ci][j]
+    settle_t = extra.settle[ci][j]
+    k = res.strikes[j]
+    spot = ctx.spx * book.scale[i]
+    tau = max(float(res.years[j]), MIN_YEARS)
+    tp = pricing.touch_probability(spot, np.array([k[1], k[2]]), tau, ctx.r, ctx.q,
+                                   res.iv[j, [1, 2]])
+    touch = np.asarray(tp.touch, float)
+    cn_new = float(res.net_credit_new[j])
+    hor_own = float(res.horizon[j]) * book.scale[i]
+    wpr_new = hor_own / min(spot - k[1], k[2] - spot)
+    events_in = tuple(
+        f"{e.kind.value} {_fmt_et(e.when)}" for e in (ctx.events or ())
+        if ctx.asof < e.when and e.when.timestamp() <= settle_t
+    )
+    continuity = bool(
+        ctx.state >= EdrState.BREACHED and not np.isnat(extra.l2_expiry[j])
+        and extra.l2_expiry[j] < new_exp
+    )
+    program = str(program_of(np.array([entry_dte[i]]), p)[0])
+    return RollProposal(
+        program=program,
+        expiry=new_exp.astype(object),
+        strikes=tuple(float(x) for x in k),  # type: ignore[arg-type]
+        qty=int(extra.qty[j]),
+        width=float(res.width[j]),
+        tier=float(res.tier[j]),
+        credit_new=float(res.credit_new[j]),
+        cost_to_close=float(res.credit_new[j] - res.r[j]),
+        r=float(res.r[j]),
+        net_credit=cn_new,
+        max_loss=float(res.max_loss_new[j]),
+        max_loss_before=float(res.max_loss_now[j]),
+        short_deltas={"put": float(res.delta_put[j]), "call": float(res.delta_call[j])},
+        pop=float(1.0 - abs(res.delta_put[j]) - abs(res.delta_call[j])),
+        pot={"put": float(touch[0]), "call": float(touch[1])},
+        breakevens={"lo": float(k[1] - cn_new), "hi": float(k[2] + cn_new)},
+        wpr=float(wpr_new),
+        vega_usd=float(res.vega_usd[j]),
+        theta_usd=float(res.theta_usd[j]),
+        horizon_pts=float(res.horizon[j]),
+        hedge_continuity_warning=continuity,
+        events=events_in,
+        execution_note=EXECUTION_NOTE + (" Defensive roll: half size." if defensive else ""),
+        provisional=ctx.phase is not cal.SessionPhase.REGULAR,
+        asof=ctx.asof,
+    )
+
+
+# --- per-position records and reason sentences ----------------------------------------------------
+
+
+def _k(x: float) -> str:
+    return f"{x:g}"
+
+
+def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_terms) -> str:
+    k2, k3 = book.strikes[i, 1], book.strikes[i, 2]
+    dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
+    side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
+    parts: list[str] = []
+    if flags.tested[i]:
+        if ca.d_put[i] <= 0 or ca.d_call[i] <= 0:
+            b_side, b_k = ("put", k2) if ca.d_put[i] <= 0 else ("call", k3)
+            parts.append(f"Short {b_side} {_k(b_k)} is breached (spot {ca.spot[i]:,.2f}): TESTED")
+        elif d_side >= p.short_delta_tested:
+            parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
+                         f"(≥ {p.short_delta_tested:.2f}): TESTED")
+        else:
+            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}: TESTED")
+    elif flags.watch[i]:
+        if d_side >= p.short_delta_watch:
+            parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
+                         f"(≥ {p.short_delta_watch:.2f}): WATCH")
+        else:
+            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_watch:.2f}: WATCH")
+    if flags.time[i]:
+        if dte_now[i] == 0 and entry_dte_i <= p.short_program_max_dte:
+            parts.append(f"entered at {entry_dte_i} DTE and it is expiry day: TIME")
+        else:
+            parts.append(f"entered at {entry_dte_i} DTE, now {dte_now[i]} DTE "
+                         f"(≤ {p.time_trigger_dte}): TIME")
+    if flags.edr_pressure[i]:
+        what = (f"WPR {wpr[i]:.2f} (≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr
+                else f"short {side} {d_side:.2f} delta (≥ {p.edr_pressure_delta:.2f})")
+        parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
+    if flags.delta_drift[i]:
+        d_net, theta_net = b2_terms
+        parts.append(f"|Δ$ net| {abs(d_net):,.0f} × EDR {ctx.edr_pts:.1f} pts exceeds "
+                     f"Θ$ net {theta_net:,.0f}/day: DELTA_DRIFT")
+    return "; ".join(parts)
+
+
+def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p, *, edr_h,
+                     sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
+                     regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
+                     tested, loss_c) -> PositionRecord:
+    pos = book.positions[i]
+    asof = ctx.asof
+    cn = float(book.net_credit[i])
+    entry_dte_i = int((pos.expiry - pos.opened).days)
+    data_flags = list(ctx.flags)
+    if ca.model_iv[i]:
+        data_flags.append(FLAG_MODEL_IV)
+    row = int(sizing.row[i])
+    rec_model_f = table is not None and row >= 0 and not bool(table.future_quoted[row])
+    if rec_model_f or model_f[i]:
+        data_flags.append(FLAG_MODEL_F)
+    if ctx.vvix is None:
+        data_flags.append(FLAG_MODEL_VOLVOL)
+    data_flags = list(dict.fromkeys(data_flags))
+
+    edr = EdrRecord(
+        pct=ctx.edr_pct, pts=ctx.edr_pts, source=ctx.source, state=EdrState(ctx.state).name,
+        flags=tuple(f for f in ("FAST_RISE", FLAG_PROVISIONAL) if f in ctx.flags),
+        adaptive_pct=(None if ctx.hv20 is None else
+                      float((p.adaptive_edr_implied_weight * (ctx.vix9d or ctx.vix)
+                             + (1 - p.adaptive_edr_implied_weight) * ctx.hv20)
+                            / math.sqrt(p.trading_days_per_year))),
+        horizon_pts=float(edr_h[i]), sessions=float(sessions[i]), provisional=ctx.provisional,
+        asof=asof,
+    )
+    cushion = min(ca.d_put[i], ca.d_call[i])
+    wrec = WprRecord(
+        value=float(wpr[i]), level=WprLevel(str(wlevel[i])),
+        z_min=float(cushion / (edr_h[i] * book.scale[i])) if edr_h[i] > 0 else float("inf"),
+        d_put=float(ca.d_put[i]), d_call=float(ca.d_call[i]), asof=asof,
+    )
+    shorts = ShortsRecord(
+        put=ShortSide(float(book.strikes[i, 1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
+                      float(ca.d_put[i]), float(ca.iv[i, 1])),
+        call=ShortSide(float(book.strikes[i, 2]), float(ca.delta_call[i]),
+                       float(ca.pot_call[i]), float(ca.d_call[i]), float(ca.iv[i, 2])),
+        asof=asof,
+    )
+    crec = ConfirmationRecord(
+        threat_side=ThreatSide.PUT if put_side[i] else ThreatSide.CALL,
+        votes=conf.votes_of(i), score=int(conf.score[i]),
+        max_available=int(conf.max_available[i]),
+        level=ConfirmationLevel(str(conf.level[i])), stretched=bool(conf.stretched[i]),
+        asof=ctx.record.indicators_asof,
+    )
+    mult = p.spx_multiplier * book.qty[i]
+    shocks = tuple(
+        ShockRecord(
+            m=float(bx.shocks[k]),
+            z={"lo": float(bx.z[i, k, 0]), "hi": float(bx.z[i, k, 1])},
+            pot={"lo": float(bx.pot[i, k, 0]), "hi": float(bx.pot[i, k, 1])},
+            bex={"lo": float(bx.bex[i, k, 0]), "hi": float(bx.bex[i, k, 1])},
+            dpnl_t1=float(bx.dpnl_t1[i, k]), dpnl_t1_usd=float(bx.dpnl_t1[i, k] * mult),
+        )
+        for k in range(bx.shocks.size)
+    )
+    be = BreakevenRecord(
+        expiry={"lo": float(ca.be_lo[i]), "hi": float(ca.be_hi[i])},
+        z_now={"lo": float(bx.z_now[i, 0]), "hi": float(bx.z_now[i, 1])},
+        pot_now={"lo": float(bx.pot_now[i, 0]), "hi": float(bx.pot_now[i, 1])},
+        shocks=shocks, primary=float(bx.primary[i]), asof=asof,
+    )
+    g_c = Greeks(float(ca.delta_usd[i]), float(ca.gamma_usd[i]), float(ca.vega_usd[i]),
+                 float(ca.theta_usd[i]))
+    g_h = Greeks(float(delta_held[i]), 0.0, float(vega_held[i]), float(theta_held[i]))
+    g_n = Greeks(g_c.delta + g_h.delta, g_c.gamma, g_c.vega + g_h.vega, g_c.theta + g_h.theta)
+    greeks = GreeksRecord(g_c, g_h, g_n, asof)
+    b3v = sizing.b3[i]
+    b4v = sizing.b4[i]
+    failing = tuple(name for name, ok in (("B1", bool(sizing.b1[i])), ("B2", bool(b2[i])),
+                                          ("B3", b3v is None or bool(b3v)),
+                                          ("B4", b4v is None or bool(b4v))) if not ok)
+    bands = BandsRecord(
+        b1=bool(sizing.b1[i]), b2=bool(b2[i]), b3=None if b3v is None else bool(b3v),
+        b4=None if b4v is None else bool(b4v), stabilised=bool(sizing.stabilised[i]),
+        coverage=float(sizing.coverage_held[i]),
+        coverage_range=(float(sizing.coverage_range_lo[i]), p.b1_max_coverage),
+        stress_offset=float(sizing.offset_held[i]), stress_offset_min=float(sizing.offset_min[i]),
+        failing=failing,
+    )
+    # second engine
+    status = SecondEngineStatus(str(sizing.status[i]))
+    rec = None
+    if table is not None and row >= 0 and sizing.h[i] > 0 and sizing.applicable[i]:
+        spread = bool(sizing.use_spread[i])
+        strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
+                   else (float(table.strike[row]),))
+        to_buy = int(sizing.to_buy[i])
+        rec = HedgeRecommendation(
+            type=(HedgeKind.VIX_CALL_SPREAD if spread else HedgeKind.VIX_CALL).value,
+            expiry=table.dates[row], strikes=strikes, qty=to_buy,
+            est_cost=float(to_buy * sizing.unit_cost[i] * p.vix_option_multiplier),
+            unit_cost=float(sizing.unit_cost[i]),
+            cost_quoted=bool(table.ask_quoted[row]) and not spread,
+            delta_F=float(table.spread_delta[row] if spread else table.delta[row]),
+            beta_F=float(table.beta_f[row]), u=float(sizing.unit_u[i]),
+            coverage=float(sizing.coverage_after[i]),
+            stress_offset=float(sizing.offset_after[i]),
+            future=float(table.future[row]),
+            future_source="quoted" if table.future_quoted[row] else (
+                "VIX3M" if ctx.vix3m is not None else "regime"),
+            sigma_v=float(table.sigma_v[row]), dte=int(table.dte[row]),
+            review_by=cal.previous_session(cal.previous_session(table.dates[row])),
+        )
+    warnings: list[str] = []
+    if sizing.cost_warning[i]:
+        warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac:.0%} of the credit")
+    if status is SecondEngineStatus.UNDER_BUDGET or (
+        sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
+    ):
+        still = [b for b in ("B1", "B3") if b in failing]
+        if still:
+            warnings.append("UNDER_BUDGET: " + ", ".join(still) + " still fail")
+    if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
+        warnings.append("the 2 % budget buys no contract: aggregate the hedge across the book, "
+                        "or cut the condor size")
+    reason_se = {
+        SecondEngineStatus.NOT_APPLICABLE: ("call-side threat and VIX momentum does not confirm: "
+                                            "VIX usually falls in rallies; VIX calls do not "
+                                            "protect the call side"),
+        SecondEngineStatus.NONE_NEEDED: f"h* = 0 in state {EdrState(ctx.state).name}",
+    }.get(status, f"h* = {sizing.h[i]:.2f}")
+    layers_l2 = []
+    if hv is not None:
+        mine = np.flatnonzero((held.owner == i) & held.is_l2())
+        for li in mine:
+            kind = held.kind[li]
+            lab = (f"L2 VIX {held.expiry[li]} {held.strike[li]:g}C" if kind != "VIX_FUTURE"
+                   else f"L2 VX {held.expiry[li]}")
+            layers_l2.append((lab, float(hv.mark[li]), float(held.cost[li]),
+                              math.floor(hv.sessions[li])))
+    exits = exit_signals(ctx.vix, ctx.state, ctx.ts_ratio, layers_l2, p)
+    se = SecondEngineRecord(
+        h_target=float(sizing.h[i]), applicable=bool(sizing.applicable[i]), status=status,
+        recommendation=rec, budget=float(sizing.budget_usd[i]), n_target=int(sizing.n_target[i]),
+        n_floor=int(sizing.n_floor[i]), n_budget=int(sizing.n_budget[i]),
+        coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
+        warnings=tuple(warnings), reason=reason_se, asof=asof,
+    )
+    pnl = PnlRecord(
+        mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
+        unrealised_usd=float(ca.unrealised_usd[i]), pct_of_max=float(ca.pct_of_max[i]),
+        max_loss_usd=float(ca.max_loss_usd[i]), max_profit_usd=float(ca.max_profit_usd[i]),
+        asof=asof,
+    )
+    need = _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i,
+                          (g_n.delta, g_n.theta))
+    reason = _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
+                          why_not, ev_reason, regime_reasons, sessions, wpr, ctx, p)
+    provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
+    if provisional:
+        reason += " Provisional: confirm after the open."
+    roll = RollRecord(outcome, outcome.rule, reason, flags.names(i), proposal, provisional)
+    return PositionRecord(
+        position_id=pos.id, label=pos.label, root=pos.root, expiry=pos.expiry,
+        strikes=tuple(float(x) for x in book.strikes[i]),  # type: ignore[arg-type]
+        qty=pos.qty, net_credit=cn, dte=int(dte_now[i]),
+        edr=edr, wpr=wrec, shorts=shorts, confirmation=crec, breakeven=be, greeks=greeks,
+        bands=bands, second_engine=se, roll=roll, pnl=pnl,
+        data=DataRecord(asof, ctx.phase.value, ctx.label, tuple(data_flags), ctx.quote_times),
+    )
+
+
+def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal, why_not,
+                 ev_reason, regime_reasons, sessions, wpr, ctx, p) -> str:
+    pos = book.positions[i]
+    cn = float(book.net_credit[i])
+    u = float(ca.unrealised[i])
+    lead = (need + "; ") if need else ""
+    O = RollOutcome
+    if outcome is O.SETTLE_OR_CLOSE:
+        kind = "AM-settled: its last trading day is the session before" if book.am[i] else (
+            "PM-settled")
+        return (f"{pos.root} {pos.expiry} ({kind}) is past {p.settle_cutoff} ET on its last "
+                "trading day: settle or close, do not roll.")
+    if outcome is O.TAKE_PROFIT:
+        return (f"Unrealised P&L {u:.2f} pts is {u / cn:.0%} of the {cn:.2f} credit "
+                f"(≥ {p.take_profit_frac:.0%}): take the profit.")
+    if outcome is O.EXIT_LOSS_LIMIT:
+        if u <= -p.loss_limit_multiple * cn:
+            return (f"Unrealised loss {-u:.2f} pts is {-u / cn:.1f} × the {cn:.2f} credit "
+                    f"(≥ {p.loss_limit_multiple:g} ×): exit.")
+        side, k = ("put", book.strikes[i, 1]) if ca.d_put[i] <= 0 else ("call", book.strikes[i, 2])
+        return (f"Short {side} {_k(k)} is breached with {sessions[i]:.2f} session(s) left: "
+                "exit.")
+    if outcome is O.ROLL_NOT_NEEDED:
+        s = (f"No roll needed: short put {_k(book.strikes[i, 1])} Δ {ca.delta_put[i]:+.2f}, "
+             f"short call {_k(book.strikes[i, 2])} Δ {ca.delta_call[i]:+.2f}, "
+             f"WPR {wpr[i]:.2f}.")
+        if flags.watch[i]:
+            s += " " + need + ": monitor."
+        return s
+    if outcome is O.BLOCKED_BY_EVENT:
+        return lead + ev_reason + "."
+    if outcome is O.BLOCKED_BY_REGIME:
+        return lead + "the regime blocks a roll: " + ", ".join(regime_reasons) + "."
+    if outcome is O.INSUFFICIENT_DATA:
+        return (lead + f"only {ctx.closes} daily closes in the history; confirmation needs "
+                f"{p.min_closes_for_confirmation}.")
+    if outcome is O.HOLD_UNCONFIRMED:
+        return (lead + "the need comes only from EDR pressure/WATCH and confirmation is CONTRA "
+                f"({int(conf.score[i])}/{int(conf.max_available[i])}): hold.")
+    if outcome is O.HEDGE_FIRST:
+        if rec is not None and rec.qty > 0:
+            what = (f"{rec.strikes[0]:g}/{rec.strikes[1]:g} call spread"
+                    if len(rec.strikes) > 1 else f"{rec.strikes[0]:g}C")
+            return (lead + f"hedge first: buy {rec.qty} VIX {rec.expiry} {what} "
+                    f"(~${rec.est_cost:,.0f}); coverage {rec.coverage:.0%}, stress offset "
+                    f"{rec.stress_offset:.0%}.")
+        return (lead + f"hedge first: the held VIX layers fail "
+                f"{', '.join(b for b in ('B1', 'B3', 'B4') if b in _failing(sizing, i))}: "
+                "adjust or roll the hedge.")
+    if outcome is O.NO_VIABLE_ROLL:
+        return lead + f"the roll search found nothing ({why_not}): close instead."
+    assert proposal is not None
+    cr = "credit" if proposal.r >= 0 else "debit"
+    return (lead + f"cleared: roll to {pos.root} {proposal.expiry} "
+            f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
+            f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
+            f"{proposal.short_deltas['call']:+.2f}, WPR {proposal.wpr:.2f}).")
+
+
+def _failing(sizing, i) -> tuple[str, ...]:
+    out = []
+    if not sizing.b1[i]:
+        out.append("B1")
+    if sizing.b3[i] is not None and not sizing.b3[i]:
+        out.append("B3")
+    if sizing.b4[i] is not None and not sizing.b4[i]:
+        out.append("B4")
+    return tuple(out)

@@ -112,7 +112,9 @@ def _import(args: argparse.Namespace) -> int:
     def action() -> int:
         from bot.store.transfer import load
 
-        data = load(Path(args.file).read_text(encoding="utf-8"))
+        # newline="": a "\r\n" inside a quoted CSV cell is data, not a line ending
+        with open(args.file, encoding="utf-8", newline="") as f:
+            data = load(f.read())
         store = _store(args)
         try:
             tg_user_id = store.import_user(data)

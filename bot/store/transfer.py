@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, exc, insert, select
+from sqlalchemy import Boolean, Engine, Float, Integer, Table, exc, insert, select
 
 from bot.store.engine import sqlite_path
 from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
@@ -157,7 +157,21 @@ def _load_csv(text: str) -> dict[str, Any]:
 
 
 def _csv_value(column, cell: str) -> Any:
-    return None if cell == "" and column.nullable else cell
+    """A CSV cell as the plain value JSON would hold (ints, bools and floats typed)."""
+    if cell == "" and column.nullable:
+        return None
+    kind = column.type
+    try:
+        if isinstance(kind, Boolean):
+            return {"true": True, "false": False}[cell]
+        if isinstance(kind, Float):
+            return float(cell)
+        if isinstance(kind, Integer):
+            return int(cell)
+    except (KeyError, ValueError):
+        raise ValidationError([f"{column.table.name}.{column.name}: cannot read {cell!r}"],
+                              "import") from None
+    return cell
 
 
 def import_user(engine: Engine, data: dict[str, Any]) -> int:

@@ -1,0 +1,168 @@
+"""Backup, export and import, through the `alvh db` command line as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from bot.cli import main
+from bot.store import Conflict, HedgeInput, PositionInput, Store, ValidationError
+from bot.store.tables import PositionRow, UserRow
+from bot.store.transfer import dump_csv, dump_json, load
+
+NOW = datetime(2026, 11, 25, 15, 30, 0, 123456, tzinfo=UTC)
+ALICE, BOB = 111, 222
+TRICKY = 'a,"b"\nc\r\n<b>&amp;</b> 🦅 \'; DROP TABLE users; --'
+
+
+def _fill(store: Store) -> None:
+    for tg in (ALICE, BOB):
+        store.ensure_user(tg, -tg)
+    store.update_settings(ALICE, param_overrides={"edr_trigger_pct": 1.02}, quiet_start="22:00",
+                          quiet_end="06:00", timezone="Europe/London")
+    store.subscribe(ALICE)
+    a = store.add_position(ALICE, PositionInput("SPX", date(2026, 12, 18), "4845", 4870.25, 5130,
+                                                 5155, 3, 4.35, label=TRICKY, notes=TRICKY))
+    store.add_hedge(ALICE, a.id, HedgeInput("VIX_CALL_SPREAD", date(2026, 12, 16), 2, 1.15,
+                                            strike=22, strike2=30))
+    store.add_hedge(ALICE, None, HedgeInput("VIX_FUTURE", date(2026, 12, 16), 1, 18.25))
+    store.add_position(BOB, PositionInput("XSP", date(2026, 12, 18), 480, 485, 515, 520, 1, 1.1))
+    store.roll_position(ALICE, a.id, expiry=date(2027, 1, 15), k1=4800, k2=4825,
+                        k3=5200, k4=5225, net_credit=-0.35)
+    b = store.add_position(ALICE, PositionInput("SPXW", date(2026, 12, 4), 4900, 4925, 5100,
+                                                5125, 1, 2.0))
+    store.close_position(ALICE, b.id, 0.8)
+    store.record_report(ALICE, date(2026, 11, 25), "morning")
+    store.report_sent(ALICE, date(2026, 11, 25), "morning", ok=False, error="timeout, retrying")
+    store.record_alert(ALICE, "edr:BREACHED:2026-11-25")
+
+
+@pytest.fixture
+def source(tmp_path):
+    url = f"sqlite:///{tmp_path / 'src.db'}"
+    store = Store.open(url, clock=lambda: NOW)
+    _fill(store)
+    yield url, store
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_export_import_export_is_identical(tmp_path, source, fmt, capsys):
+    url, _ = source
+    first = tmp_path / f"first.{fmt}"
+    second = tmp_path / f"second.{fmt}"
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["db", "export", "--database-url", url, "--user", str(ALICE), "--format", fmt,
+                 "--output", str(first)]) == 0
+    assert main(["db", "import", "--database-url", empty, str(first)]) == 0
+    assert main(["db", "export", "--database-url", empty, "--user", str(ALICE), "--format", fmt,
+                 "--output", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    # and the restored book behaves like the original
+    restored = Store.open(empty)
+    (pos,) = restored.list_positions(ALICE)
+    assert pos.label == TRICKY and pos.notes == TRICKY
+    assert (pos.k2, pos.entry_credit, pos.roll_credits) == (Decimal("4825"), Decimal("4.35"),
+                                                            Decimal("-0.35"))
+    assert restored.get_settings(ALICE).param_overrides == {"edr_trigger_pct": 1.02}
+    assert restored.record_report(ALICE, date(2026, 11, 25), "morning") is False
+    assert restored.list_positions(BOB) == []  # only the exported user came across
+    restored.close()
+    # importing the same user twice is refused, not duplicated
+    capsys.readouterr()
+    assert main(["db", "import", "--database-url", empty, str(first)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_export_to_stdout_and_contents(source, capsys):
+    url, _ = source
+    assert main(["db", "export", "--database-url", url, "--user", str(ALICE)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    tables = data["tables"]
+    assert data["format"] == "alvh-store-export" and data["schema"] == "0002"
+    assert [len(tables[t]) for t in ("users", "positions", "hedges", "rolls", "report_log",
+                                     "alert_log")] == [1, 3, 2, 1, 1, 1]
+    first = tables["positions"][0]
+    assert (first["k1"], first["k2"], first["entry_credit"]) == ("4845", "4870.25", "4.35")
+    assert first["opened_at"] == "2026-11-25T15:30:00.123456+00:00"
+    assert tables["rolls"][0]["net_credit"] == "-0.35"
+    assert data == load(dump_csv(data)) == load(dump_json(data))
+
+
+def test_import_refuses_bad_files(tmp_path, source):
+    _, store = source
+    data = store.export_user(ALICE)
+    empty = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+    with pytest.raises(ValidationError, match="not an ALVH store export"):
+        load("hello,world\n")
+    with pytest.raises(ValidationError, match="not valid JSON"):
+        load("{broken")
+    bad = json.loads(json.dumps(data))
+    bad["tables"]["positions"][0]["user_id"] = 99
+    with pytest.raises(ValidationError, match="rows of another user"):
+        empty.import_user(bad)
+    bad = json.loads(json.dumps(data))
+    bad["tables"]["positions"][0]["k1"] = "lots"
+    with pytest.raises(ValidationError, match="could not be read"):
+        empty.import_user(bad)
+    bad = json.loads(json.dumps(data))
+    bad["tables"]["positions"][0]["k1"] = "6000"  # breaks the strike order
+    with pytest.raises(ValidationError, match="refused"):
+        empty.import_user(bad)
+    assert empty.count(UserRow) == empty.count(PositionRow) == 0  # nothing half-imported
+    empty.import_user(data)
+    with pytest.raises(Conflict):
+        empty.import_user(data)
+    empty.close()
+
+
+def test_backup_while_writing(tmp_path, source, capsys):
+    url, store = source
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            while not stop.is_set():
+                store.add_position(BOB, PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130,
+                                                      5155, 1, 3.0))
+        except BaseException as err:  # asserted below
+            errors.append(err)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        copies = [tmp_path / "backups" / f"b{i}.db" for i in range(3)]
+        for copy in copies:
+            assert main(["db", "backup", "--database-url", url, str(copy)]) == 0
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    for copy in copies:
+        con = sqlite3.connect(copy)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        positions = con.execute("SELECT count(*) FROM positions").fetchone()[0]
+        audited = con.execute("SELECT count(*) FROM audit_log WHERE action = 'position.add'"
+                              ).fetchone()[0]
+        assert positions == audited  # a consistent cut: every row with its audit entry
+        con.close()
+    restored = Store.open(f"sqlite:///{copies[-1]}")
+    assert restored.list_positions(ALICE)[0].label == TRICKY
+    restored.close()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert main(["db", "migrate", "--database-url", url]) == 0
+    assert "revision 0002" in capsys.readouterr().out
+    assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: no user with Telegram id 5 in this database\n"
+    assert main(["db", "import", "--database-url", url, str(tmp_path / "nope.json")]) == 1
+    assert capsys.readouterr().err.startswith("error: No such file")

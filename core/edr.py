@@ -304,10 +304,15 @@ WPR_OK, WPR_WATCH, WPR_TESTED = "OK", "WATCH", "TESTED"
 def wing_pressure(spx, k2, k3, edr_h, params: Params = DEFAULT_PARAMS):
     """WPR = EDR_h / min(S − K2, K3 − S); ∞ when either cushion ≤ 0 (a short is breached).
 
-    Level: TESTED at ≥ `wpr_tested`, WATCH at ≥ `wpr_watch`, else OK. Returns (wpr, level)
-    arrays (scalars in → 0-d arrays out are avoided: scalars in give a float and a str).
+    Level: TESTED at ≥ `wpr_tested`, WATCH at ≥ `wpr_watch`, else OK. Arrays in give
+    (wpr, level) arrays; scalars in give a float and a str. A NaN input is an error.
     """
     s, p, c, h = (np.asarray(a, dtype=float) for a in (spx, k2, k3, edr_h))
+    for name, arr in (("SPX", s), ("short put strike", p), ("short call strike", c),
+                      ("horizon EDR", h)):
+        if np.isnan(arr).any():
+            # a NaN would read as a breached short (∞, TESTED) or as OK: both silently wrong
+            raise ValueError(f"wing pressure: {name} is missing (NaN)")
     cushion = np.minimum(s - p, c - s)
     with np.errstate(divide="ignore", invalid="ignore"):
         wpr = np.where(cushion > 0, h / np.where(cushion > 0, cushion, 1.0), np.inf)

@@ -343,3 +343,10 @@ def test_episode_march_2020(vix):
     edr_all = edr_pct(vix.dropna())
     for day in vix.loc["2020-03-02":"2020-04-30"].index:
         assert official_state(edr_all.loc[:day].to_numpy()).state is EdrState.EXTREME, day
+
+
+def test_wing_pressure_refuses_missing_inputs():
+    with pytest.raises(ValueError, match="horizon EDR is missing"):
+        wing_pressure(5000.0, 4845.0, 5130.0, np.array([100.0, np.nan]))
+    with pytest.raises(ValueError, match="SPX is missing"):
+        wing_pressure(float("nan"), 4845.0, 5130.0, 100.0)

@@ -119,24 +119,43 @@ def make_allowlist_callback(settings: Settings):
     return allowlist
 
 
-def _user_message_for(error: BaseException) -> str | None:
-    """A domain error that escaped its handler still becomes the user's own words."""
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = []
     try:
         from bot.services import UserError
+
+        kinds.append(UserError)
     except ImportError:  # pragma: no cover - features not landed
-        UserError = ()
+        pass
+    try:
+        from bot.parsing import ParseError
+
+        kinds.append(ParseError)
+    except ImportError:  # pragma: no cover
+        pass
     try:
         from bot.store import NotFound, ValidationError
+
+        kinds += [NotFound, ValidationError]
     except ImportError:  # pragma: no cover - store not landed
-        NotFound = ValidationError = ()
-    if UserError and isinstance(error, UserError):
-        return str(error)
-    if ValidationError and isinstance(error, ValidationError):
-        problems = getattr(error, "problems", None) or [str(error)]
-        return "That was not accepted: " + "; ".join(map(str, problems)) + ". See /help."
-    if NotFound and isinstance(error, NotFound):
-        return f"{error}. /positions lists yours."
-    return None
+        pass
+    return tuple(kinds)
+
+
+def user_message_for(error: BaseException) -> str | None:
+    """A user's mistake that escaped its handler still becomes a reply naming the problem and
+    the correct form (as HTML); None for anything else (a bug: the friendly error)."""
+    if not isinstance(error, _domain_errors()):
+        return None
+    problems = getattr(error, "problems", None)
+    message = "; ".join(map(str, problems)) if problems else getattr(error, "message", None)
+    text = f"⚠️ {html.escape(str(message or error))}"
+    usage = getattr(error, "usage", "")
+    if usage:
+        text += f"\nCorrect form: <code>{html.escape(usage)}</code>"
+    elif type(error).__name__ == "NotFound":
+        text += "\n/positions lists your ids."
+    return text
 
 
 async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -148,13 +167,15 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
     if isinstance(error, Forbidden):
         log.warning("the user blocked the bot or left the chat: %s", error)
         return
-    domain_message = _user_message_for(error) if error is not None else None
+    domain_message = user_message_for(error) if error is not None else None
     if domain_message is None:
         summary = update.to_dict() if isinstance(update, Update) else repr(update)
         log.error("unhandled error while handling update %s", summary, exc_info=error)
+    else:  # a handler let a user's mistake through: worth fixing, not an alarm
+        log.warning("user error reached the error handler: %r", error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
-    text = html.escape(domain_message) if domain_message else FRIENDLY_ERROR
+    text = domain_message or FRIENDLY_ERROR
     try:
         if update.callback_query is not None:
             # It may be answered already, or too old: the message below still goes.

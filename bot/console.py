@@ -93,6 +93,7 @@ class Console:
         self.buttons: list[tuple[int, dict]] = []  # (number, button) of the last keyboard
         self._button_message: dict[int, int] = {}  # button number -> its message id
         self.buttons_message_id: int | None = None
+        self.last_message_id: int | None = None
         self.application = None
 
     def sample_note(self) -> str:
@@ -117,10 +118,10 @@ class Console:
             await asyncio.sleep(0.05)
 
     def _press(self, spec: str, out: TextIO) -> bool:
-        if not self.buttons and self.buttons_message_id is None:
-            print("(no buttons to press: the last replies showed none)", file=out)
-            return False
         if spec.isdigit():
+            if not self.buttons:
+                print("(no buttons to press: the last replies showed none)", file=out)
+                return False
             chosen = dict(self.buttons).get(int(spec))
             if chosen is None:
                 shown = ", ".join(str(n) for n, _ in self.buttons) or "none"
@@ -131,8 +132,12 @@ class Console:
                 print(f"(button {spec} is a link: {chosen.get('url')})", file=out)
                 return False
             message_id = self._button_message[int(spec)]
-        else:
-            data, message_id = spec, self.buttons_message_id
+        else:  # raw data, on the last message with buttons (or else the last reply)
+            data = spec
+            message_id = self.buttons_message_id or self.last_message_id
+            if message_id is None or not data:
+                print("(no reply yet to press a button on)", file=out)
+                return False
         self.api.inject_callback(self.user_id, None, message_id, data)
         return True
 
@@ -145,8 +150,11 @@ class Console:
             for n, _ in numbered:
                 button_message[n] = message["message_id"]
             new_buttons.extend(numbered)
+            self.last_message_id = message["message_id"]
             print(text, file=out)
             print(file=out)
+        if not replies:
+            print("(no reply)\n", file=out)
         if new_buttons:
             self.buttons = new_buttons
             self._button_message = button_message

@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-async def settle(api: LocalBotAPI, app: Application, quiet: float = 0.2, timeout: float = 20.0):
+async def settle(api: LocalBotAPI, app: Application, quiet: float = 0.08, timeout: float = 20.0):
     """Wait until the bot fetched every update, finished processing, and went quiet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

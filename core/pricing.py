@@ -54,10 +54,13 @@ IV_SIGMA_MIN = 1e-4
 IV_SIGMA_MAX = 5.0
 IV_MAX_ITER = 100  # safeguarded Newton; bisection alone needs < 60 steps on this domain
 IV_REL_TOL = 1e-14  # stop when the step in total std is below this, relative
+IV_MATCH_ULPS = 4.0  # or when the model price matches to this many ulps of its larger term
+EPS = np.finfo(float).eps
 # NaN when float64 rounding of the price (a few ulps) moves the vol by more than this, relative:
 # e.g. a deep in-the-money price whose time value is lost in rounding. A vol there is a guess.
 IV_MAX_REL_UNCERTAINTY = 1e-6
 PRICE_ROUNDING_ULPS = 8.0
+SUBNORMAL_NOISE = np.finfo(float).tiny / np.finfo(float).eps  # prices near underflow are noise
 
 
 class Greeks(NamedTuple):
@@ -218,6 +221,22 @@ def _black_otm(x, v, F, K, w):
     return w * (F * ndtr(w * d1) - K * ndtr(w * (d1 - v))), d1
 
 
+def _black_otm_terms(x, v, F, K, w):
+    """As `_black_otm`, plus the size of its larger term (the scale of its rounding noise)."""
+    d1 = x / v + 0.5 * v
+    big = F * ndtr(w * d1)
+    return w * big - w * K * ndtr(w * (d1 - v)), d1, big
+
+
+def _initial_std(p, F, K, w, x, lo, hi):
+    """Corrado–Miller from the undiscounted call price, clipped into the bracket."""
+    call = np.where(w > 0, p, p + (F - K))
+    half_gap = call - 0.5 * (F - K)
+    root = np.sqrt(np.maximum(half_gap * half_gap - (F - K) ** 2 / math.pi, 0.0))
+    v = math.sqrt(2.0 * math.pi) / (F + K) * (half_gap + root)
+    return np.where((v > lo) & (v < hi), v, np.sqrt(lo * hi))
+
+
 def _solve_total_std(p, F, K, w, lo, hi):
     """Total std v with undiscounted Black price p (1-d arrays, every p inside (B(lo), B(hi))).
 
@@ -227,26 +246,28 @@ def _solve_total_std(p, F, K, w, lo, hi):
     """
     x = np.log(F / K)
     log_p = np.log(p)
-    # Corrado–Miller from the undiscounted call price, clipped into the bracket.
-    call = np.where(w > 0, p, p + (F - K))
-    half_gap = call - 0.5 * (F - K)
-    root = np.sqrt(np.maximum(half_gap * half_gap - (F - K) ** 2 / math.pi, 0.0))
-    v = math.sqrt(2.0 * math.pi) / (F + K) * (half_gap + root)
-    v = np.where((v > lo) & (v < hi), v, np.sqrt(lo * hi))
+    v = _initial_std(p, F, K, w, x, lo, hi)
 
     out = np.full(p.shape, np.nan)
     idx = np.arange(p.size)
     for _ in range(IV_MAX_ITER):
-        b, d1 = _black_otm(x, v, F, K, w)
+        b, d1, big = _black_otm_terms(x, v, F, K, w)
         vega = F * np.exp(-0.5 * d1 * d1) * INV_SQRT_2PI
         below = b < p
         lo = np.where(below, v, lo)
         hi = np.where(below, hi, v)
-        v_new = v - (np.log(b) - log_p) * b / vega
+        # Halley on g(v) = ln B(v) − ln p: g' = B'/B, g'' = B''/B − g'², B'' = B'·d1·d2/v
+        g = np.log(b) - log_p
+        g1 = vega / b
+        g2 = g1 * (d1 * (d1 - v) / v - g1)
+        v_new = v - g / g1 / (1.0 - 0.5 * g * g2 / (g1 * g1))
         outside = ~((v_new > lo) & (v_new < hi))  # NaN (b ≤ 0, vega 0) counts as outside
         v_new = np.where(outside, np.sqrt(lo * hi), v_new)
-        done = (np.abs(v_new - v) <= IV_REL_TOL * v) | (b == p) | (hi - lo <= IV_REL_TOL * hi)
-        v_new = np.where(b == p, v, v_new)
+        # done: the step is negligible, or B(v) matches p to its own rounding (further steps
+        # would chase noise), or the bracket has closed
+        matched = np.abs(b - p) <= IV_MATCH_ULPS * EPS * big
+        done = matched | (np.abs(v_new - v) <= IV_REL_TOL * v) | (hi - lo <= IV_REL_TOL * hi)
+        v_new = np.where(matched, v, v_new)
         if done.any():
             out[idx[done]] = v_new[done]
             keep = ~done
@@ -286,12 +307,13 @@ def _implied(price, F, K, T, r, w, shape, valid) -> np.ndarray:
         if solve.any():
             v = _solve_total_std(p_otm[solve], F[solve], K[solve], w_otm[solve], lo[solve],
                                  hi[solve])
-            # Conditioning: the rounding noise of the (undiscounted, pre-parity) price over
-            # the vega in total std, relative to the vol found.
+            # Conditioning: rounding noise over the vega in total std, relative to the vol
+            # found. The noise is a few ulps of the largest number the price was made from:
+            # the price, and for the in-the-money parity step also F and K.
             d1 = x[solve] / v + 0.5 * v
             vega_v = F[solve] * np.exp(-0.5 * d1 * d1) * INV_SQRT_2PI
             noise = PRICE_ROUNDING_ULPS * np.finfo(float).eps * (
-                p[solve] + np.where(itm[solve], np.abs(F[solve] - K[solve]), 0.0))
+                p[solve] + np.where(itm[solve], F[solve] + K[solve], 0.0)) + SUBNORMAL_NOISE
             pinned = noise <= IV_MAX_REL_UNCERTAINTY * vega_v * v
             out[solve] = np.where(pinned, v / sqrt_t[solve], np.nan)
     return out.reshape(shape)

@@ -374,3 +374,19 @@ def test_label_round_trips_exactly(store, label, notes):
     row = store.add_position(ALICE, condor(label=label, notes=notes))
     got = store.get_position(ALICE, row.id)
     assert got.label == label and got.notes == notes
+
+
+def test_last_seen_refreshed_at_most_once_a_minute(tmp_path):
+    from datetime import timedelta
+
+    now = [NOW]
+    store = Store.open(f"sqlite:///{tmp_path / 'seen.db'}", clock=lambda: now[0])
+    store.ensure_user(ALICE, 1)
+    now[0] = NOW + timedelta(seconds=30)
+    store.ensure_user(ALICE, 1)
+    assert store.export_user(ALICE)["tables"]["users"][0]["last_seen_at"] == NOW.isoformat()
+    assert store.ensure_user(ALICE, 2).chat_id == 2  # a new chat id is written at once
+    now[0] = NOW + timedelta(seconds=90)
+    store.ensure_user(ALICE, 2)
+    assert store.export_user(ALICE)["tables"]["users"][0]["last_seen_at"] == now[0].isoformat()
+    store.close()

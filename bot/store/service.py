@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +62,7 @@ EDR_SOURCE_MAX_CHARS = 32
 SETTINGS_FIELDS = ("timezone", "report_time", "alerts_enabled", "quiet_start", "quiet_end",
                    "param_overrides")
 NOT_REGISTERED = "you are not registered yet: send /start first"
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen is refreshed at most once a minute
 
 
 def utc_now() -> datetime:
@@ -292,6 +293,17 @@ class Store:
                 s.add(user)
             return _settings(user)
 
+        def fresh(s: Session) -> UserSettings | None:
+            user = self._user(s, tg_user_id)
+            if user is None or (chat_id is not None and user.chat_id != chat_id):
+                return None
+            if self._now() - user.last_seen_at >= LAST_SEEN_RESOLUTION:
+                return None
+            return _settings(user)
+
+        known = self._read(fresh)  # most calls: a known user seen a moment ago, no write needed
+        if known is not None:
+            return known
         try:
             return self._write(work)
         except Conflict:  # another process registered the same user at the same instant

@@ -75,6 +75,9 @@ def _minus(text: str) -> str:
 
 
 def fmt_num(x: float | None, digits: int = 2) -> str:
+    """A plain number; ±inf as ∞ (e.g. WPR with a short strike breached), NaN/None as n/a."""
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "−∞"
     if _bad(x):
         return "n/a"
     return _minus(f"{x:,.{digits}f}")

@@ -307,17 +307,24 @@ class Services:
     async def list_positions(self, user: UserRef) -> list[Position]:
         """Open positions with their open hedge layers, oldest first."""
         await self._user(user)
-        return list(await _to_thread(self.store.core_positions, user.user_id))
+        return await self._open_positions(user)
 
     async def get_position(self, user: UserRef, position_id: int, *, open_only: bool = True
                            ) -> Position:
         """One of the user's positions (with hedges). Another user's id is NotFound."""
         await self._user(user)
+        return await self._one_position(user, position_id, open_only=open_only)
+
+    async def _open_positions(self, user: UserRef) -> list[Position]:
+        return list(await _to_thread(self.store.core_positions, user.user_id))
+
+    async def _one_position(self, user: UserRef, position_id: int, *, open_only: bool = True
+                            ) -> Position:
         row = await _to_thread(self.store.get_position, user.user_id, position_id)
         status = getattr(row, "status", "open")
         if status == "open":
-            for p in await _to_thread(self.store.core_positions, user.user_id):
-                if p.id == position_id:
+            for p in await self._open_positions(user):
+                if p.id == row.id:
                     return p
         if open_only:
             raise UserError(f"position #{position_id} is {status}; only open positions can be "
@@ -342,11 +349,11 @@ class Services:
                            getattr(self.provider, "name", "provider"), self.offline)
 
     async def check(self, user: UserRef, position_id: int | None = None) -> CheckResult:
-        params = await self.params_for(user)
+        params = _params_from_row(await self._user(user))  # one user round trip per call
         if position_id is None:
-            positions = await self.list_positions(user)
+            positions = await self._open_positions(user)
         else:
-            positions = [await self.get_position(user, position_id)]
+            positions = [await self._one_position(user, position_id)]
         return await self._evaluate_positions(params, positions)
 
     async def market(self, user: UserRef) -> CheckResult:
@@ -418,8 +425,8 @@ class Services:
 
     async def close(self, user: UserRef, position_id: int, debit: float | None = None
                     ) -> ClosedPosition:
-        pos = await self.get_position(user, position_id)
-        params = await self.params_for(user)
+        params = _params_from_row(await self._user(user))
+        pos = await self._one_position(user, position_id)
         await _to_thread(self.store.close_position, user.user_id, position_id, debit)
         realised = None
         if debit is not None:

@@ -195,7 +195,10 @@ def test_number_filters_units():
     assert R.fmt_signed(-0.25) == "−0.25"
     assert R.fmt_strike(22.5) == "22.5" and R.fmt_strike(5600.0) == "5600"
     for f in (R.fmt_pts, R.fmt_pct, R.fmt_usd, R.fmt_num, R.fmt_signed):
-        assert f(None) == "n/a" and f(float("nan")) == "n/a" and f(float("inf")) == "n/a"
+        assert f(None) == "n/a" and f(float("nan")) == "n/a"
+    for f in (R.fmt_pts, R.fmt_pct, R.fmt_usd, R.fmt_signed):
+        assert f(float("inf")) == "n/a"
+    assert R.fmt_num(float("inf")) == "∞"  # WPR when a short strike is breached
 
 
 def test_dt_et_converts_to_new_york():

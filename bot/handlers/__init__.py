@@ -34,4 +34,5 @@ def all_handlers() -> list[BaseHandler]:
     out: list[BaseHandler] = []
     for module in (positions, start, check, hedge, roll, settings):
         out.extend(module.handlers())
+    out.append(check.unknown_button_handler())  # last: any button nothing else claimed
     return out

@@ -96,6 +96,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render("roll", result=result))
 
 
+async def unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button whose data no handler knows (old message, tampered data): say so, touch
+    nothing."""
+    await update.callback_query.answer()
+    await reply_error(update, "this button is not valid any more", "/check")
+
+
+def unknown_button_handler() -> BaseHandler:
+    return CallbackQueryHandler(unknown_button)
+
+
 def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("check", check),

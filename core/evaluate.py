@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -747,15 +748,33 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> li
 
     # --- records -------------------------------------------------------------------------------
     recs: list[PositionRecord] = []
-    wl = np.asarray(wlevel, dtype=object)
+    wl = np.asarray(wlevel, dtype=object).tolist()
+    l2_by_owner: dict[int, list[int]] = {}
+    if held.size:
+        for li in np.flatnonzero(held.is_l2()).tolist():
+            l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
+    review_dates = [] if table is None else [
+        cal.previous_session(cal.previous_session(d)) for d in table.dates]
+    # Python lists index far faster than numpy scalars: convert once, then build the records
+    bk, cal_, bx_, sz, fl = (_lists(book), _lists(ca), _lists(bx), _lists(sizing), _lists(flags))
+    cf = _lists(conf)
+    cf.votes = {k: (None if v is None else v.tolist()) for k, v in conf.votes.items()}
+    cf.votes_of = lambda i: {k: (None if v is None else v[i]) for k, v in cf.votes.items()}
+    fl.names = flags.names
+    ps_l = [_lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
+                                    theta_held, vega_held, b2, model_f_pos, tested, loss_c)]
+    edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
+        model_f_pos, tested, loss_c = ps_l
+    book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
     for i in range(n):
         recs.append(_position_record(
-            i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p,
+            i, book, ca, bx, conf, fl, sizing, table, hv, held, ctx, p,
             edr_h=edr_h, sessions=sessions, wpr=wpr, wlevel=wl, put_side=put_side,
             outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
             dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
             b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
+            l2_by_owner=l2_by_owner, review_dates=review_dates,
         ))
     return recs
 
@@ -833,8 +852,9 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
     res = search(si, _price_fn(ctx, p), p)
     l2_exp = np.full(m, np.datetime64("NaT"), dtype="datetime64[D]")
     if held.size:
+        l2_options = held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
         for j, i in enumerate(cand):  # only positions that reached the search
-            mine = (held.owner == i) & held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
+            mine = (held.owner == i) & l2_options
             if mine.any():
                 l2_exp[j] = held.expiry[mine].max()
     return res, _SearchExtra(cands, settle_l, qty, l2_exp)
@@ -891,6 +911,25 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
     )
 
 
+_WPR_LEVELS = {x.value: x for x in WprLevel}
+_CONF_LEVELS = {x.value: x for x in ConfirmationLevel}
+_SE_STATUS = {x.value: x for x in SecondEngineStatus}
+_STATE_NAMES = {int(x): x.name for x in EdrState}
+
+
+def _lists(obj) -> SimpleNamespace:
+    """A view of a dataclass whose ndarray fields are Python lists (fast per-item access)."""
+    out = SimpleNamespace()
+    for name in getattr(obj, "__dataclass_fields__", {}):
+        v = getattr(obj, name)
+        setattr(out, name, v.tolist() if isinstance(v, np.ndarray) else v)
+    return out
+
+
+def _lists_arr(x) -> list:
+    return np.asarray(x).tolist()
+
+
 # --- per-position records and reason sentences ----------------------------------------------------
 
 
@@ -899,7 +938,7 @@ def _k(x: float) -> str:
 
 
 def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_terms) -> str:
-    k2, k3 = book.strikes[i, 1], book.strikes[i, 2]
+    k2, k3 = book.strikes[i][1], book.strikes[i][2]
     dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
     side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
     parts: list[str] = []
@@ -938,7 +977,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
 def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p, *, edr_h,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
-                     tested, loss_c) -> PositionRecord:
+                     tested, loss_c, l2_by_owner, review_dates) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -955,7 +994,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     data_flags = list(dict.fromkeys(data_flags))
 
     edr = EdrRecord(
-        pct=ctx.edr_pct, pts=ctx.edr_pts, source=ctx.source, state=EdrState(ctx.state).name,
+        pct=ctx.edr_pct, pts=ctx.edr_pts, source=ctx.source, state=_STATE_NAMES[ctx.state],
         flags=tuple(f for f in ("FAST_RISE", FLAG_PROVISIONAL) if f in ctx.flags),
         adaptive_pct=(None if ctx.hv20 is None else
                       float((p.adaptive_edr_implied_weight * (ctx.vix9d or ctx.vix)
@@ -966,39 +1005,39 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     )
     cushion = min(ca.d_put[i], ca.d_call[i])
     wrec = WprRecord(
-        value=float(wpr[i]), level=WprLevel(str(wlevel[i])),
+        value=float(wpr[i]), level=_WPR_LEVELS[wlevel[i]],
         z_min=float(cushion / (edr_h[i] * book.scale[i])) if edr_h[i] > 0 else float("inf"),
         d_put=float(ca.d_put[i]), d_call=float(ca.d_call[i]), asof=asof,
     )
     shorts = ShortsRecord(
-        put=ShortSide(float(book.strikes[i, 1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
-                      float(ca.d_put[i]), float(ca.iv[i, 1])),
-        call=ShortSide(float(book.strikes[i, 2]), float(ca.delta_call[i]),
-                       float(ca.pot_call[i]), float(ca.d_call[i]), float(ca.iv[i, 2])),
+        put=ShortSide(float(book.strikes[i][1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
+                      float(ca.d_put[i]), float(ca.iv[i][1])),
+        call=ShortSide(float(book.strikes[i][2]), float(ca.delta_call[i]),
+                       float(ca.pot_call[i]), float(ca.d_call[i]), float(ca.iv[i][2])),
         asof=asof,
     )
     crec = ConfirmationRecord(
         threat_side=ThreatSide.PUT if put_side[i] else ThreatSide.CALL,
         votes=conf.votes_of(i), score=int(conf.score[i]),
         max_available=int(conf.max_available[i]),
-        level=ConfirmationLevel(str(conf.level[i])), stretched=bool(conf.stretched[i]),
+        level=_CONF_LEVELS[conf.level[i]], stretched=bool(conf.stretched[i]),
         asof=ctx.record.indicators_asof,
     )
     mult = p.spx_multiplier * book.qty[i]
     shocks = tuple(
         ShockRecord(
             m=float(bx.shocks[k]),
-            z={"lo": float(bx.z[i, k, 0]), "hi": float(bx.z[i, k, 1])},
-            pot={"lo": float(bx.pot[i, k, 0]), "hi": float(bx.pot[i, k, 1])},
-            bex={"lo": float(bx.bex[i, k, 0]), "hi": float(bx.bex[i, k, 1])},
-            dpnl_t1=float(bx.dpnl_t1[i, k]), dpnl_t1_usd=float(bx.dpnl_t1[i, k] * mult),
+            z={"lo": float(bx.z[i][k][0]), "hi": float(bx.z[i][k][1])},
+            pot={"lo": float(bx.pot[i][k][0]), "hi": float(bx.pot[i][k][1])},
+            bex={"lo": float(bx.bex[i][k][0]), "hi": float(bx.bex[i][k][1])},
+            dpnl_t1=float(bx.dpnl_t1[i][k]), dpnl_t1_usd=float(bx.dpnl_t1[i][k] * mult),
         )
-        for k in range(bx.shocks.size)
+        for k in range(len(bx.shocks))
     )
     be = BreakevenRecord(
         expiry={"lo": float(ca.be_lo[i]), "hi": float(ca.be_hi[i])},
-        z_now={"lo": float(bx.z_now[i, 0]), "hi": float(bx.z_now[i, 1])},
-        pot_now={"lo": float(bx.pot_now[i, 0]), "hi": float(bx.pot_now[i, 1])},
+        z_now={"lo": float(bx.z_now[i][0]), "hi": float(bx.z_now[i][1])},
+        pot_now={"lo": float(bx.pot_now[i][0]), "hi": float(bx.pot_now[i][1])},
         shocks=shocks, primary=float(bx.primary[i]), asof=asof,
     )
     g_c = Greeks(float(ca.delta_usd[i]), float(ca.gamma_usd[i]), float(ca.vega_usd[i]),
@@ -1020,7 +1059,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         failing=failing,
     )
     # second engine
-    status = SecondEngineStatus(str(sizing.status[i]))
+    status = _SE_STATUS[sizing.status[i]]
     rec = None
     if table is not None and row >= 0 and sizing.h[i] > 0 and sizing.applicable[i]:
         spread = bool(sizing.use_spread[i])
@@ -1041,7 +1080,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
             future_source="quoted" if table.future_quoted[row] else (
                 "VIX3M" if ctx.vix3m is not None else "regime"),
             sigma_v=float(table.sigma_v[row]), dte=int(table.dte[row]),
-            review_by=cal.previous_session(cal.previous_session(table.dates[row])),
+            review_by=review_dates[row],
         )
     warnings: list[str] = []
     if sizing.cost_warning[i]:
@@ -1063,8 +1102,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     }.get(status, f"h* = {sizing.h[i]:.2f}")
     layers_l2 = []
     if hv is not None:
-        mine = np.flatnonzero((held.owner == i) & held.is_l2())
-        for li in mine:
+        for li in l2_by_owner.get(i, ()):
             kind = held.kind[li]
             lab = (f"L2 VIX {held.expiry[li]} {held.strike[li]:g}C" if kind != "VIX_FUTURE"
                    else f"L2 VX {held.expiry[li]}")
@@ -1121,12 +1159,12 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
         if u <= -p.loss_limit_multiple * cn:
             return (f"Unrealised loss {-u:.2f} pts is {-u / cn:.1f} × the {cn:.2f} credit "
                     f"(≥ {p.loss_limit_multiple:g} ×): exit.")
-        side, k = ("put", book.strikes[i, 1]) if ca.d_put[i] <= 0 else ("call", book.strikes[i, 2])
+        side, k = ("put", book.strikes[i][1]) if ca.d_put[i] <= 0 else ("call", book.strikes[i][2])
         return (f"Short {side} {_k(k)} is breached with {sessions[i]:.2f} session(s) left: "
                 "exit.")
     if outcome is O.ROLL_NOT_NEEDED:
-        s = (f"No roll needed: short put {_k(book.strikes[i, 1])} Δ {ca.delta_put[i]:+.2f}, "
-             f"short call {_k(book.strikes[i, 2])} Δ {ca.delta_call[i]:+.2f}, "
+        s = (f"No roll needed: short put {_k(book.strikes[i][1])} Δ {ca.delta_put[i]:+.2f}, "
+             f"short call {_k(book.strikes[i][2])} Δ {ca.delta_call[i]:+.2f}, "
              f"WPR {wpr[i]:.2f}.")
         if flags.watch[i]:
             s += " " + need + ": monitor."

@@ -41,7 +41,10 @@ class RollOutcome(StrEnum):
     @property
     def rule(self) -> str:
         """'R0'..'R10'."""
-        return f"R{list(RollOutcome).index(self)}"
+        return _RULE_NUMBERS[self]
+
+
+_RULE_NUMBERS = {o: f"R{k}" for k, o in enumerate(RollOutcome)}
 
 
 class SecondEngineStatus(StrEnum):

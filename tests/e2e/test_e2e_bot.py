@@ -361,3 +361,50 @@ async def test_unexpected_error_gets_friendly_message_and_bot_keeps_running(bot,
     assert reply["text"] == FRIENDLY_ERROR
     (after,) = await ann.send(ADD_ONE_LINER)
     assert "Saved #1" in after["text"]
+
+
+# --- hedges, settings, export ---------------------------------------------------------------------
+
+
+async def test_hedge_add_list_remove(bot, ann):
+    await ann.send(ADD_ONE_LINER)
+    (added,) = await ann.send("/hedge 1 add 2 VIX 2026-08-19 22C @1.10")
+    assert FRIENDLY_ERROR not in added["text"] and "22" in added["text"]
+    (spread,) = await ann.send("/hedge 1 add 1 VIX 2026-08-19 22/27C @0.80")
+    assert "27" in spread["text"]
+    (bad,) = await ann.send("/hedge 1 add 1 VIX 2026-08-19 27/22C @0.80")
+    assert "⚠️" in bad["text"]
+    hedges = store_of(bot).list_hedges(ANN, 1)
+    assert sorted((h.qty, float(h.strike)) for h in hedges) == [(1, 22.0), (2, 22.0)]
+    (listing,) = await ann.send("/hedge 1")
+    assert "22/27" in listing["text"]
+    (removed,) = await ann.send("/hedge 1 remove 1")
+    assert FRIENDLY_ERROR not in removed["text"]
+    assert len(store_of(bot).list_hedges(ANN, 1)) == 1
+    (nope,) = await ann.send("/hedge 1 remove 5")
+    assert "5" in nope["text"] and "⚠️" in nope["text"]
+
+
+async def test_settings_and_subscription(bot, ann):
+    (shown,) = await ann.send("/settings")
+    assert "08:45" in shown["text"]
+    (changed,) = await ann.send("/settings report_time 07:30")
+    assert "07:30" in changed["text"]
+    (bad,) = await ann.send("/settings report_time 25:99")
+    assert "25:99" in bad["text"] and "⚠️" in bad["text"]
+    assert store_of(bot).get_settings(ANN).report_time == "07:30"
+    await ann.send("/subscribe")
+    assert store_of(bot).get_settings(ANN).subscribed
+    await ann.send("/unsubscribe")
+    assert not store_of(bot).get_settings(ANN).subscribed
+
+
+async def test_export_arrives_as_a_json_document(bot, ann, fake_api):
+    import json
+
+    await ann.send(ADD_ONE_LINER + " exported")
+    replies = await ann.send("/export")
+    documents = [r for r in replies if "document" in r]
+    assert len(documents) == 1
+    payload = json.loads(fake_api.file_content(documents[0]["document"]["file_id"]))
+    assert "exported" in json.dumps(payload)

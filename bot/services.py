@@ -34,6 +34,7 @@ MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every us
 NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
 EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
 EXPIRY_LOOKAHEAD_DAYS = 400
+FRIDAY = 4
 
 # /settings keys stored as method parameter overrides: key → (Params field, factor from the
 # value the user types to the Params unit). Percent → fraction where the field is a fraction.
@@ -332,10 +333,19 @@ class Services:
         return _as_position(row)
 
     def expiries(self, root: str, count: int = EXPIRY_CHOICES) -> list[date]:
-        """The next listed expiries of `root` from today (for the guided form's buttons)."""
+        """Listed expiries of `root` to offer as buttons in the guided /add form: the next
+        expiry still tradable (today's only before its close), then — for the daily PM roots —
+        the Friday expiries, which is where condors are mostly opened; SPX has only monthlies."""
+        now = self.now()
         start = self.today()
+        if cal.is_session(start) and now >= cal.session_open_close(start)[1]:
+            start = cal.next_session(start)
         end = min(start + timedelta(days=EXPIRY_LOOKAHEAD_DAYS), cal.CALENDAR_END)
-        return [d for d in cal.spx_expiries(start, end, root) if d >= start][:count]
+        listed = cal.spx_expiries(start, end, root)
+        if cal.is_am_settled(root) or not listed:
+            return listed[:count]
+        fridays = [d for d in listed[1:] if d.weekday() == FRIDAY]
+        return [listed[0], *fridays][:count]
 
     # --- evaluation ---------------------------------------------------------------------------
 

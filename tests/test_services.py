@@ -129,8 +129,9 @@ def test_expiry_buttons_are_listed_and_not_before_the_data_date(env):
     svc, _, _ = env
     spx = svc.expiries("SPX", 3)
     assert spx == [date(2026, 7, 17), date(2026, 8, 21), date(2026, 9, 18)]  # third Fridays
-    spxw = svc.expiries("SPXW", 3)
-    assert spxw == [date(2026, 7, 8), date(2026, 7, 9), date(2026, 7, 10)]  # daily sessions
+    # the sample is after Wed 07-08's close: next session Thu 07-09, then the Fridays
+    spxw = svc.expiries("SPXW", 4)
+    assert spxw == [date(2026, 7, 9), date(2026, 7, 10), date(2026, 7, 17), date(2026, 7, 24)]
 
 
 # --- scoping: another user's id behaves like a missing one ---

@@ -45,3 +45,14 @@ def test_bad_provider_setting(capsys, monkeypatch):
     monkeypatch.setenv("MARKET_DATA_PROVIDER", "carrier-pigeon")
     assert main(["market"]) == 1
     assert "MARKET_DATA_PROVIDER must be one of offline, live" in capsys.readouterr().err
+
+
+def test_provider_from_env_overrides_only_given_keys(monkeypatch, tmp_path):
+    from bot.marketdata.provider import provider_from_env
+
+    f = tmp_path / "extra.csv"
+    f.write_text("date,time,event,label\n")
+    monkeypatch.setenv("ALVH_EXTRA_EVENTS_FILE", str(f))
+    monkeypatch.setenv("MARKET_DATA_PROVIDER", "live")
+    p = provider_from_env({"MARKET_DATA_PROVIDER": "offline"})
+    assert p.name == "offline" and p.extra_events_file == f

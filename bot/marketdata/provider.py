@@ -67,11 +67,13 @@ def make_provider(kind: str = "offline", **settings: Any) -> MarketDataProvider:
 
 def provider_from_env(env: dict[str, str] | None = None, *,
                       offline: bool = False) -> MarketDataProvider:
-    """The provider the settings (MARKET_DATA_PROVIDER, …) ask for; `offline` forces the
-    sample (the operator's extra events still apply)."""
+    """The provider the settings (MARKET_DATA_PROVIDER, …) ask for; `env` overrides the process
+    environment key by key; `offline` forces the sample (the operator's extra events apply)."""
+    import os
+
     from bot.marketdata.settings import MarketDataSettings
 
-    s = MarketDataSettings.from_env(env)
+    s = MarketDataSettings.from_env({**os.environ, **(env or {})})
     common = {"extra_events_file": s.extra_events_file, "max_chain_dte": s.max_chain_dte}
     if offline or s.provider == "offline":
         return make_provider("offline", **common)

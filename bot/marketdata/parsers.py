@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bot.marketdata.errors import MarketDataError
+from core.calendar import AM_ROOTS, SECONDS_PER_YEAR, is_session, settlement_epochs
 from core.models import ChainKey, FutureQuote, OptionQuote, Quote
 
 ET = ZoneInfo("America/New_York")
@@ -25,10 +26,7 @@ STRIKE_SCALE = 1000.0  # strike × 1000 in 8 digits
 VX_MONTHLY = r"^VX/[FGHJKMNQUVXZ]\d$"  # weeklies (VX35/U6) carry filler prices
 IV_MIN, IV_MAX = 0.01, 3.0  # MARKETDATA.md junk filter for Cboe's decimal `iv`
 SPX_ROOTS = ("SPX", "SPXW")
-AM_ROOTS = ("SPX",)
-SETTLE_AM, SETTLE_PM = time(9, 30), time(16, 0)
 CFE_SETTLEMENT_TIME = time(16, 15)  # VX settles at the VIX close; the CSV carries no time
-DAYS_PER_YEAR = 365.0  # ACT/365 (METHOD.md §1)
 
 
 def _load_json(raw: bytes | str | Mapping[str, Any], source: str) -> Mapping[str, Any]:
@@ -80,9 +78,11 @@ def parse_quote(raw: bytes | str | Mapping[str, Any], source: str = "cboe") -> Q
     return Quote(value=value, asof=when, source=source)
 
 
-def settlement_moment(root: str, expiry: date) -> datetime:
-    """SPX monthlies settle at the open (09:30 ET), SPXW at 16:00 ET (METHOD.md §1)."""
-    return datetime.combine(expiry, SETTLE_AM if root in AM_ROOTS else SETTLE_PM, tzinfo=ET)
+def _is_session(day: np.datetime64) -> bool:
+    try:
+        return is_session(day.astype(object))
+    except ValueError:  # outside the calendar's range
+        return False
 
 
 def _implied_vol_from_mid(mid, spot, strike, tau, rate, div_yield, is_call) -> np.ndarray:
@@ -164,13 +164,14 @@ def parse_chain(
     from_twin = in_window & sane_quote & ~otm & np.isfinite(twin_iv)
     final_iv = np.where(from_twin, twin_iv, final_iv)
     redo = in_window & sane_quote & ~keep & ~from_twin
+    exp_days = expiry.to_numpy().astype("datetime64[D]")
+    if redo.any():  # expiries that are not NYSE sessions are junk: never solved
+        sessions = {d for d in np.unique(exp_days[redo]) if _is_session(d)}
+        redo &= np.isin(exp_days, list(sessions))
     if redo.any():
-        roots_arr = parts["root"].to_numpy()
-        settle = np.array([
-            settlement_moment(r, e.date()).timestamp()
-            for r, e in zip(roots_arr[redo], expiry[redo], strict=True)
-        ])
-        tau = (settle - underlying.asof.timestamp()) / (DAYS_PER_YEAR * 86400.0)
+        am = np.isin(parts["root"].to_numpy()[redo], AM_ROOTS)
+        settle = settlement_epochs(exp_days[redo], am)  # SPX 09:30, SPXW the close (13:00 early)
+        tau = (settle - underlying.asof.timestamp()) / SECONDS_PER_YEAR
         mid = (bid[redo] + ask[redo]) / 2
         new_iv = _implied_vol_from_mid(mid, s, strike[redo], tau, rate, div_yield, is_call[redo])
         new_iv = np.where((tau > 0) & (new_iv > IV_MIN) & (new_iv < IV_MAX), new_iv, np.nan)

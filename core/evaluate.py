@@ -1184,8 +1184,8 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
             what = (f"{rec.strikes[0]:g}/{rec.strikes[1]:g} call spread"
                     if len(rec.strikes) > 1 else f"{rec.strikes[0]:g}C")
             return (lead + f"hedge first: buy {rec.qty} VIX {rec.expiry} {what} "
-                    f"(~${rec.est_cost:,.0f}); coverage {rec.coverage:.0%}, stress offset "
-                    f"{rec.stress_offset:.0%}.")
+                    f"(~${rec.est_cost:,.0f}); coverage {_pct(rec.coverage)}, stress offset "
+                    f"{_pct(rec.stress_offset)}.")
         return (lead + f"hedge first: the held VIX layers fail "
                 f"{', '.join(b for b in ('B1', 'B3', 'B4') if b in _failing(sizing, i))}: "
                 "adjust or roll the hedge.")
@@ -1197,6 +1197,10 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
             f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
             f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
             f"{proposal.short_deltas['call']:+.2f}, WPR {proposal.wpr:.2f}).")
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if math.isfinite(x) else "n/a"
 
 
 def _failing(sizing, i) -> tuple[str, ...]:

@@ -577,7 +577,7 @@ def size_hedges(
     n_total = np.where(active, n_total, 0.0)
     to_buy = np.where(active, np.maximum(0.0, n_total - held_match), 0.0)
 
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cov_held = np.where(absvega > 0, vega_held / absvega, np.inf)
         cov_after = np.where(absvega > 0, (vega_held + to_buy * unit_u) / absvega, np.inf)
         loss = np.abs(np.minimum(loss_stress_usd, 0.0))

@@ -1,0 +1,390 @@
+"""End-to-end checks of `core.evaluate.evaluate`: the worked example of METHOD.md §11, every roll
+rule R0–R10 reached by a constructed case, first-match order where two rules hold, bad input.
+
+Tolerances for the worked example (model numbers, not a golden file): EDR % ±0.001, EDR points
+±0.1, EDR_h ±1 pt, WPR ±0.01, short put Δ ±0.02, VIX strike 19, hedge cost $35–$50.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import calendar as cal
+from core.evaluate import evaluate, evaluate_market
+from core.models import (
+    Event,
+    EventKind,
+    FutureQuote,
+    HedgeKind,
+    HedgeLayer,
+    MarketSnapshot,
+    Position,
+    Quote,
+)
+from core.records import RollOutcome, SecondEngineStatus
+
+ET = cal.ET
+# Friday 13 Nov 2026 after the close: the condor expires Fri 20 Nov (7 calendar days,
+# 5 sessions), the 7–14 DTE VIX expiry that outlives it is Wed 25 Nov.
+ASOF = datetime(2026, 11, 13, 16, 30, tzinfo=ET)
+SPX_CLOSE = datetime(2026, 11, 13, 16, 0, tzinfo=ET)
+VIX_CLOSE = datetime(2026, 11, 13, 16, 15, tzinfo=ET)
+CPI = Event(datetime(2026, 11, 23, 8, 30, tzinfo=ET), EventKind.CPI, "CPI")
+
+
+def make_history(end: date, spx_tail, vix_tail, n: int = 100, vix3m_ratio: float = 1.1,
+                 spx_base: float = 5060.0, vix_base: float = 12.5) -> pd.DataFrame:
+    """n sessions ending at `end`: a quiet drifting base, then the given tails."""
+    sess = cal.sessions_in_range(date(end.year - 1, end.month, 1), end)[-n:]
+    t = np.arange(n, dtype=float)
+    spx = spx_base + 0.5 * t + 6 * np.sin(t / 3)
+    vix = vix_base + 0.3 * np.sin(t / 4)
+    spx_tail, vix_tail = np.asarray(spx_tail, float), np.asarray(vix_tail, float)
+    spx[n - spx_tail.size:] = spx_tail
+    vix[n - vix_tail.size:] = vix_tail
+    return pd.DataFrame({"spx": spx, "vix": vix, "vix9d": vix * 0.97, "vix3m": vix * vix3m_ratio},
+                        index=pd.DatetimeIndex(sess))
+
+
+def worked_history() -> pd.DataFrame:
+    """SPX slides to 5,000 in 15 sessions with a zig-zag; VIX accelerates to 15.5: VIX momentum
+    up (V1 +1), SPX MACD below signal (V2 +1), RSI oversold (STRETCHED)."""
+    last = 15
+    start = 5060 + 0.5 * 84 + 6 * np.sin(84 / 3)
+    spx = start + (5000 - start) * np.linspace(1 / last, 1, last) + np.array([6, -6] * 8)[:last]
+    spx[-1] = 5000
+    vix = 12.5 + 3.0 * np.linspace(0, 1, last) ** 2
+    return make_history(date(2026, 11, 13), spx, vix)
+
+
+def snapshot(spx=5000.0, vix=15.5, vix9d=15.0, vix3m=17.0, asof=ASOF, t_spx=SPX_CLOSE,
+             t_vix=VIX_CLOSE, futures=((date(2026, 11, 25), 16.6),)) -> MarketSnapshot:
+    return MarketSnapshot(
+        asof=asof, spx=None if spx is None else Quote(spx, t_spx),
+        vix=None if vix is None else Quote(vix, t_vix),
+        vix9d=None if vix9d is None else Quote(vix9d, t_vix),
+        vix3m=None if vix3m is None else Quote(vix3m, t_vix),
+        vix_futures=tuple(FutureQuote(e, f, t_vix) for e, f in futures),
+    )
+
+
+def condor(id=1, k=(4845, 4870, 5130, 5155), expiry=date(2026, 11, 20), credit=3.0, qty=1,
+           opened=date(2026, 11, 13), root="SPXW", hedges=()) -> Position:
+    return Position(id=id, root=root, expiry=expiry, k1=k[0], k2=k[1], k3=k[2], k4=k[3], qty=qty,
+                    entry_credit=credit, opened=opened, hedges=hedges)
+
+
+@pytest.fixture(scope="module")
+def hist() -> pd.DataFrame:
+    return worked_history()
+
+
+@pytest.fixture(scope="module")
+def worked(hist):
+    return evaluate([condor()], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+
+
+# --- §11 worked example ------------------------------------------------------------------------
+
+
+def test_worked_example_edr_and_wpr(worked):
+    assert worked.edr.pct == pytest.approx(15.5 / np.sqrt(252), abs=1e-9)
+    assert worked.edr.pct == pytest.approx(0.976, abs=0.001)
+    assert worked.edr.pts == pytest.approx(48.8, abs=0.1)
+    assert worked.edr.source == "VIX"  # max(15.5, 15.0)
+    assert worked.edr.state == "BREACHED"
+    assert worked.edr.sessions == pytest.approx(5.0)
+    assert worked.edr.horizon_pts == pytest.approx(48.8 * np.sqrt(5), abs=1.0)  # ≈ 109
+    assert worked.wpr.value == pytest.approx(0.84, abs=0.01)
+
+
+def test_worked_example_condor(worked):
+    assert worked.shorts.put.delta == pytest.approx(-0.20, abs=0.02)
+    assert worked.confirmation.threat_side == "put"
+    assert worked.confirmation.level == "CONFIRMED"
+    assert worked.second_engine.h_target == 0.5
+    assert worked.pnl.max_loss_usd == pytest.approx(2200.0)
+    assert worked.second_engine.budget == pytest.approx(44.0)
+    g = worked.greeks.condor
+    assert g.vega < 0 and g.gamma < 0 and g.theta > 0  # short condor
+
+
+def test_worked_example_hedge_first_then_cleared(worked, hist):
+    assert worked.roll.outcome is RollOutcome.HEDGE_FIRST
+    rec = worked.second_engine.recommendation
+    assert rec is not None and rec.expiry == date(2026, 11, 25) and rec.strikes[0] == 19.0
+    assert rec.qty == 1 and 35.0 <= rec.est_cost <= 50.0
+    assert rec.future == 16.6 and rec.future_source == "quoted"
+    assert "buy 1 VIX 2026-11-25 19" in worked.roll.reason
+    layer = HedgeLayer(HedgeKind(rec.type), rec.expiry, rec.qty, rec.unit_cost,
+                       strike=rec.strikes[0],
+                       strike2=rec.strikes[1] if len(rec.strikes) > 1 else None)
+    after = evaluate([condor(hedges=(layer,))], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    assert after.bands.stabilised
+    assert after.roll.outcome is RollOutcome.CLEARED
+    prop = after.roll.proposal
+    assert prop.program == "SHORT" and prop.qty == 1 and prop.width <= 25
+    assert prop.strikes[1] < 4870 and prop.strikes[2] > 5130
+    assert abs(prop.short_deltas["put"]) <= 0.20 and abs(prop.short_deltas["call"]) <= 0.20
+    assert prop.r >= 0 and prop.max_loss <= prop.max_loss_before
+    assert prop.wpr <= 0.80 + 1e-9
+    assert any(e.startswith("CPI") for e in prop.events)
+    assert after.roll.provisional and "Provisional" in after.roll.reason  # after hours
+
+
+def test_worked_example_json_keys(worked):
+    d = json.loads(json.dumps(worked.to_dict()))
+    assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)
+    assert d["edr"]["state"] == "BREACHED"
+    assert d["wpr"]["value"] == pytest.approx(0.84, abs=0.01)
+    assert d["second_engine"]["recommendation"]["qty"] == 1
+    assert d["roll"]["outcome"] == "HEDGE_FIRST"
+    assert d["roll"]["proposal"] is None
+    assert set(d["greeks"]["condor"]) == {"delta$", "gamma$", "vega$", "theta$"}
+    assert d["breakeven"]["shocks"][0]["M"] == 1.25
+    assert d["data"]["asof"].startswith("2026-11-13T16:30")
+
+
+def test_market_block(hist):
+    m = evaluate_market(snapshot(), hist, [CPI], asof=ASOF).record
+    assert m.state == "BREACHED" and len(m.history) == 10
+    assert m.history[-1].date == date(2026, 11, 13) and m.history[-1].state == "BREACHED"
+    assert m.spx.value == 5000.0 and m.spx.asof == SPX_CLOSE
+    assert m.next_events[0].kind == "CPI" and m.next_events[0].high_impact
+    assert m.label == "close"
+    d = m.to_dict()
+    assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)
+
+
+# --- R0: bad input ------------------------------------------------------------------------------
+
+
+def test_bad_position_gets_r0_and_others_still_evaluate(hist):
+    bad = condor(id=2, k=(4870, 4845, 5130, 5155), credit=-1.0)
+    ev = evaluate([condor(), bad], snapshot(), hist, [CPI], asof=ASOF)
+    good, r0 = ev.positions
+    assert good.roll.outcome is RollOutcome.HEDGE_FIRST
+    assert r0.roll.outcome is RollOutcome.INSUFFICIENT_DATA and r0.roll.rule == "R0"
+    assert "short put 4845 must be above long put 4870" in r0.roll.reason
+    assert "entry credit must be a positive number" in r0.roll.reason
+    assert r0.edr is None and r0.to_dict()["edr"] is None
+
+
+def test_stale_quote_in_session_is_r0_naming_field_and_time(hist):
+    now = datetime(2026, 11, 13, 11, 0, tzinfo=ET)
+    old = datetime(2026, 11, 13, 10, 10, tzinfo=ET)
+    snap = snapshot(asof=now, t_spx=old, t_vix=datetime(2026, 11, 13, 10, 55, tzinfo=ET))
+    r = evaluate([condor()], snap, hist, [CPI], asof=now).positions[0]
+    assert r.roll.outcome is RollOutcome.INSUFFICIENT_DATA
+    assert "SPX quote from 2026-11-13 10:10 ET is 50 min old" in r.roll.reason
+
+
+def test_stale_quote_after_hours_predates_close(hist):
+    snap = snapshot(t_spx=datetime(2026, 11, 12, 16, 0, tzinfo=ET))
+    r = evaluate([condor()], snap, hist, [CPI], asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.INSUFFICIENT_DATA
+    assert "predates the last official close 2026-11-13 16:00 ET" in r.roll.reason
+
+
+def test_missing_vix_is_r0(hist):
+    r = evaluate([condor()], snapshot(vix=None), hist, [CPI], asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.INSUFFICIENT_DATA and "VIX is missing" in r.roll.reason
+
+
+def test_too_few_closes_is_r0_only_where_confirmation_is_needed(hist):
+    short = hist.iloc[-20:]
+    ev = evaluate([condor(), condor(id=2, k=(4500, 4550, 5450, 5500), credit=0.5)], snapshot(),
+                  short, [CPI], asof=ASOF)
+    needs, calm = ev.positions
+    assert needs.roll.outcome is RollOutcome.INSUFFICIENT_DATA
+    assert "only 20 daily closes" in needs.roll.reason
+    assert calm.roll.outcome is not RollOutcome.INSUFFICIENT_DATA  # R2/R4 need no votes
+
+
+# --- R1–R10 -------------------------------------------------------------------------------------
+
+
+def test_r1_settle_on_expiry_day_after_cutoff(hist):
+    now = datetime(2026, 11, 20, 15, 45, tzinfo=ET)
+    h = make_history(date(2026, 11, 19), [5000.0], [15.5])
+    snap = snapshot(asof=now, t_spx=now, t_vix=now)
+    r = evaluate([condor()], snap, h, [CPI], asof=now).positions[0]
+    assert r.roll.outcome is RollOutcome.SETTLE_OR_CLOSE
+    # 15:29 on expiry day: not yet
+    early = datetime(2026, 11, 20, 15, 29, tzinfo=ET)
+    r = evaluate([condor()], snapshot(asof=early, t_spx=early, t_vix=early), h, [CPI],
+                 asof=early).positions[0]
+    assert r.roll.outcome is not RollOutcome.SETTLE_OR_CLOSE
+
+
+def test_r1_am_settled_the_day_before(hist):
+    # SPX (AM) monthly of 18 Dec 2026: the cutoff is 15:30 on Thu 17 Dec
+    now = datetime(2026, 12, 17, 15, 40, tzinfo=ET)
+    h = make_history(date(2026, 12, 16), [5000.0], [15.5])
+    pos = condor(root="SPX", expiry=date(2026, 12, 18), opened=date(2026, 11, 13))
+    r = evaluate([pos], snapshot(asof=now, t_spx=now, t_vix=now), h, [], asof=now).positions[0]
+    assert r.roll.outcome is RollOutcome.SETTLE_OR_CLOSE
+
+
+def test_r1_before_r2_when_both_hold():
+    now = datetime(2026, 11, 20, 15, 45, tzinfo=ET)
+    h = make_history(date(2026, 11, 19), [5000.0], [15.5])
+    far = condor(k=(4700, 4750, 5250, 5300), credit=2.0)  # worth ~0 on expiry day: profit
+    r = evaluate([far], snapshot(asof=now, t_spx=now, t_vix=now), h, [], asof=now).positions[0]
+    assert r.pnl.pct_of_max >= 0.5
+    assert r.roll.outcome is RollOutcome.SETTLE_OR_CLOSE
+
+
+def test_r2_take_profit(hist):
+    r = evaluate([condor(k=(4600, 4650, 5350, 5400), credit=2.0)], snapshot(), hist, [CPI],
+                 asof=ASOF).positions[0]
+    assert r.pnl.unrealised >= 0.5 * 2.0
+    assert r.roll.outcome is RollOutcome.TAKE_PROFIT
+    assert "take the profit" in r.roll.reason
+
+
+def test_r3_loss_limit_and_breached_short(hist):
+    r = evaluate([condor(k=(4980, 5030, 5300, 5350), credit=2.0)], snapshot(), hist, [CPI],
+                 asof=ASOF).positions[0]
+    assert r.pnl.unrealised <= -4.0
+    assert r.roll.outcome is RollOutcome.EXIT_LOSS_LIMIT
+    # a short breached with ≤ 1 session left, loss under 2× credit
+    now = datetime(2026, 11, 20, 10, 0, tzinfo=ET)
+    h = make_history(date(2026, 11, 19), [5000.0], [15.5])
+    pos = condor(k=(4950, 5005, 5300, 5350), credit=5.0)
+    r = evaluate([pos], snapshot(asof=now, t_spx=now, t_vix=now), h, [], asof=now).positions[0]
+    assert r.pnl.unrealised > -10.0
+    assert r.roll.outcome is RollOutcome.EXIT_LOSS_LIMIT
+    assert "breached" in r.roll.reason
+
+
+def test_r4_roll_not_needed(hist):
+    pos = condor(k=(4450, 4500, 5450, 5500), credit=5.0, expiry=date(2026, 12, 18),
+                 opened=date(2026, 11, 13))
+    r = evaluate([pos], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    assert r.pnl.pct_of_max < 0.5
+    assert r.roll.flags == ()
+    assert r.roll.outcome is RollOutcome.ROLL_NOT_NEEDED
+    assert r.roll.reason.startswith("No roll needed: short put 4500")
+
+
+def test_r5_event_block_before_r6(hist):
+    cpi_monday = Event(datetime(2026, 11, 16, 8, 30, tzinfo=ET), EventKind.CPI, "CPI")
+    r = evaluate([condor()], snapshot(), hist, [cpi_monday], asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
+    assert "CPI at 2026-11-16 08:30 ET" in r.roll.reason
+    # inverted VIX/VIX3M as well: R5 still comes first
+    r = evaluate([condor()], snapshot(vix3m=15.0), hist, [cpi_monday], asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
+
+
+def test_r5_released_less_than_30_min_ago(hist):
+    now = datetime(2026, 11, 13, 10, 0, tzinfo=ET)
+    h = make_history(date(2026, 11, 12), [5000.0], [15.5])
+    ev = Event(datetime(2026, 11, 13, 9, 40, tzinfo=ET), EventKind.OTHER, "speech")
+    fomc = Event(datetime(2026, 11, 13, 9, 45, tzinfo=ET), EventKind.FOMC, "minutes")
+    snap = snapshot(asof=now, t_spx=now, t_vix=now)
+    r = evaluate([condor()], snap, h, [ev, fomc], asof=now).positions[0]
+    assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
+    assert "15 min ago" in r.roll.reason
+
+
+def test_r6_regime_block(hist):
+    r = evaluate([condor()], snapshot(vix3m=15.0), hist, [CPI], asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.BLOCKED_BY_REGIME
+    assert "VIX/VIX3M 1.033 ≥ 1 (inverted)" in r.roll.reason
+    r = evaluate([condor()], snapshot(futures=((date(2026, 11, 25), 15.0),)), hist, [CPI],
+                 asof=ASOF).positions[0]
+    assert r.roll.outcome is RollOutcome.BLOCKED_BY_REGIME
+    assert "front VIX future 15.00 below VIX 15.50" in r.roll.reason
+
+
+def contra_history() -> pd.DataFrame:
+    """VIX falling from 20 to 15.5 (state BREACHED after ELEVATED, momentum down), SPX rallying
+    to 5,000: V1 −1, V2 −1 and V3 −1 for the put side."""
+    last = 20
+    vix = 20.0 - 4.5 * np.sqrt(np.linspace(0, 1, last))
+    spx = np.linspace(4700, 5000, last)
+    return make_history(date(2026, 11, 13), spx, vix, vix_base=20.0, spx_base=4650.0)
+
+
+def test_r7_hold_unconfirmed():
+    h = contra_history()
+    r = evaluate([condor()], snapshot(vix3m=19.0), h, [], asof=ASOF).positions[0]
+    assert r.edr.state == "BREACHED"
+    assert r.roll.flags == ("EDR_PRESSURE",)
+    assert r.confirmation.level == "CONTRA"
+    assert r.roll.outcome is RollOutcome.HOLD_UNCONFIRMED
+    assert "CONTRA" in r.roll.reason
+
+
+def test_r8_before_r9_and_r10(worked):
+    # the worked example before its hedge: a roll would be found (see the after-case), yet
+    # HEDGE_FIRST comes first
+    assert worked.roll.outcome is RollOutcome.HEDGE_FIRST
+
+
+def test_r9_no_viable_roll():
+    # call side tested in a falling-VIX market: VIX calls do not apply (NOT_APPLICABLE), and the
+    # cost to close far exceeds what any compliant new condor collects
+    pos = condor(k=(4700, 4750, 5020, 5045), credit=6.0)
+    r = evaluate([pos], snapshot(vix3m=19.0), contra_history(), [], asof=ASOF).positions[0]
+    assert r.confirmation.threat_side == "call"
+    assert "TESTED" in r.roll.flags
+    assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL
+    assert "close instead" in r.roll.reason
+
+
+def test_call_side_threat_with_no_vix_momentum_is_not_applicable():
+    h = contra_history()
+    pos = condor(k=(4700, 4750, 5020, 5045), credit=6.0)
+    r = evaluate([pos], snapshot(vix3m=19.0), h, [], asof=ASOF).positions[0]
+    assert r.confirmation.votes["V1"] <= 0
+    assert r.second_engine.status is SecondEngineStatus.NOT_APPLICABLE
+    assert r.second_engine.h_target == 0.0 and r.second_engine.recommendation is None
+    assert r.roll.outcome is not RollOutcome.HEDGE_FIRST  # never blocks a call-side roll
+
+
+def test_xsp_is_scaled(hist):
+    spx_pos = condor(k=(4600, 4650, 5350, 5400), credit=2.0)
+    xsp_pos = condor(id=2, root="XSP", k=(460, 465, 535, 540), credit=0.2)
+    a, b = evaluate([spx_pos, xsp_pos], snapshot(), hist, [CPI], asof=ASOF).positions
+    # same moneyness, one tenth the notional: option deltas equal; every dollar Greek one tenth
+    # (an SPX point moves XSP 0.1; XSP's own gamma is 10× SPX's at a tenth of the price)
+    assert b.shorts.put.delta == pytest.approx(a.shorts.put.delta, rel=1e-9)
+    assert b.greeks.condor.vega == pytest.approx(a.greeks.condor.vega / 10, rel=1e-9)
+    assert b.greeks.condor.theta == pytest.approx(a.greeks.condor.theta / 10, rel=1e-9)
+    assert b.greeks.condor.delta == pytest.approx(a.greeks.condor.delta / 10, rel=1e-9)
+    assert b.greeks.condor.gamma == pytest.approx(a.greeks.condor.gamma / 10, rel=1e-9)
+    assert b.wpr.value == pytest.approx(a.wpr.value, rel=1e-9)
+
+
+def test_order_of_positions_preserved_and_ids(hist):
+    ps = [condor(id=i, k=(4600 - 5 * i, 4650 - 5 * i, 5350, 5400)) for i in range(5)]
+    ev = evaluate(ps, snapshot(), hist, [CPI], asof=ASOF)
+    assert [r.position_id for r in ev.positions] == [0, 1, 2, 3, 4]
+    single = evaluate([ps[3]], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    assert single.to_dict() == ev.positions[3].to_dict()  # vectorised = one by one
+
+
+def test_events_none_makes_v6_abstain(hist):
+    r = evaluate([condor()], snapshot(), hist, None, asof=ASOF).positions[0]
+    assert r.confirmation.votes["V6"] is None
+
+
+def test_defensive_roll_option(hist):
+    from core.params import Params
+
+    p = Params(defensive_roll_allowed=True)
+    layer = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 3, 0.4, strike=19.0)
+    pos = dataclasses.replace(condor(qty=2), hedges=(layer,))
+    r = evaluate([pos], snapshot(vix3m=15.0), worked_history(), [CPI], p, ASOF).positions[0]
+    assert r.roll.outcome is not RollOutcome.BLOCKED_BY_REGIME
+    if r.roll.proposal is not None:
+        assert r.roll.proposal.qty == 1  # half size

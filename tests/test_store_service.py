@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from bot.store import (
     Store,
     ValidationError,
 )
+from bot.store.migrate import migrate
 from bot.store.tables import LABEL_MAX_CHARS, NOTES_MAX_CHARS
 from core.models import HedgeKind, HedgeLayer, Layer, Position
 
@@ -26,8 +28,17 @@ NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # 10:30 in New York
 ALICE, BOB = 111, 222
 
 
+@pytest.fixture(scope="module")
+def migrated_file(tmp_path_factory):
+    """One migrated file per module, copied for each test (migrating each time is slower)."""
+    path = tmp_path_factory.mktemp("template") / "alvh.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, migrated_file):
+    shutil.copy(migrated_file, tmp_path / "alvh.db")
     s = Store.open(f"sqlite:///{tmp_path / 'alvh.db'}", clock=lambda: NOW)
     s.ensure_user(ALICE, ALICE)
     s.ensure_user(BOB, BOB)

@@ -234,3 +234,16 @@ async def test_naive_asof_rejected(server):
     p, _ = provider(server)
     with pytest.raises(ValueError, match="time zone"):
         await p.snapshot(datetime(2026, 8, 18, 12, 0))
+
+
+async def test_rate_falls_back_to_the_shipped_history_flagged_stale(server):
+    import pandas as pd
+
+    server.fail["fredgraph"] = [500] * 3
+    frame = pd.DataFrame({"spx": [1.0, 1.0], "vix": [1.0, 1.0], "rate": [0.0367, float("nan")]},
+                         index=pd.DatetimeIndex(["2026-07-08", "2026-07-09"]))
+    p, _ = provider(server, history_loader=lambda: frame)
+    snap = await p.snapshot(NOW)
+    assert snap.rate.value == 0.0367 and snap.rate.asof.date() == date(2026, 7, 8)
+    assert snap.rate.source == "shipped history FRED DFF"
+    assert "STALE_RATE" in snap.flags and "MISSING_RATE" not in snap.flags

@@ -177,7 +177,22 @@ class CboeProvider(MarketDataProvider):
             return await self._cached(key, FRED_URL.format(series=RATE_SERIES),
                                       f"fred {RATE_SERIES}", parse, DAILY_TTL_S)
         except MarketDataError as err:
-            return self._kept(key, err)
+            kept = self._kept(key, err)
+        return kept if kept is not None else self._shipped_rate()
+
+    def _shipped_rate(self) -> Quote | None:
+        """The last fed-funds reading of the shipped history: old, so flagged STALE_RATE by
+        its own date, but closer than a fixed default."""
+        try:
+            rates = self._shipped_history()["rate"].dropna()
+        except (MarketDataError, KeyError) as err:
+            self.errors.append(err if isinstance(err, MarketDataError) else
+                               MarketDataError("shipped history", "rate", "column missing"))
+            return None
+        if rates.empty:
+            return None
+        when = datetime.combine(rates.index[-1].date(), datetime.min.time(), tzinfo=ET)
+        return Quote(value=float(rates.iloc[-1]), asof=when, source="shipped history FRED DFF")
 
     async def _chain(self, rate: float) -> tuple[dict, datetime | None]:
         key = ("chain", "_SPX")

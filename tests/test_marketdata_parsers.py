@@ -293,3 +293,16 @@ def test_infinite_or_text_quotes_are_dropped():
         {"option": "SPXW260828P05700000", "bid": 1, "ask": 2, "iv": 0.2}]}}
     _, ch = parse_chain(p, max_dte=60, rate=0.04, div_yield=0.0)
     assert list(ch) == [("SPXW", date(2026, 8, 28), 5700.0, "P")]
+
+
+def test_settled_and_non_session_expiries_are_dropped():
+    p = {"data": {"current_price": 6000.0, "last_trade_time": "2026-08-18T16:14:59", "options": [
+        {"option": "SPXW260818P05900000", "bid": 0.05, "ask": 0.1, "iv": 0.5},  # settled 16:00
+        {"option": "SPXW260822P05900000", "bid": 1.0, "ask": 1.1, "iv": 0.2},  # a Saturday
+        {"option": "SPXW260819P05900000", "bid": 1.0, "ask": 1.1, "iv": 0.2}]}}
+    _, ch = parse_chain(p, max_dte=60, rate=0.04, div_yield=0.0)
+    assert list(ch) == [("SPXW", date(2026, 8, 19), 5900.0, "P")]
+    # before the close the same-day line is alive
+    p["data"]["last_trade_time"] = "2026-08-18T15:00:00"
+    _, ch = parse_chain(p, max_dte=60, rate=0.04, div_yield=0.0)
+    assert ("SPXW", date(2026, 8, 18), 5900.0, "P") in ch

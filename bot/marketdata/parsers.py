@@ -116,7 +116,7 @@ def parse_chain(
     Kept as quoted: bid > 0, ask > bid, 0.01 < iv < 3, out of the money (K ≥ S calls, K ≤ S
     puts). An in-the-money line with a sane bid/ask takes its clean OTM twin's IV; other
     lines with a sane bid/ask get their IV recomputed from mid (core.pricing.implied_vol),
-    else are dropped. Every line is dated by the chain's
+    else are dropped, as are settled expiries. Every line is dated by the chain's
     `last_trade_time` (the moment its bid/ask snapshot was valid).
     """
     obj = _load_json(raw, source)
@@ -146,6 +146,16 @@ def parse_chain(
     asof_day = pd.Timestamp(underlying.asof.date())
     dte = (expiry - asof_day).dt.days.to_numpy(dtype=float)
     in_window = (dte >= 0) & (dte <= max_dte)
+    exp_days = expiry.to_numpy().astype("datetime64[D]")
+    if in_window.any():  # an expiry that is not an NYSE session is junk
+        sessions = {d for d in np.unique(exp_days[in_window]) if _is_session(d)}
+        in_window &= np.isin(exp_days, list(sessions))
+    tau = np.full(len(strike), np.nan)
+    if in_window.any():  # ACT/365 to SPX 09:30 / SPXW close (13:00 on early closes)
+        am = np.isin(parts["root"].to_numpy()[in_window], AM_ROOTS)
+        settle = settlement_epochs(exp_days[in_window], am)
+        tau[in_window] = (settle - underlying.asof.timestamp()) / SECONDS_PER_YEAR
+    in_window &= tau > 0  # settled (e.g. today's SPXW after the close): gone, not a quote
     s = underlying.value
     otm = np.where(is_call, strike >= s, strike <= s)
     sane_quote = (bid > 0) & (ask > bid) & np.isfinite(ask)
@@ -164,18 +174,11 @@ def parse_chain(
     from_twin = in_window & sane_quote & ~otm & np.isfinite(twin_iv)
     final_iv = np.where(from_twin, twin_iv, final_iv)
     redo = in_window & sane_quote & ~keep & ~from_twin
-    exp_days = expiry.to_numpy().astype("datetime64[D]")
-    if redo.any():  # expiries that are not NYSE sessions are junk: never solved
-        sessions = {d for d in np.unique(exp_days[redo]) if _is_session(d)}
-        redo &= np.isin(exp_days, list(sessions))
     if redo.any():
-        am = np.isin(parts["root"].to_numpy()[redo], AM_ROOTS)
-        settle = settlement_epochs(exp_days[redo], am)  # SPX 09:30, SPXW the close (13:00 early)
-        tau = (settle - underlying.asof.timestamp()) / SECONDS_PER_YEAR
         mid = (bid[redo] + ask[redo]) / 2
-        new_iv = _implied_vol_from_mid(mid, s, strike[redo], tau, rate, div_yield, is_call[redo])
-        new_iv = np.where((tau > 0) & (new_iv > IV_MIN) & (new_iv < IV_MAX), new_iv, np.nan)
-        final_iv[redo] = new_iv
+        new_iv = _implied_vol_from_mid(mid, s, strike[redo], tau[redo], rate, div_yield,
+                                       is_call[redo])
+        final_iv[redo] = np.where((new_iv > IV_MIN) & (new_iv < IV_MAX), new_iv, np.nan)
     use = np.isfinite(final_iv)
     roots_u = parts["root"].to_numpy()[use]
     exp_u = [e.date() for e in expiry[use]]

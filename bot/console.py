@@ -20,12 +20,11 @@ import asyncio
 import dataclasses
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import TextIO
 
 from bot.config import ConfigError, Settings
-from bot.localapi import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text
+from bot.localapi import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text, settle
 
 CONSOLE_USER_ID = 1  # the private chat id equals the user id
 DEFAULT_DATABASE_URL = "sqlite:///var/console.db"  # the store puts relative paths in the project
@@ -107,15 +106,7 @@ class Console:
         return f"{self.settings.market_data_provider} market data"
 
     async def _wait_until_idle(self) -> None:
-        app = self.application
-        deadline = time.monotonic() + self.reply_timeout_s
-        while time.monotonic() < deadline:
-            remaining = deadline - time.monotonic()
-            await self.api.async_wait_idle(self.quiet_s, remaining)
-            busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates
-            if not busy:
-                return
-            await asyncio.sleep(0.05)
+        await settle(self.api, self.application, self.quiet_s, self.reply_timeout_s)
 
     def _press(self, spec: str, out: TextIO) -> bool:
         if spec.isdigit():

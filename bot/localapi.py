@@ -929,6 +929,24 @@ class LocalBotAPI:
             return self._state.files[file_id]
 
 
+async def settle(
+    api: LocalBotAPI, application: Any, quiet: float = 0.08, timeout: float = 30.0
+) -> bool:
+    """Wait until the bot fetched every update, finished processing them (PTB's update queue
+    empty, no update in flight) and made no call for `quiet` s. False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await api.async_wait_idle(quiet, max(0.05, deadline - time.monotonic()))
+        busy = (
+            not application.update_queue.empty()
+            or application.update_processor.current_concurrent_updates
+        )
+        if not busy:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 def _view(o: Outgoing) -> dict:
     return {**o.message, "html": o.html, "edited": o.method.startswith("edit")}
 

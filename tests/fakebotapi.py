@@ -6,9 +6,6 @@ tests' name for it, plus the small helpers the e2e tests share.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from telegram.ext import Application
 
 from bot.localapi import (
@@ -23,6 +20,7 @@ from bot.localapi import (
     html_to_text,
     parse_html,
 )
+from bot.localapi import settle as settle_or_timeout
 
 FakeBotAPI = LocalBotAPI
 
@@ -44,11 +42,5 @@ __all__ = [
 
 async def settle(api: LocalBotAPI, app: Application, quiet: float = 0.08, timeout: float = 20.0):
     """Wait until the bot fetched every update, finished processing, and went quiet."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await api.async_wait_idle(quiet, max(0.05, deadline - time.monotonic()))
-        busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates
-        if not busy:
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"the bot was still busy after {timeout}s")
+    if not await settle_or_timeout(api, app, quiet, timeout):
+        raise TimeoutError(f"the bot was still busy after {timeout}s")

@@ -59,12 +59,22 @@ async def stop_bot(app: Application) -> None:
     await stop_polling(app)
 
 
+@pytest.fixture(scope="session")
+def offline_provider():
+    """One offline sample provider for the session: it is read-only, and loading the sample
+    for every test would cost most of the suite's time."""
+    from bot.app import default_provider
+
+    return default_provider(Settings(market_data_provider="offline"))
+
+
 class BotRunner:
     """Starts bots for a test and stops every one of them at teardown."""
 
-    def __init__(self, api: FakeBotAPI, settings: Settings):
+    def __init__(self, api: FakeBotAPI, settings: Settings, provider=None):
         self.api = api
         self.settings = settings
+        self.provider = provider
         self.apps: list[Application] = []
 
     async def start(self, settings: Settings | None = None, **overrides) -> Application:
@@ -72,6 +82,8 @@ class BotRunner:
         fields = {f.name for f in dataclasses.fields(Settings)}
         setting_changes = {k: v for k, v in overrides.items() if k in fields}
         build_kwargs = {k: v for k, v in overrides.items() if k not in fields}
+        if "services" not in build_kwargs:
+            build_kwargs.setdefault("provider", self.provider)
         settings = dataclasses.replace(settings or self.settings, **setting_changes)
         app = build_application(settings, **build_kwargs)
         self.apps.append(app)
@@ -87,8 +99,10 @@ class BotRunner:
 
 
 @pytest.fixture
-async def bots(fake_api: FakeBotAPI, e2e_settings: Settings) -> AsyncIterator[BotRunner]:
-    runner = BotRunner(fake_api, e2e_settings)
+async def bots(
+    fake_api: FakeBotAPI, e2e_settings: Settings, offline_provider
+) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(fake_api, e2e_settings, offline_provider)
     yield runner
     for app in reversed(runner.apps):
         await stop_bot(app)

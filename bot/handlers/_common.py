@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.ext import ContextTypes
 
@@ -17,6 +17,8 @@ from bot.services import Services, UserError, UserRef
 from bot.store.errors import Conflict, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 
@@ -50,7 +52,7 @@ async def reply(update: Update, html: str, markup: InlineKeyboardMarkup | None =
         last = i == len(parts) - 1
         await message.reply_text(part, parse_mode=ParseMode.HTML,
                                  reply_markup=markup if last else None,
-                                 disable_web_page_preview=True)
+                                 link_preview_options=NO_PREVIEW)
 
 
 async def reply_error(update: Update, message: str, usage: str = "") -> None:

@@ -401,3 +401,16 @@ def test_last_seen_refreshed_at_most_once_a_minute(tmp_path):
     store.ensure_user(ALICE, 2)
     assert store.export_user(ALICE)["tables"]["users"][0]["last_seen_at"] == now[0].isoformat()
     store.close()
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cost=st.decimals(min_value=0, max_value=Decimal("99999.9999"), places=4),
+       strike=st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999.9999"), places=4))
+def test_any_four_decimal_value_round_trips_exactly(store, cost, strike):
+    """SQLite keeps Numeric(12, 4) as a float: every 4-decimal value must still come back."""
+    row = store.add_hedge(ALICE, None, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, str(cost),
+                                                  strike=str(strike)))
+    got = store.get_hedge(ALICE, row.id)
+    assert got.cost == cost and got.strike == strike
+    assert store.list_positions(ALICE, status="all") == store.list_positions(ALICE, None)

@@ -398,7 +398,8 @@ class Store:
         return self._write(work)
 
     def list_positions(self, tg_user_id: int, status: str | None = "open") -> list[PositionRow]:
-        """The user's positions with `status` (None: every status), oldest first."""
+        """The user's positions with `status` (None or "all": every status), oldest first."""
+        status = None if status == "all" else status
         if status is not None and status not in POSITION_STATUSES:
             raise ValidationError([f"status must be one of {', '.join(POSITION_STATUSES)}"],
                                   subject="list")

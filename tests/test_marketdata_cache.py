@@ -73,7 +73,12 @@ async def test_failure_is_not_cached_and_last_good_survives():
     with pytest.raises(MarketDataError):
         await cache.get("k", boom)
     assert cache.last_good("k").value == 1 and cache.age_s("k") == 11
-    assert await cache.get("k", ok) == 1  # a later call fetches again
+    clock.t = 15  # within the failure TTL: the failure is re-raised, no new request
+    with pytest.raises(MarketDataError, match="503"):
+        await cache.get("k", ok)
+    assert cache.fetches == 2
+    clock.t = 21  # past it: fetch again
+    assert await cache.get("k", ok) == 1
     assert cache.fetches == 3
 
 

@@ -247,3 +247,32 @@ async def test_rate_falls_back_to_the_shipped_history_flagged_stale(server):
     assert snap.rate.value == 0.0367 and snap.rate.asof.date() == date(2026, 7, 8)
     assert snap.rate.source == "shipped history FRED DFF"
     assert "STALE_RATE" in snap.flags and "MISSING_RATE" not in snap.flags
+
+
+async def test_a_refusing_source_is_not_hammered_within_the_ttl(server):
+    clock = Clock()
+    server.fail["_VVIX.json"] = [429] * 10
+    p, _ = provider(server, clock=clock, cache_ttl_s=60)
+    await p.snapshot(NOW)
+    assert server.hits["_VVIX.json"] == 3  # 1 + 2 retries
+    clock.t += 30
+    snap = await p.snapshot(NOW)
+    assert server.hits["_VVIX.json"] == 3  # failure remembered for the TTL
+    assert snap.vvix.source == "fake yahoo vvix"
+    clock.t += 31
+    await p.snapshot(NOW)
+    assert server.hits["_VVIX.json"] == 6
+
+
+async def test_an_unforeseen_parser_crash_becomes_a_typed_error(server, monkeypatch):
+    import bot.marketdata.cboe as cboe
+
+    def boom(raw, source):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(cboe, "parse_quote", boom)
+    p, _ = provider(server)
+    snap = await p.snapshot(NOW)
+    assert snap.vix.source == "fake yahoo vix"
+    err = next(e for e in p.errors if e.source == "cboe _VIX")
+    assert err.field == "payload" and "KeyError" in err.detail

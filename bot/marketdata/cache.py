@@ -1,8 +1,10 @@
 """An async TTL cache: one fetch per key per round, shared by every concurrent caller.
 
 Concurrent callers of the same key await one in-flight fetch (no thundering herd at the
-scheduled report). A failed fetch is not cached; the last good value stays readable through
-`last_good` so the provider can keep it, marked with its age. The clock is injectable.
+scheduled report). A failure is remembered for `failure_ttl_s` (default: the TTL) and re-raised
+without a new request, so a source that refuses us (429) is not hammered by every user; the
+last good value stays readable through `last_good` so the provider can keep it, marked with its
+age. The clock is injectable.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ class Entry:
 
 
 class TTLCache:
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic,
+                 failure_ttl_s: float | None = None):
         self.ttl_s = ttl_s
+        self.failure_ttl_s = ttl_s if failure_ttl_s is None else failure_ttl_s
         self.clock = clock
         self._entries: dict[Hashable, Entry] = {}
+        self._failures: dict[Hashable, tuple[BaseException, float]] = {}
         self._inflight: dict[Hashable, asyncio.Future] = {}
         self.fetches = 0  # how many fetches actually ran (for tests and logs)
 
@@ -49,6 +54,9 @@ class TTLCache:
         e = self.fresh(key, ttl_s)
         if e is not None:
             return e.value
+        failed = self._failures.get(key)
+        if failed is not None and self.clock() - failed[1] < self.failure_ttl_s:
+            raise failed[0]
         fut = self._inflight.get(key)
         if fut is None:
             fut = asyncio.ensure_future(self._run(key, fetch))
@@ -60,10 +68,16 @@ class TTLCache:
         self.fetches += 1
         try:
             value = await fetch()
+        except Exception as exc:
+            self._failures[key] = (exc, self.clock())
+            raise
+        else:
             self._entries[key] = Entry(value, self.clock())
+            self._failures.pop(key, None)
             return value
         finally:
             self._inflight.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._failures.clear()

@@ -126,7 +126,13 @@ class CboeProvider(MarketDataProvider):
                       ttl_s: float | None = None) -> Any:
         async def go() -> Any:
             raw = await self.fetch(url, source)
-            return await asyncio.to_thread(parse, raw)
+            try:
+                return await asyncio.to_thread(parse, raw)
+            except MarketDataError:
+                raise
+            except Exception as exc:  # a payload shape no parser rule foresaw: never a crash
+                raise MarketDataError(source, "payload",
+                                      f"unparseable ({type(exc).__name__}: {exc})") from exc
 
         return await self.cache.get(key, go, ttl_s)
 

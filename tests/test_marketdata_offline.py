@@ -94,3 +94,21 @@ def test_sample_ivs_follow_the_method_smile(snap):
         expected = atm * min(max(1 - 0.35 * m + 0.12 * m * m, 0.75), 1.8)
         got = snap.chain[("SPXW", date(2026, 8, 21), strike, cp)].iv
         assert got == pytest.approx(expected, abs=1e-4), strike
+
+
+def test_committed_sample_is_what_the_generator_makes(tmp_path):
+    import importlib.util
+
+    from bot.marketdata.offline import SAMPLE_DIR
+
+    spec = importlib.util.spec_from_file_location("make_sample", SAMPLE_DIR / "make_sample.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(["make_sample.py"], out=tmp_path)
+    made = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert [str(p) for p in made] == ["VX_settlement.csv", "options/_SPX.json",
+                                      "quotes/_SPX.json", "quotes/_VIX.json",
+                                      "quotes/_VIX3M.json", "quotes/_VIX9D.json",
+                                      "quotes/_VVIX.json", "sample.json"]
+    for rel in made:
+        assert (tmp_path / rel).read_bytes() == (SAMPLE_DIR / rel).read_bytes(), rel

@@ -2,6 +2,8 @@
 
     .venv/bin/python bot/data/sample/make_sample.py [HISTORY_DIR]
 
+(tests/test_marketdata_offline.py regenerates it into a temporary folder and compares bytes.)
+
 Everything is deterministic (fixed seed, no clock, no network). Inputs: the shipped history
 CSVs (Cboe VIX/VIX9D/VIX3M/VVIX, Yahoo ^GSPC, FRED DFF) and the CFE VX settlement sample.
 Outputs, in the exact Cboe payload shapes of MARKETDATA.md:
@@ -209,21 +211,21 @@ def build_chain(spot: float, knots, r: float, p: Params, rng) -> list[dict]:
     return rows
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], out: Path = HERE) -> dict:
     hist = _history_dir(argv[1] if len(argv) > 1 else None)
     p = Params()
     rng = np.random.default_rng(SEED)
     closes = _two_closes(hist)
     r, r_date = _rate(hist)
-    (HERE / "quotes").mkdir(exist_ok=True)
-    (HERE / "options").mkdir(exist_ok=True)
+    (out / "quotes").mkdir(parents=True, exist_ok=True)
+    (out / "options").mkdir(parents=True, exist_ok=True)
     for sym, name in QUOTE_SYMBOLS.items():
         close, prev, ohlc = closes[name]
         iv30 = closes["vix"][0] if name == "spx" else 0.0
         when = SPX_TIME if name == "spx" else VIX_TIME
         payload = {"timestamp": PUBLISHED_UTC, "symbol": sym,
                    "data": _quote_data(sym, close, prev, ohlc, when, iv30)}
-        (HERE / "quotes" / f"{sym}.json").write_text(json.dumps(payload, indent=1) + "\n")
+        (out / "quotes" / f"{sym}.json").write_text(json.dumps(payload, indent=1) + "\n")
     spx = closes["spx"][0]
     knots = [(p.smile_tenor_vix9d_days, closes["vix9d"][0] / 100),
              (p.smile_tenor_vix_days, closes["vix"][0] / 100),
@@ -232,14 +234,14 @@ def main(argv: list[str]) -> None:
                        closes["vix"][0])
     data["options"] = build_chain(spx, knots, r, p, rng)
     chain = {"timestamp": PUBLISHED_UTC, "symbol": "_SPX", "data": data}
-    (HERE / "options" / "_SPX.json").write_text(json.dumps(chain, separators=(",", ":")) + "\n")
+    (out / "options" / "_SPX.json").write_text(json.dumps(chain, separators=(",", ":")) + "\n")
     vx = pd.read_csv(hist / "VX_settlement_curve_sample.csv") if (
         hist / "VX_settlement_curve_sample.csv").exists() else pd.read_csv(
         Path("/work/shared/data/VX_settlement_curve_sample.csv"))
     lines = ["Product,Symbol,Expiration Date,Price"]
     lines += [f"VX,{s},{e},{v}" for e, s, v in vx[["expiration_date", "symbol", "settlement"]]
               .itertuples(index=False)]
-    (HERE / "VX_settlement.csv").write_text("\n".join(lines) + "\n")
+    (out / "VX_settlement.csv").write_text("\n".join(lines) + "\n")
     meta = {
         "asof": datetime.combine(AS_OF, time(16, 15), tzinfo=ET).isoformat(),
         "vx_settlement_date": VX_SETTLEMENT_DATE.isoformat(),
@@ -247,9 +249,9 @@ def main(argv: list[str]) -> None:
         "chain_lines": len(data["options"]),
         "made_by": "bot/data/sample/make_sample.py (see docs/marketdata.md)",
     }
-    (HERE / "sample.json").write_text(json.dumps(meta, indent=1) + "\n")
-    print(json.dumps(meta, indent=1))
+    (out / "sample.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    print(json.dumps(main(sys.argv), indent=1))

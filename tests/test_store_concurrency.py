@@ -150,3 +150,26 @@ def test_sigkill_mid_burst_leaves_a_consistent_file(tmp_path):
     store.add_position(42, _condor("after"))
     assert len(store.list_positions(42)) == len(stored) + 1
     store.close()
+
+
+def test_a_long_lock_is_a_clear_error_and_a_short_one_is_waited_out(tmp_path, monkeypatch):
+    import bot.store.engine as engine_module
+    from bot.store import StoreError
+
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr(engine_module, "LOCKED_RETRIES", 1)
+    path = tmp_path / "alvh.db"
+    store = Store.open(f"sqlite:///{path}")
+    store.ensure_user(9, 9)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreError, match="busy right now"):
+        store.add_position(9, _condor("blocked"))
+    # released 0.1 s later, while the writer is inside its busy wait or retry: it goes through
+    timer = threading.Timer(0.1, lambda: blocker.execute("COMMIT"))
+    timer.start()
+    store.add_position(9, _condor("waited"))
+    timer.join()
+    blocker.close()
+    assert [r.label for r in store.list_positions(9)] == ["waited"]
+    store.close()

@@ -111,6 +111,10 @@ def test_import_refuses_bad_files(tmp_path, source):
     with pytest.raises(ValidationError, match="could not be read"):
         empty.import_user(bad)
     bad = json.loads(json.dumps(data))
+    bad["tables"]["positions"][0]["opened_at"] = "2026-11-25T15:30:00"
+    with pytest.raises(ValidationError, match="has no UTC offset"):
+        empty.import_user(bad)
+    bad = json.loads(json.dumps(data))
     bad["tables"]["positions"][0]["k1"] = "6000"  # breaks the strike order
     with pytest.raises(ValidationError, match="refused"):
         empty.import_user(bad)

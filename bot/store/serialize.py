@@ -50,7 +50,10 @@ def from_plain(column, value: Any) -> Any:
         return None
     kind = column.type
     if isinstance(kind, UTCDateTime):
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(f"{column.name}: {value!r} has no UTC offset")
+        return moment
     if isinstance(kind, Date):
         return date.fromisoformat(value)
     if isinstance(kind, Boolean):

@@ -10,6 +10,7 @@ transaction, which is retried as a whole if SQLite stays locked.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, exc, func
 from sqlmodel import Session, select
 
 from bot.store.coltypes import DOLLARS_SCALE
-from bot.store.engine import database_url, make_engine, retry_locked
+from bot.store.engine import database_url, is_locked_error, make_engine, retry_locked
 from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
 from bot.store.inputs import (
     HedgeInput,
@@ -54,6 +55,7 @@ from core.models import HedgeKind, HedgeLayer, Layer, Position
 from core.params import DEFAULT_PARAMS, Params
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
 REPORT_KIND_MAX_CHARS = 32
@@ -212,8 +214,11 @@ class Store:
         return self._now().astimezone(EXCHANGE_TZ).date()
 
     def _read(self, fn: Callable[[Session], T]) -> T:
-        with Session(self.engine, expire_on_commit=False) as session:
-            return fn(session)
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                return fn(session)
+        except exc.OperationalError as err:
+            raise _unavailable(err) from err
 
     def _write(self, fn: Callable[[Session], T]) -> T:
         """`fn` in one write transaction, committed, retried whole while SQLite is locked."""
@@ -228,7 +233,10 @@ class Store:
                     session.rollback()
                     raise _integrity_error(err) from err
 
-        return retry_locked(attempt)
+        try:
+            return retry_locked(attempt)
+        except exc.OperationalError as err:
+            raise _unavailable(err) from err
 
     def _audit(self, s: Session, user: UserRow, action: str, entity: str, entity_id: int | None,
                before: str | None, after: str | None) -> None:
@@ -893,6 +901,14 @@ def _check_key(value: object, name: str, max_chars: int, problems: list[str]) ->
         problems.append(f"{name} must be non-empty text")
     elif len(value) > max_chars:
         problems.append(f"{name} is longer than {max_chars} characters")
+
+
+def _unavailable(err: exc.OperationalError) -> StoreError:
+    """The database itself failed (locked for too long, disk full, file unreadable)."""
+    log.error("database unavailable: %s", err.orig)
+    if is_locked_error(err):
+        return StoreError("the book is busy right now; please try again in a moment")
+    return StoreError("the book cannot be reached right now; please try again later")
 
 
 def _integrity_error(err: exc.IntegrityError) -> StoreError:

@@ -323,11 +323,14 @@ def test_small_replies_render():
                action="add", changed=HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 7, 22), 1,
                                                 18.5)),
         render("error", message="bad <input>", usage="/add …"),
+        render("roll_done", old=p, new=example_position(2, roll_credits=-0.25), net=-0.25),
         render("help", topic=None),
         render("help", topic="hedge"),
         render("start", name="<Ann>", data_note="offline"),
     ):
         assert_telegram_html(html)
+    done = render("roll_done", old=p, new=example_position(2, roll_credits=-0.25), net=-0.25)
+    assert "net −0.25 pts per condor (debit)" in done and "Net credit now 2.75 pts" in done
     preview = render("add_preview", preview=pv)
     assert "Max profit $300 · max loss $2,200" in preview
     assert "4,867.00 and 5,133.00" in preview

@@ -90,6 +90,42 @@ def main() -> None:
     timed("backup (online API + integrity check)", 1, lambda: store.backup(tmp / "copy.db"))
     print(f"{'  database size':<44} {(tmp / 'bench.db').stat().st_size / 1024:9.1f} KiB")
     other.close()
+
+    # The scheduler's round: 1,000 subscribers with 5 open condors and one hedge each.
+    users, per_user = 1_000, 5
+    big = Store.open(f"sqlite:///{tmp / 'round.db'}")
+    t0 = time.perf_counter()
+    with big.engine.begin() as conn:  # bulk seed straight into the tables (not what is timed)
+        from datetime import UTC, datetime
+
+        from sqlalchemy import insert
+
+        from bot.store.tables import HedgeRow, PositionRow, UserRow
+
+        now = datetime.now(UTC)
+        conn.execute(insert(UserRow.__table__), [
+            dict(id=u, tg_user_id=10_000 + u, chat_id=10_000 + u, timezone="America/New_York",
+                 report_time="08:45", alerts_enabled=True, param_overrides="{}",
+                 subscribed=True, created_at=now, last_seen_at=now)
+            for u in range(1, users + 1)])
+        conn.execute(insert(PositionRow.__table__), [
+            dict(user_id=u, root="SPXW", expiry=date(2026, 12, 18), k1=4845, k2=4870, k3=5130,
+                 k4=5155, qty=1, entry_credit=3.15, roll_credits=0, label="", notes="",
+                 status="open", opened=date(2026, 11, 20), opened_at=now)
+            for u in range(1, users + 1) for _ in range(per_user)])
+        conn.execute(insert(HedgeRow.__table__), [
+            dict(user_id=u, position_id=None, kind="VIX_CALL", layer="L2",
+                 expiry=date(2026, 12, 16), strike=22, qty=1, cost=1.1, status="open",
+                 opened_at=now) for u in range(1, users + 1)])
+    seeded_ms = (time.perf_counter() - t0) * 1e3
+    print(f"{'  (seeded 1,000 users x 5 positions)':<44} {seeded_ms:9.1f} ms")
+    books = []
+    timed("subscriber_books (1,000 users, 5,000 pos.)", 1,
+          lambda: books.extend(big.subscriber_books()))
+    assert len(books) == users and sum(len(b.positions) for b in books) == users * per_user
+    timed("core_positions per user, 1,000 calls", users,
+          lambda: [big.core_positions(10_000 + u) for u in range(1, users + 1)])
+    big.close()
     store.close()
 
 

@@ -414,3 +414,20 @@ def test_any_four_decimal_value_round_trips_exactly(store, cost, strike):
     got = store.get_hedge(ALICE, row.id)
     assert got.cost == cost and got.strike == strike
     assert store.list_positions(ALICE, status="all") == store.list_positions(ALICE, None)
+
+
+def test_subscriber_books_match_the_per_user_view(store):
+    a1 = store.add_position(ALICE, condor(label="a1"))
+    a2 = store.add_position(ALICE, condor(label="a2"))
+    store.add_position(BOB, condor(label="b"))  # Bob is not subscribed
+    store.add_hedge(ALICE, a2.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 2, 1.0, strike=22))
+    store.add_hedge(ALICE, None, HedgeInput("VIX_FUTURE", date(2026, 12, 16), 1, 18.0))
+    store.close_position(ALICE, a1.id)
+    store.subscribe(ALICE)
+    (book,) = store.subscriber_books()
+    assert book.settings.tg_user_id == ALICE
+    assert book.positions == store.core_positions(ALICE)
+    assert [p.label for p in book.positions] == ["a2"] and len(book.positions[0].hedges) == 1
+    assert book.book_hedges == store.book_hedges(ALICE) and len(book.book_hedges) == 1
+    store.subscribe(BOB)
+    assert [b.settings.tg_user_id for b in store.subscriber_books()] == [ALICE, BOB]

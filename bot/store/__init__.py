@@ -5,7 +5,7 @@ from bot.store.engine import DEFAULT_DATABASE_URL, database_url, make_engine
 from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
 from bot.store.inputs import HedgeInput, PositionInput
 from bot.store.migrate import migrate
-from bot.store.service import Store, UserSettings, to_core_hedge, to_core_position
+from bot.store.service import Book, Store, UserSettings, to_core_hedge, to_core_position
 from bot.store.tables import (
     AlertLogRow,
     AuditRow,
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "AlertLogRow",
     "AuditRow",
+    "Book",
     "Conflict",
     "EdrReadingRow",
     "HedgeInput",

@@ -89,6 +89,20 @@ class UserSettings:
         return Params.from_overrides(self.param_overrides)
 
 
+@dataclass(frozen=True)
+class Book:
+    """One user's open book for an evaluation round."""
+
+    settings: UserSettings
+    positions: list[Position]
+    book_hedges: tuple[HedgeLayer, ...] = ()
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """Batches for IN (...) lists (SQLite caps bound parameters per statement)."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
 def _settings(row: UserRow) -> UserSettings:
     return UserSettings(
         tg_user_id=row.tg_user_id, chat_id=row.chat_id, timezone=row.timezone,
@@ -689,6 +703,35 @@ class Store:
                     .order_by(HedgeRow.id)):
                 hedges.setdefault(h.position_id, []).append(h)
             return [to_core_position(r, hedges.get(r.id, ())) for r in rows]
+
+        return self._read(work)
+
+    def subscriber_books(self) -> list[Book]:
+        """Every subscribed user with their open condors (hedges attached) and book-level
+        layers, in three queries: the scheduler's one pass over all users."""
+
+        def work(s: Session) -> list[Book]:
+            users = list(s.exec(select(UserRow).where(UserRow.subscribed.is_(True))
+                                .order_by(UserRow.id)))
+            ids = [u.id for u in users]
+            positions: dict[int, list[PositionRow]] = {}
+            hedges: dict[int | None, dict[int, list[HedgeRow]]] = {}
+            for chunk in _chunks(ids):
+                for p in s.exec(select(PositionRow).where(
+                        PositionRow.user_id.in_(chunk), PositionRow.status == "open",
+                        PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)):
+                    positions.setdefault(p.user_id, []).append(p)
+                for h in s.exec(select(HedgeRow).where(
+                        HedgeRow.user_id.in_(chunk), HedgeRow.status == "open",
+                        HedgeRow.deleted_at.is_(None)).order_by(HedgeRow.id)):
+                    hedges.setdefault(h.position_id, {}).setdefault(h.user_id, []).append(h)
+            books = []
+            for u in users:
+                rows = positions.get(u.id, [])
+                core = [to_core_position(r, hedges.get(r.id, {}).get(u.id, ())) for r in rows]
+                book = tuple(to_core_hedge(h) for h in hedges.get(None, {}).get(u.id, ()))
+                books.append(Book(_settings(u), core, book))
+            return books
 
         return self._read(work)
 

@@ -52,7 +52,9 @@ def default_provider(settings: Settings) -> Any:
     from bot.marketdata.provider import make_provider, provider_from_env
 
     try:
-        return provider_from_env({"MARKET_DATA_PROVIDER": settings.market_data_provider})
+        return provider_from_env(
+            {**settings.subsystem_env, "MARKET_DATA_PROVIDER": settings.market_data_provider}
+        )
     except TypeError:  # an older provider_from_env without the env argument
         return make_provider(settings.market_data_provider)
 

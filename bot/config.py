@@ -20,9 +20,21 @@ from dotenv import dotenv_values
 TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite:///var/alvh.db"
 PROVIDERS = ("offline", "live")
+SUBSYSTEM_ENV_PREFIXES = ("MARKET_DATA_", "ALVH_")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A token from @BotFather: "<bot id>:<35-ish url-safe characters>".
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+AUTO = "auto"  # `.env` of the current directory, else of the project
+
+
+def default_env_file() -> Path | None:
+    for candidate in (Path.cwd() / ".env", PROJECT_ROOT / ".env"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class ConfigError(ValueError):
@@ -55,6 +67,9 @@ class Settings:
     rate_limit_overall_per_second: float = 30.0
     rate_limit_group_per_minute: float = 20.0
     rate_limit_max_retries: int = 2
+    # MARKET_DATA_* / ALVH_* values (from .env and the environment) for the subsystems that
+    # read their own settings, e.g. the market data provider. Never holds the token.
+    subsystem_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __repr__(self) -> str:  # the token is masked; everything else as is
         parts = [f"telegram_bot_token={mask_token(self.telegram_bot_token)!r}"]
@@ -80,9 +95,12 @@ class Settings:
 
     @classmethod
     def load(
-        cls, env: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+        cls, env: Mapping[str, str] | None = None, env_file: str | Path | None = AUTO
     ) -> Settings:
-        """Read `env_file` (if it exists), then `env` (default `os.environ`) over it."""
+        """Read `env_file` (if it exists; default: `.env` here, else in the project), then
+        `env` (default `os.environ`) over it."""
+        if env_file == AUTO:
+            env_file = default_env_file()
         merged: dict[str, str] = {}
         if env_file is not None and Path(env_file).is_file():
             merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
@@ -174,7 +192,13 @@ class Settings:
 
         if problems:
             raise ConfigError(problems)
+        subsystem_env = {
+            k: v
+            for k, v in raw.items()
+            if isinstance(v, str) and k.startswith(SUBSYSTEM_ENV_PREFIXES)
+        }
         return cls(
+            subsystem_env=subsystem_env,
             telegram_bot_token=token,
             telegram_api_base_url=base_url,
             allowed_user_ids=frozenset(allowed),

@@ -202,7 +202,7 @@ def run_console(
     stdin: TextIO | None = None,
     out: TextIO | None = None,
     interactive: bool | None = None,
-    env_file: str | None = ".env",
+    env_file: str | None = "auto",
 ) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout

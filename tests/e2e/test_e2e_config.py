@@ -85,6 +85,13 @@ def test_env_overrides_dotenv_file(tmp_path):
     assert Settings.load(env={}, env_file=tmp_path / "missing").report_time == time(8, 45)
 
 
+def test_subsystem_settings_pass_through_without_secrets(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"MARKET_DATA_RETRIES=5\nTELEGRAM_BOT_TOKEN={TOKEN}\n")
+    s = Settings.load(env={"MARKET_DATA_HTTP_TIMEOUT": "3"}, env_file=env_file)
+    assert dict(s.subsystem_env) == {"MARKET_DATA_RETRIES": "5", "MARKET_DATA_HTTP_TIMEOUT": "3"}
+
+
 def test_token_never_in_repr_or_errors():
     s = Settings.from_mapping({"TELEGRAM_BOT_TOKEN": TOKEN})
     secret = TOKEN.split(":")[1]
@@ -104,3 +111,14 @@ def test_logging_hides_token_and_httpx_urls(caplog):
     record = logging.LogRecord("x", logging.INFO, "f", 1, "GET %s", (f"/bot{TOKEN}/getMe",), None)
     assert TokenFilter(TOKEN).filter(record)
     assert TOKEN not in record.getMessage() and "123456789:***" in record.getMessage()
+
+
+def test_env_example_is_a_valid_configuration():
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    raw = {k: v for k, v in dotenv_values(example).items() if v is not None}
+    s = Settings.from_mapping(raw)
+    assert s.telegram_bot_token is None and s.report_time == time(8, 45)

@@ -71,3 +71,40 @@ def test_alvh_console_pipe_exits_cleanly(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Welcome" in result.stdout and "no open positions" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(tmp_path, fake_api):
+    import signal
+    import time
+
+    from bot.localapi import LOCAL_TOKEN
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_"))},
+        "PYTHONPATH": str(REPO),
+        "TELEGRAM_BOT_TOKEN": LOCAL_TOKEN,
+        "TELEGRAM_API_BASE_URL": fake_api.base_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "LOG_LEVEL": "DEBUG",  # the most talkative setting still must not show the token
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "start"],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while not fake_api.commands and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)  # post_init publishes the commands once the bot is up
+        assert fake_api.commands, "the bot did not start"
+        fake_api.inject_message(42, None, "/start", first_name="Zed")
+        (reply,) = fake_api.wait_for_messages(42, 1, timeout=20)
+        assert "Welcome" in reply["text"] and "Zed" in reply["text"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    secret = LOCAL_TOKEN.split(":", 1)[1]
+    assert secret not in stdout and secret not in stderr
+    assert "1000000001:***" in stderr  # the masked form is what the operator sees
+    assert "DEBUG telegram" in stderr  # the check above ran against a talkative log

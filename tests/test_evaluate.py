@@ -388,3 +388,35 @@ def test_defensive_roll_option(hist):
     assert r.roll.outcome is not RollOutcome.BLOCKED_BY_REGIME
     if r.roll.proposal is not None:
         assert r.roll.proposal.qty == 1  # half size
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_examples_run_offline_json(capsys):
+    from bot.cli import main
+
+    assert main(["evaluate", "--positions", "examples/positions.json", "--market",
+                 "examples/market.json", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_id = {p["position_id"]: p for p in out["positions"]}
+    assert out["market"]["edr"]["state"] in ("BREACHED", "APPROACHING", "ELEVATED", "CALM")
+    assert by_id[4]["roll"]["outcome"] == "INSUFFICIENT_DATA"
+    assert "short put 7250 must be above long put 7300" in by_id[4]["roll"]["reason"]
+    assert out["unreadable"][0]["position_id"] == 5
+    assert {p["roll"]["rule"] for p in out["positions"]} <= {f"R{i}" for i in range(11)}
+
+
+def test_cli_text_and_bad_market_file(capsys, tmp_path):
+    from bot.cli import main
+
+    assert main(["evaluate", "--positions", "examples/positions.json", "--market",
+                 "examples/market.json"]) == 0
+    text = capsys.readouterr().out
+    assert "ALVH evaluation as of 2026-07-09 16:30 ET" in text and "not investment advice" in text
+    bad = tmp_path / "m.json"
+    bad.write_text('{"asof": "2026-07-09T16:30:00", "spx": "x"}')
+    assert main(["evaluate", "--positions", "examples/positions.json", "--market",
+                 str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "asof must carry a time zone" in err and "SPX must be a number" in err

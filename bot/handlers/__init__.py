@@ -35,4 +35,5 @@ def all_handlers() -> list[BaseHandler]:
     for module in (positions, start, check, hedge, roll, settings):
         out.extend(module.handlers())
     out.append(check.unknown_button_handler())  # last: any button nothing else claimed
+    out.extend(start.fallback_handlers())  # last: unknown commands, stray text
     return out

@@ -265,6 +265,7 @@ def handlers() -> list[BaseHandler]:
     return [
         add_conversation(),
         CallbackQueryHandler(stale_form, pattern=r"^add:"),
+        CommandHandler("cancel", cancel),  # outside a form: "Nothing to cancel."
         CommandHandler("positions", list_positions),
         CommandHandler("close", close),
     ]

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.handlers._common import command_args, reply, services, user_errors, user_ref
+from bot.handlers._common import (
+    command_args,
+    reply,
+    reply_error,
+    services,
+    user_errors,
+    user_ref,
+)
 from bot.render import render
 
 HELP_TOPICS = ("start", "add", "positions", "check", "market", "hedge", "roll", "close",
@@ -24,6 +31,24 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if topic is not None and topic not in HELP_TOPICS:
         topic = None  # unknown topic: the whole list is the useful answer
     await reply(update, render("help", topic=topic))
+
+
+async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command no handler knows, or stray text in a private chat: point to /help."""
+    message = update.effective_message
+    text = (message.text or "") if message else ""
+    if text.startswith("/"):
+        name = text.split()[0][:32]
+        await reply_error(update, f"unknown command {name}; /help lists every command",
+                          "/help")
+    else:
+        await reply_error(update, "I answer commands; to add a condor start with /add",
+                          "/add SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35  ·  /help")
+
+
+def fallback_handlers() -> list[BaseHandler]:
+    """Registered last: nothing else claimed the message."""
+    return [MessageHandler(filters.COMMAND | (filters.TEXT & filters.ChatType.PRIVATE), unknown)]
 
 
 def handlers() -> list[BaseHandler]:

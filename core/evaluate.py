@@ -461,7 +461,7 @@ def _r0_record(p: Position, problems: Sequence[str], ctx: MarketContext) -> Posi
         qty=p.qty if isinstance(p.qty, int) else 0, net_credit=cn, dte=None,
         edr=None, wpr=None, shorts=None, confirmation=None, breakeven=None, greeks=None,
         bands=None, second_engine=None,
-        roll=RollRecord(RollOutcome.INSUFFICIENT_DATA, "R0", reason, (), None, False),
+        roll=RollRecord(RollOutcome.INSUFFICIENT_DATA, "R0", reason, (), None, False, ctx.asof),
         pnl=None,
         data=DataRecord(ctx.asof, ctx.phase.value, ctx.label, ctx.flags, ctx.quote_times),
         problems=tuple(problems),
@@ -1056,7 +1056,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         coverage=float(sizing.coverage_held[i]),
         coverage_range=(float(sizing.coverage_range_lo[i]), p.b1_max_coverage),
         stress_offset=float(sizing.offset_held[i]), stress_offset_min=float(sizing.offset_min[i]),
-        failing=failing,
+        failing=failing, asof=asof,
     )
     # second engine
     status = _SE_STATUS[sizing.status[i]]
@@ -1129,7 +1129,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
     if provisional:
         reason += " Provisional: confirm after the open."
-    roll = RollRecord(outcome, outcome.rule, reason, flags.names(i), proposal, provisional)
+    roll = RollRecord(outcome, outcome.rule, reason, flags.names(i), proposal, provisional, asof)
     return PositionRecord(
         position_id=pos.id, label=pos.label, root=pos.root, expiry=pos.expiry,
         strikes=tuple(float(x) for x in book.strikes[i]),  # type: ignore[arg-type]

@@ -259,6 +259,7 @@ class BandsRecord(_Record):
     stress_offset: float  # O(N) of the held layers
     stress_offset_min: float
     failing: tuple[str, ...]
+    asof: datetime | None = None
 
     _KEYS: ClassVar[Mapping[str, str]] = {"b1": "B1", "b2": "B2", "b3": "B3", "b4": "B4"}
 
@@ -345,6 +346,7 @@ class RollRecord(_Record):
     flags: tuple[str, ...]
     proposal: RollProposal | None
     provisional: bool
+    asof: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import parsing
+from bot.marketdata.errors import MarketDataError
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
 from bot.store.inputs import HedgeInput, PositionInput
 from core import calendar as cal
@@ -193,9 +194,15 @@ class Services:
             m = self._market
             if m is None or _time.monotonic() - m.fetched_at > self._market_ttl_s:
                 asof = self.now()
-                snapshot = await self.provider.snapshot(asof)
-                history = await self.provider.history()
-                events = await self.provider.events()
+                try:
+                    snapshot = await self.provider.snapshot(asof)
+                    history = await self.provider.history()
+                    events = await self.provider.events()
+                except MarketDataError as exc:
+                    log.warning("market data unavailable: %s", exc)
+                    raise UserError(
+                        f"market data is unavailable right now ({exc.source}); your positions "
+                        "are unchanged — try again in a minute", "/check") from exc
                 m = MarketData(snapshot, history, list(events), _time.monotonic())
                 self._market = m
             return m

@@ -249,6 +249,22 @@ async def test_check_passes_positions_params_and_clock_and_caches_the_market(env
     assert engine.calls[-1]["positions"] == [] and engine.calls[-1]["params"] == Params()
 
 
+async def test_market_data_failure_is_a_user_error_and_not_cached(env):
+    svc, _, provider = env
+    from bot.marketdata.errors import MarketDataError
+
+    real = provider.snapshot
+
+    async def broken(asof):
+        raise MarketDataError("cboe _VIX", "http", "503 three times")
+
+    provider.snapshot = broken
+    with pytest.raises(UserError, match=r"unavailable right now \(cboe _VIX\)"):
+        await svc.market(ANN)
+    provider.snapshot = real
+    assert (await svc.market(ANN)).market is not None  # recovers on the next call
+
+
 async def test_check_renders_with_buttons_data(env):
     svc, _, _ = env
     await svc.add_position(ANN, GOOD + " <i>x</i>")

@@ -27,14 +27,14 @@ def _url(tmp_path, name="alvh.db"):
 def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
     engine = make_engine(_url(tmp_path))
-    assert migrate(engine) == head_revision() == "0002"
+    assert migrate(engine) == head_revision() == "0003"
     names = set(inspect(engine).get_table_names())
     assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                  METADATA)
     assert diffs == []
-    assert migrate(engine) == "0002"  # a second run is a no-op
+    assert migrate(engine) == "0003"  # a second run is a no-op
     engine.dispose()
 
 
@@ -95,7 +95,7 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     before = _snapshot(path, TABLES_0001)
 
     store = Store.open(_url(tmp_path, "old.db"))  # opening migrates to head
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == "0003"
     after = _snapshot(path, TABLES_0001)
     for table, (cols, rows) in before.items():
         new_cols, new_rows = after[table]
@@ -145,4 +145,25 @@ def test_concurrent_start_ups_migrate_once(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and results == ["0002"] * 4
+    assert errors == [] and results == ["0003"] * 4
+
+
+def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
+    from bot.store import HedgeInput, PositionInput
+    from bot.store.migrate import downgrade
+
+    url = _url(tmp_path)
+    store = Store.open(url)
+    store.ensure_user(5, 5)
+    pos = store.add_position(5, PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130, 5155,
+                                              1, 4.35, label="keep me", notes="dropped at 0001"))
+    store.add_hedge(5, pos.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 1.2, strike=22))
+    store.record_report(5, date(2026, 11, 25), "premarket")
+    store.report_skipped(5, date(2026, 11, 25), "premarket", "after the open")
+    before = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
+    assert downgrade(store.engine, "0001") == "0001"
+    assert migrate(store.engine) == "0003"
+    assert _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings")) == before
+    got = store.get_position(5, pos.id)
+    assert (got.label, got.entry_credit, got.notes) == ("keep me", Decimal("4.35"), "")
+    store.close()

@@ -431,3 +431,13 @@ def test_subscriber_books_match_the_per_user_view(store):
     assert book.book_hedges == store.book_hedges(ALICE) and len(book.book_hedges) == 1
     store.subscribe(BOB)
     assert [b.settings.tg_user_id for b in store.subscriber_books()] == [ALICE, BOB]
+
+
+def test_report_skipped_is_recorded_as_such(store):
+    day = date(2026, 11, 25)
+    assert store.record_report(ALICE, day, "premarket") is True
+    row = store.report_skipped(ALICE, day, "premarket", "missed until after the open")
+    assert (row.delivery_status, row.attempts, row.sent_at, row.error) == (
+        "skipped", 0, None, "missed until after the open")
+    assert store.record_report(ALICE, day, "premarket") is False
+    assert store.reports(ALICE)[0].delivery_status == "skipped"

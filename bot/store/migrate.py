@@ -49,3 +49,19 @@ def migrate(target: str | Engine, revision: str = "head") -> str | None:
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+def downgrade(target: str | Engine, revision: str) -> str | None:
+    """Step the schema back to `revision` (operations only; take a backup first)."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        cfg = alembic_config()
+        with engine.connect() as conn:
+            conn.execution_options(sqlite_write=True)
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, revision)
+        return current_revision(engine)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()

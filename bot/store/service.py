@@ -769,6 +769,17 @@ class Store:
     def report_sent(self, tg_user_id: int, session_date: date, kind: str, *, ok: bool = True,
                     error: str | None = None) -> ReportLogRow:
         """Record a delivery attempt of a claimed report (sent, or failed with `error`)."""
+        return self._report_outcome(tg_user_id, session_date, kind,
+                                    "sent" if ok else "failed", None if ok else error)
+
+    def report_skipped(self, tg_user_id: int, session_date: date, kind: str, reason: str
+                       ) -> ReportLogRow:
+        """Record that a claimed report was deliberately not sent (e.g. missed until after the
+        open); `reason` is kept in `error`."""
+        return self._report_outcome(tg_user_id, session_date, kind, "skipped", reason)
+
+    def _report_outcome(self, tg_user_id: int, session_date: date, kind: str, status: str,
+                        error: str | None) -> ReportLogRow:
         error = str(error)[:ERROR_MAX_CHARS] if error else None  # "" would read as NULL in CSV
 
         def work(s: Session) -> ReportLogRow:
@@ -778,10 +789,12 @@ class Store:
                 ReportLogRow.kind == kind)).first()
             if row is None:
                 raise NotFound(f"no {kind} report recorded for {session_date}")
-            row.attempts += 1
-            row.delivery_status = "sent" if ok else "failed"
-            row.sent_at = self._now() if ok else row.sent_at
-            row.error = None if ok else error
+            if status != "skipped":
+                row.attempts += 1
+            row.delivery_status = status
+            if status == "sent":
+                row.sent_at = self._now()
+            row.error = error
             s.add(row)
             return row
 

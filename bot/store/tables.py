@@ -37,7 +37,7 @@ POSITION_STATUSES = ("open", "closed", "rolled", "expired")
 HEDGE_STATUSES = ("open", "closed")
 HEDGE_KINDS = ("VIX_CALL", "VIX_CALL_SPREAD", "VIX_FUTURE")
 HEDGE_LAYERS = ("L1", "L2", "L3")
-DELIVERY_STATUSES = ("pending", "sent", "failed")
+DELIVERY_STATUSES = ("pending", "sent", "failed", "skipped")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -54,5 +54,6 @@ def downgrade() -> None:
         batch.drop_constraint("ck_report_delivery", type_="check")
         for column in ("error", "attempts", "sent_at", "delivery_status"):
             batch.drop_column(column)
-    with op.batch_alter_table("positions") as batch:
-        batch.drop_column("notes")
+    # Native DROP COLUMN (SQLite ≥ 3.35): a batch copy of positions would trip the foreign
+    # keys that hedges and rolls hold on it.
+    op.execute("ALTER TABLE positions DROP COLUMN notes")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import importlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -191,11 +192,31 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 # --- hooks -----------------------------------------------------------------------------------
 
 
+async def _install_jobs(application: Application) -> None:
+    """Scheduled work (issue 7) plugs in here: `bot.jobs.setup(application)`, when that module
+    exists, schedules its jobs on `application.job_queue` (which PTB starts and stops with the
+    application)."""
+    if not application.bot_data.get("install_jobs", True):
+        return
+    try:
+        jobs = importlib.import_module("bot.jobs")
+    except ModuleNotFoundError as e:
+        if e.name != "bot.jobs":
+            raise
+        return
+    setup = getattr(jobs, "setup", None)
+    if callable(setup):
+        result = setup(application)
+        if asyncio.iscoroutine(result):
+            await result
+
+
 async def _post_init(application: Application) -> None:
     services = application.bot_data.get("services")
     store = getattr(services, "store", None) or application.bot_data.get("store")
     if store is not None:
         await migrate_store(store)
+    await _install_jobs(application)
     commands = application.bot_data.get("bot_commands") or []
     if commands:
         await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands])
@@ -231,13 +252,15 @@ def build_application(
     handlers: Iterable[BaseHandler] | None = None,
     bot_commands: list[tuple[str, str]] | None = None,
     rate_limiter: BaseRateLimiter | bool | None = None,
+    install_jobs: bool = True,
 ) -> Application:
     """The bot, ready for `async with app:` / `app.run_polling()`.
 
     `store`, `provider`, `clock` default to the ones `settings` names. Tests may inject
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
     `bot_commands` (default: `bot.handlers.all_handlers()` and `BOT_COMMANDS`), and a
-    `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none).
+    `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none), and turn
+    off the scheduled jobs (`install_jobs=False`).
     """
     if not settings.telegram_bot_token:
         raise ConfigError(["TELEGRAM_BOT_TOKEN is not set; get one from @BotFather"])
@@ -281,6 +304,7 @@ def build_application(
     application.bot_data["services"] = services
     application.bot_data["settings"] = settings
     application.bot_data["bot_commands"] = list(bot_commands)
+    application.bot_data["install_jobs"] = install_jobs
     if store is not None:
         application.bot_data["store"] = store
     if provider is not None:

@@ -333,8 +333,12 @@ async def test_restart_keeps_every_position(bots, fake_api, ann, bob):
     await ann.send("/add XSP 2026-08-21 560/565/615/620 x3 @0.45 second")
     await bob.send(ADD_ONE_LINER + " bob")
     await ann.send("/close 1 @1.20")
+    await ann.send("/hedge 2 add 3 VIX 2026-08-19 22/27C @0.80")
     before = {u: [(r.id, r.status, r.label) for r in store_of(first).list_positions(u, None)]
               for u in (ANN, BOB)}
+    hedges_before = [(h.id, h.qty, float(h.strike), float(h.strike2), float(h.cost))
+                     for h in store_of(first).list_hedges(ANN, 2)]
+    assert hedges_before and hedges_before[0][1:] == (3, 22.0, 27.0, 0.80)
     await bots.stop(first)
 
     second = await bots.start()
@@ -343,6 +347,9 @@ async def test_restart_keeps_every_position(bots, fake_api, ann, bob):
              for u in (ANN, BOB)}
     assert after == before
     assert after[ANN] == [(1, "closed", "first"), (2, "open", "second")]
+    hedges_after = [(h.id, h.qty, float(h.strike), float(h.strike2), float(h.cost))
+                    for h in store_of(second).list_hedges(ANN, 2)]
+    assert hedges_after == hedges_before
     (listing,) = await ann.send("/positions")
     assert "second" in listing["text"] and "first" not in listing["text"]
 

@@ -154,3 +154,29 @@ async def test_wrong_token_is_refused_at_start(bots, fake_api: FakeBotAPI):
 
     with pytest.raises(InvalidToken):
         await bots.start(telegram_bot_token=LOCAL_TOKEN.replace("local", "other"), **tiny())
+
+
+async def test_hooks_install_jobs_and_close_resources(bots, fake_api, monkeypatch):
+    import sys
+
+    events = []
+
+    async def setup(application):
+        events.append(("jobs", application.job_queue is not None))
+
+    class Store:
+        engine = None  # nothing to migrate
+
+        def close(self):
+            events.append("store closed")
+
+    class Provider:
+        async def aclose(self):
+            events.append("provider closed")
+
+    monkeypatch.setitem(sys.modules, "bot.jobs", SimpleNamespace(setup=setup))
+    services = SimpleNamespace(store=Store(), provider=Provider())
+    app = await bots.start(**{**tiny(), "services": services})
+    assert events == [("jobs", True)]
+    await bots.stop(app)
+    assert events == [("jobs", True), "provider closed", "store closed"]

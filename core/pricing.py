@@ -378,8 +378,14 @@ def touch_probability(S, level, T, r, q, sigma) -> TouchProbability:
         s = sigma * np.sqrt(T)
         drift = eta * nu * T
         finish = ndtr((drift - abs_b) / s)
-        # e^{2νb/σ²}·N(·) in logs: the exponential alone overflows for far levels.
-        reflected = np.exp(2.0 * nu * b / (sigma * sigma) + log_ndtr((-abs_b - drift) / s))
+        # e^{2νb/σ²}·N(z) with z = −(|b| + ηνT)/s, in logs: the exponential alone overflows
+        # for far levels or small σ. Since 2νb/σ² − z²/2 = −(|b| − ηνT)²/(2s²) exactly,
+        #   ln(reflected) = −(|b| − ηνT)²/(2s²) + (ln N(z) + z²/2),
+        # both parts bounded above; what still overflows (|z| > 1e154) is e^{−huge} = 0.
+        z = (-abs_b - drift) / s
+        gap = (abs_b - drift) / s
+        reflected = np.exp(-0.5 * gap * gap + (log_ndtr(z) + 0.5 * z * z))
+        reflected = np.where(np.isnan(reflected) & (s > 0), 0.0, reflected)
         touch = np.minimum(finish + reflected, 1.0)
         at_level = b == 0
         touch = np.where(at_level, 1.0, touch)

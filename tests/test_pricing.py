@@ -314,6 +314,10 @@ def test_touch_probability_special_cases():
     # a far level does not overflow e^{2νb/σ²}: probability ~0, finite
     far = touch_probability(100.0, [1e-3, 1e4], 0.1, 0.04, 0.0, 0.05)
     assert np.isfinite(far.touch).all() and (far.touch < 1e-12).all()
+    # vanishing vol: the path is the deterministic drift e^{(r−q)t}, which reaches 100.3 in 0.1 y
+    # at 5 % but neither 101 nor 99 (no NaN from e^{2νb/σ²} overflowing)
+    det = touch_probability(100.0, [100.3, 101.0, 99.0], 0.1, 0.05, 0.0, 1e-160)
+    np.testing.assert_array_equal(det.touch, [1.0, 0.0, 0.0])
     # driftless rule of thumb: touch ≈ 2 × finish beyond
     zero = touch_probability(100.0, 90.0, 0.1, 0.0, 0.0, 1e-8 + 0.2)
     assert float(zero.touch) == pytest.approx(2 * float(zero.finish_beyond), rel=0.03)

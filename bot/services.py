@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from bot import parsing
 from bot.marketdata.errors import MarketDataError
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
+from bot.store.errors import NotFound
 from bot.store.inputs import HedgeInput, PositionInput
 from core import calendar as cal
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
@@ -168,6 +169,7 @@ class Services:
         self._market_ttl_s = market_ttl_s
         self._market: MarketData | None = None
         self._market_lock = asyncio.Lock()
+        self._known_users: set[int] = set()  # registered users seen by this process
 
     # --- time and data --------------------------------------------------------------------
 
@@ -217,8 +219,34 @@ class Services:
     # --- users and settings -----------------------------------------------------------------
 
     async def _user(self, user: UserRef) -> Any:
-        """Register on first contact (refreshes chat id, last seen); the user's settings."""
-        return await _to_thread(self.store.ensure_user, user.user_id, user.chat_id)
+        """Register on first contact (refreshes chat id, last seen); the user's settings. A new
+        user starts with the operator's default report time and time zone (REPORT_TIME,
+        TIMEZONE)."""
+        is_new = False
+        if user.user_id not in self._known_users:
+            try:
+                await _to_thread(self.store.get_settings, user.user_id)
+            except NotFound:
+                is_new = True
+        row = await _to_thread(self.store.ensure_user, user.user_id, user.chat_id)
+        self._known_users.add(user.user_id)
+        if is_new:
+            row = await self._apply_operator_defaults(user, row)
+        return row
+
+    async def _apply_operator_defaults(self, user: UserRef, row: Any) -> Any:
+        changes: dict[str, Any] = {}
+        report_time = getattr(self.settings, "report_time", None)
+        if isinstance(report_time, dtime):
+            hhmm = report_time.strftime("%H:%M")
+            if hhmm != getattr(row, "report_time", hhmm):
+                changes["report_time"] = hhmm
+        tz = getattr(self.settings, "timezone", None)
+        if isinstance(tz, str) and tz != getattr(row, "timezone", tz):
+            changes["timezone"] = tz
+        if not changes:
+            return row
+        return await _to_thread(self.store.update_settings, user.user_id, **changes)
 
     async def start(self, user: UserRef) -> dict[str, Any]:
         await self._user(user)

@@ -320,6 +320,26 @@ async def test_settings_set_each_key(env):
     assert "Asia/Tokyo" in html and "alerts off" in html
 
 
+async def test_new_user_gets_the_operator_defaults_existing_user_keeps_theirs(tmp_path, offline):
+    from bot.config import Settings
+
+    clock = lambda: offline.asof  # noqa: E731
+    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}", clock=clock)
+    try:
+        await Services(store=store, provider=offline, clock=clock).settings_set(BOB, "tz UTC")
+        operator = Settings(report_time=time(7, 0), timezone="Europe/London")
+        svc = Services(store=store, provider=offline, clock=clock, settings=operator)
+        s = await svc.settings_get(ANN)
+        assert (s.report_time, s.timezone) == (time(7, 0), "Europe/London")
+        s = await svc.settings_get(BOB)  # registered before: untouched
+        assert (s.report_time, s.timezone) == (time(8, 45), "UTC")
+        await svc.settings_set(ANN, "time 06:30")
+        s = await svc.settings_get(ANN)  # the default is applied once, not on every call
+        assert s.report_time == time(6, 30)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("now, hhmm, tz, expected", [
     # Wed 2026-07-08 16:15 ET, 08:45 New York → Thu 07-09 08:45
     (datetime(2026, 7, 8, 16, 15, tzinfo=ET), "08:45", "America/New_York",

@@ -581,7 +581,11 @@ class LocalBotAPI:
         try:
             if handler is None:
                 raise ApiError(404, "Not Found")
-            result = handler(params)
+            try:
+                result = handler(params)
+            except (TypeError, ValueError, KeyError, AttributeError) as e:
+                # Malformed parameters (e.g. a non-numeric message_id): Telegram says 400.
+                raise ApiError(400, f"Bad Request: invalid parameters ({e})") from None
         except ApiError as e:
             self._record(method, params, False, e.description)
             answer: dict[str, Any] = {

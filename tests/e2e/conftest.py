@@ -14,7 +14,7 @@ from bot.app import build_application, start_polling, stop_polling
 from bot.config import Settings
 
 # tests/ is not a package: make `import fakebotapi` work for this folder's modules.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from fakebotapi import LOCAL_TOKEN, FakeBotAPI, settle
 

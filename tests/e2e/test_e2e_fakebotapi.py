@@ -121,3 +121,9 @@ def test_send_document_multipart(fake_api: FakeBotAPI):
     assert doc["file_name"] == "positions.csv" and doc["file_size"] == 23
     assert r["result"]["caption"] == "your export"
     assert fake_api.file_content(doc["file_id"]) == b"id,expiry\n1,2026-12-18\n"
+
+
+def test_malformed_parameters_are_a_bad_request_not_a_crash(fake_api: FakeBotAPI):
+    bad = _post(fake_api, "editMessageText", chat_id="7", message_id="abc", text="x")
+    assert bad["error_code"] == 400 and bad["description"].startswith("Bad Request")
+    assert _post(fake_api, "getMe")["ok"]  # still serving

@@ -163,6 +163,26 @@ def test_broadcasting_shapes_and_scalars():
     assert g.price[1, 2] == pytest.approx(float(one.price), rel=1e-15)
 
 
+def test_blocked_evaluation_matches_whole_array(monkeypatch):
+    """Large inputs are priced in blocks; block edges, broadcasting, NaN and T = 0 elements
+    must come out exactly as in one pass (blocks of 7 force ragged edges)."""
+    rng = np.random.default_rng(5)
+    S = rng.uniform(80, 120, (30, 1))
+    K = np.linspace(70, 130, 11)
+    T = rng.uniform(0, 0.5, (30, 11))
+    T[::4, ::3] = 0.0
+    sigma = np.where(rng.random((30, 11)) < 0.1, np.nan, 0.25)
+    is_call = np.arange(11) % 2 == 0
+    whole = black76(S, K, T, 0.03, sigma, is_call), bsm(S, K, T, 0.03, 0.01, sigma, is_call)
+    monkeypatch.setattr(pricing, "BLOCK_SIZE", 7)
+    blocked = black76(S, K, T, 0.03, sigma, is_call), bsm(S, K, T, 0.03, 0.01, sigma, is_call)
+    for g_whole, g_blocked in zip(whole, blocked, strict=True):
+        for a, b in zip(g_whole, g_blocked, strict=True):
+            assert b.shape == (30, 11)
+            np.testing.assert_array_equal(a, b)
+    assert np.isnan(blocked[1].price).any() and (blocked[1].gamma == 0).any()
+
+
 def test_shapes_that_do_not_broadcast_raise_naming_arguments():
     with pytest.raises(ValueError, match=r"S\(3,\).*K\(2,\)"):
         bsm([1.0, 2.0, 3.0], [1.0, 2.0], 0.1, 0.0, 0.0, 0.2, True)

@@ -47,6 +47,20 @@ def test_put_call_parity(S, m, T, r, q, sigma):
 
 
 @FAST
+@given(st.floats(5.0, 80.0), st.floats(-0.7, 0.7), years, rate, st.floats(0.2, 3.0))
+def test_black76_put_call_parity_and_bounds(F, m, T, r, sigma):
+    K = F * math.exp(m)
+    c = black76(F, K, T, r, sigma, True)
+    p = black76(F, K, T, r, sigma, False)
+    disc = math.exp(-r * T)
+    tol = 1e-12 * (F + K)
+    assert abs(float(c.price - p.price) - disc * (F - K)) <= tol
+    assert abs(float(c.delta - p.delta) - disc) <= 1e-12
+    assert max(disc * (F - K), 0.0) - tol <= float(c.price) <= disc * F + tol
+    assert max(disc * (K - F), 0.0) - tol <= float(p.price) <= disc * K + tol
+
+
+@FAST
 @given(spot, moneyness, years, rate, div, vol)
 def test_no_arbitrage_bounds(S, m, T, r, q, sigma):
     K = S * math.exp(m)

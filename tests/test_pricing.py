@@ -264,6 +264,34 @@ def test_implied_vol_recovers_mpmath_price(K, T, sigma, call):
     assert reprice == pytest.approx(price, rel=REL)
 
 
+def test_implied_vol_wide_random_sweep():
+    """50,000 options far beyond realistic ranges (σ 2e-4…4.9, T 1e-4…10 y, ±10 std devs):
+    every finite answer is right to its conditioning, and every well-conditioned price (8 ulps
+    of rounding move the vol < 1e-8 relative) gets an answer."""
+    rng = np.random.default_rng(2024)
+    n = 50_000
+    S = 100.0
+    T = 10 ** rng.uniform(-4, 1, n)
+    sigma = 10 ** rng.uniform(math.log10(2e-4), math.log10(4.9), n)
+    K = S * np.exp(rng.uniform(-10, 10, n) * sigma * np.sqrt(T))
+    r, q = rng.uniform(-0.01, 0.1, n), rng.uniform(0, 0.05, n)
+    call = rng.random(n) < 0.5
+    g = bsm(S, K, T, r, q, sigma, call)
+    iv = implied_vol(g.price, S, K, T, r, q, call)
+    with np.errstate(all="ignore"):
+        undisc = np.exp(r * T)
+        vega = g.vega * 100 * undisc
+        # rounding of the numbers the price is made of, over vega, relative to σ
+        uncertainty = 8 * np.finfo(float).eps * (g.price * undisc + S * undisc + K) / (
+            vega * sigma)
+    solved = np.isfinite(iv)
+    err = np.abs(iv[solved] - sigma[solved]) / sigma[solved]
+    assert (err <= 1e-9 + 4 * uncertainty[solved]).all(), err.max()
+    well = uncertainty < 1e-8
+    assert solved[well].all(), np.flatnonzero(well & ~solved)[:5]
+    assert well.mean() > 0.3  # the sweep is not vacuous (~35 % are well conditioned)
+
+
 def test_implied_vol_black76_recovers_mpmath_price():
     F, r, T = 18.5, 0.04, 14 / 365
     K = np.array([12.0, 15.0, 18.0, 20.0, 25.0, 30.0, 40.0])

@@ -210,6 +210,8 @@ def parse_number(
 ) -> float:
     """A plain decimal (no exponent, no nan/inf) within [lo, hi] (or (lo, hi])."""
     pattern = _SIGNED_RE if signed else _NUMBER_RE
+    if not signed and token.startswith("-") and _SIGNED_RE.match(token):  # a negative number
+        raise ParseError(f"{what} {_show(token)} cannot be negative", usage)
     if not pattern.match(token):
         raise ParseError(f"{what} {_show(token)} is not a number", usage)
     value = float(token)

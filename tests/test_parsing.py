@@ -76,7 +76,8 @@ def test_date_forms(token, expected):
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2", "missing the entry credit"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2 4.35", "must start with @"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @0", "above 0"),
-    ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @-1", "is not a number"),
+    ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @-1", "cannot be negative"),
+    ("SPXW 2026-12-18 5600/5650/6150/-6200 x2 @1", "cannot be negative"),
     ("SPXW 2026-12-18", "expected root, expiry, four strikes and @credit"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 @4.35 " + "y" * 65, "at most 64"),
 ])
@@ -225,7 +226,7 @@ def test_settings(text, key, value):
     ("timezone Mars/Base", "IANA"),
     ("timezone ../../etc/passwd", "IANA"),
     ("edr_trigger 9", "at most 3"),
-    ("hedge_budget -1", "is not a number"),
+    ("hedge_budget -1", "cannot be negative"),
     ("take_profit 1000", "at most 100"),
     ("alerts maybe", "on or off"),
     ("alerts", "exactly one value"),

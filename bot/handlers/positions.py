@@ -52,13 +52,13 @@ def _cancel_row() -> list[tuple[str, str]]:
 
 
 async def add_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    args = command_args(update)
-    if args:
-        try:
-            preview = await services(context).add_position(user_ref(update), args)
-        except _USER_ERRORS as exc:
-            await answer_user_error(update, exc, parsing.USAGE["add"])
-            return ConversationHandler.END
+    try:
+        args = command_args(update)
+        preview = await services(context).add_position(user_ref(update), args) if args else None
+    except _USER_ERRORS as exc:
+        await answer_user_error(update, exc, parsing.USAGE["add"])
+        return ConversationHandler.END
+    if preview is not None:  # the one-liner: saved
         await reply(update, render("add_done", preview=preview))
         return ConversationHandler.END
     context.user_data[DRAFT] = {}

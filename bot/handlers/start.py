@@ -39,6 +39,8 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = (message.text or "") if message else ""
     if text.startswith("/"):
         name = text.split()[0][:32]
+        if "@" in name:  # addressed to another bot in a group (ours would have matched)
+            return
         await reply_error(update, f"unknown command {name}; /help lists every command",
                           "/help")
     else:

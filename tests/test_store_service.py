@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -206,6 +207,8 @@ def test_hedge_on_closed_position_conflicts(store):
     (dict(entry_credit=4.35001), "entry credit has more than 4 decimals"),
     (dict(k1="abc"), "long put strike must be a number"),
     (dict(k4=10**9), "long call strike must be below 100,000"),
+    (dict(k4=10**5000), "long call strike must be below 100,000"),
+    (dict(k4="9" * 5000), "long call strike must be below 100,000"),
     (dict(root="SPY"), "root must be one of SPX, SPXW, XSP"),
     (dict(label="x" * (LABEL_MAX_CHARS + 1)), f"the limit is {LABEL_MAX_CHARS}"),
     (dict(notes="x" * (NOTES_MAX_CHARS + 1)), f"the limit is {NOTES_MAX_CHARS}"),
@@ -298,6 +301,7 @@ def test_settings_validated_and_overrides_merged(store):
     (dict(timezone="../../etc/passwd"), "unknown time zone"),
     (dict(report_time="25:00"), "report time must be a time HH:MM"),
     (dict(report_time="8:45"), "report time must be a time HH:MM"),
+    (dict(report_time="０８:４５"), "report time must be a time HH:MM"),
     (dict(alerts_enabled="yes"), "alerts_enabled must be true or false"),
     (dict(param_overrides={"no_such": 1}), "unknown parameter(s): no_such"),
     (dict(param_overrides={"edr_trigger_pct": "high"}), "parameter edr_trigger_pct must look"),
@@ -441,3 +445,34 @@ def test_report_skipped_is_recorded_as_such(store):
         "skipped", 0, None, "missed until after the open")
     assert store.record_report(ALICE, day, "premarket") is False
     assert store.reports(ALICE)[0].delivery_status == "skipped"
+
+
+_anything = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**4000),
+                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
+                      st.decimals(allow_nan=True, allow_infinity=True),
+                      st.dates(), st.text(alphabet="0123456789.-e", max_size=12))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(k1=_anything, k2=_anything, qty=_anything, credit=_anything, label=_anything,
+       expiry=_anything, hedge_cost=_anything, strike=_anything)
+def test_any_input_is_stored_or_refused_in_words(store, k1, k2, qty, credit, label, expiry,
+                                                 hedge_cost, strike):
+    """Whatever arrives, the answer is a stored row or a ValidationError, nothing else."""
+    for inp in (condor(k1=k1), condor(k2=k2), condor(qty=qty), condor(entry_credit=credit),
+                condor(label=label), condor(expiry=expiry)):
+        try:
+            row = store.add_position(ALICE, inp)
+        except ValidationError as err:
+            assert err.problems and all(len(p) < 200 for p in err.problems)
+        else:
+            assert store.get_position(ALICE, row.id).label == row.label
+    try:
+        store.add_hedge(ALICE, None, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, hedge_cost,
+                                                strike=strike))
+    except ValidationError as err:
+        assert err.problems
+    for bad_id in (k1, qty, label):
+        with contextlib.suppress(ValidationError, NotFound, Conflict):
+            store.close_position(ALICE, bad_id, credit)

@@ -25,53 +25,70 @@ MAX_DATE = date(2100, 12, 31)
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 
 Number = int | float | Decimal | str
+SHOWN_MAX_CHARS = 40  # how much of a bad value is echoed back in a message
+
+
+def shown(value: object, quote: bool = True) -> str:
+    """A bad value as a message shows it: bounded, and safe for integers of any size."""
+    if isinstance(value, int) and not isinstance(value, bool) and (
+            abs(value) >= 10**SHOWN_MAX_CHARS):
+        return "a number too large"
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= SHOWN_MAX_CHARS else text[:SHOWN_MAX_CHARS] + "…"
 
 
 def to_decimal(value: object, name: str, problems: list[str], *, allow_negative: bool = False,
                allow_zero: bool = False) -> Decimal | None:
     """`value` as an exact Decimal in range, or None after appending a problem."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
-        problems.append(f"{name} must be a number (got {value!r})")
+        problems.append(f"{name} must be a number (got {shown(value)})")
         return None
     if isinstance(value, float) and not math.isfinite(value):
-        problems.append(f"{name} must be a finite number (got {value})")
+        problems.append(f"{name} must be a finite number (got {shown(value, quote=False)})")
         return None
     try:
-        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+        if isinstance(value, float):
+            d = Decimal(repr(value))  # the shortest repr: 4.35, not 4.3499999999999996447…
+        elif isinstance(value, int | Decimal):
+            d = Decimal(value)  # any size (str() of a huge int would itself fail)
+        else:
+            d = Decimal(value.strip())
     except InvalidOperation:
-        problems.append(f"{name} must be a number (got {value!r})")
+        problems.append(f"{name} must be a number (got {shown(value)})")
         return None
     if not d.is_finite():
-        problems.append(f"{name} must be a finite number (got {value})")
+        problems.append(f"{name} must be a finite number (got {shown(value, quote=False)})")
         return None
-    if abs(d) >= MAX_POINTS:
-        problems.append(f"{name} must be below {MAX_POINTS:,} (got {value})")
+    if d.copy_abs() >= MAX_POINTS:  # copy_abs: abs() would overflow on 1E+1000000
+        problems.append(f"{name} must be below {MAX_POINTS:,} (got {shown(value, quote=False)})")
         return None
     if d != d.quantize(_QUANTUM):  # rounding silently would store a number the user never typed
-        problems.append(f"{name} has more than {MONEY_SCALE} decimals (got {value})")
+        problems.append(
+            f"{name} has more than {MONEY_SCALE} decimals (got {shown(value, quote=False)})")
         return None
     if d < 0 and not allow_negative:
-        problems.append(f"{name} must not be negative (got {value})")
+        problems.append(f"{name} must not be negative (got {shown(value, quote=False)})")
         return None
     if d == 0 and not (allow_zero or allow_negative):
-        problems.append(f"{name} must be above 0 (got {value})")
+        problems.append(f"{name} must be above 0 (got {shown(value, quote=False)})")
         return None
     return d + 0  # normalise -0 to 0
 
 
 def check_qty(value: object, name: str, problems: list[str]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_QTY:
-        problems.append(f"{name} must be a whole number from 1 to {MAX_QTY:,} (got {value!r})")
+        problems.append(f"{name} must be a whole number from 1 to {MAX_QTY:,} (got {shown(value)})")
         return None
     return value
 
 
 def check_date(value: object, name: str, problems: list[str]) -> date | None:
     if isinstance(value, datetime) or not isinstance(value, date):
-        problems.append(f"{name} must be a date (got {value!r})")
+        problems.append(f"{name} must be a date (got {shown(value)})")
         return None
     if not MIN_DATE <= value <= MAX_DATE:
-        problems.append(f"{name} must be between {MIN_DATE} and {MAX_DATE} (got {value})")
+        problems.append(f"{name} must be between {MIN_DATE} and {MAX_DATE} "
+                        f"(got {shown(value, quote=False)})")
         return None
     return value
 

@@ -32,6 +32,7 @@ from bot.store.inputs import (
     check_text,
     clean_hedge,
     clean_position,
+    shown,
     to_decimal,
 )
 from bot.store.serialize import row_json
@@ -58,6 +59,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
+SHOWN_ID_MAX_CHARS = 40
 REPORT_KIND_MAX_CHARS = 32
 EDR_STATE_MAX_CHARS = 16
 EDR_SOURCE_MAX_CHARS = 32
@@ -118,7 +120,7 @@ def parse_id(raw: object) -> int | None:
         return None
     if isinstance(raw, str):
         text = raw.strip()
-        if not text.isascii() or not text.isdigit():
+        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_DB_ID)):
             return None
         raw = int(text)
     if not isinstance(raw, int) or not 0 < raw <= MAX_DB_ID:
@@ -127,16 +129,23 @@ def parse_id(raw: object) -> int | None:
 
 
 def _not_found(entity: str, raw_id: object) -> NotFound:
-    shown = raw_id if isinstance(raw_id, int) and not isinstance(raw_id, bool) else repr(raw_id)
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        # str() of a gigantic int is itself refused by Python (4,300-digit limit)
+        too_big = abs(raw_id) >= 10**SHOWN_ID_MAX_CHARS
+        shown = "(a number too large to be an id)" if too_big else str(raw_id)
+    else:
+        shown = repr(raw_id)
+    if len(shown) > SHOWN_ID_MAX_CHARS:  # a pasted novel is not echoed back whole
+        shown = shown[:SHOWN_ID_MAX_CHARS] + "…"
     return NotFound(f"no {entity} #{shown} in your book")
 
 
 def _hhmm(value: object, name: str, problems: list[str]) -> str | None:
-    if isinstance(value, str) and len(value) == 5 and value[2] == ":":
+    if isinstance(value, str) and value.isascii() and len(value) == 5 and value[2] == ":":
         hh, mm = value[:2], value[3:]
         if hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60:
             return value
-    problems.append(f"{name} must be a time HH:MM, 24-hour (got {value!r})")
+    problems.append(f"{name} must be a time HH:MM, 24-hour (got {shown(value)})")
     return None
 
 
@@ -166,7 +175,7 @@ def _check_overrides(value: object, problems: list[str]) -> str | None:
                 isinstance(v, type(default)))
         if not ok:
             problems.append(f"parameter {name} must look like its default {default!r} "
-                            f"(got {v!r})")
+                            f"(got {shown(v)})")
     try:
         return json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
@@ -297,7 +306,8 @@ class Store:
         """Register the user on first contact; later calls refresh the chat id and last seen."""
         if chat_id is not None and (isinstance(chat_id, bool) or not isinstance(chat_id, int)
                                     or abs(chat_id) > MAX_DB_ID):
-            raise ValidationError([f"chat id must be a whole number (got {chat_id!r})"], "user")
+            raise ValidationError([f"chat id must be a whole number (got {shown(chat_id)})"],
+                                  "user")
 
         def work(s: Session) -> UserSettings:
             now = self._now()
@@ -353,7 +363,7 @@ class Store:
                     clean[name] = _hhmm(value, name.replace("_", " "), problems)
             elif name == "alerts_enabled":
                 if not isinstance(value, bool):
-                    problems.append(f"alerts_enabled must be true or false (got {value!r})")
+                    problems.append(f"alerts_enabled must be true or false (got {shown(value)})")
                 clean[name] = value
             elif name == "param_overrides":
                 if not isinstance(value, dict):
@@ -852,7 +862,7 @@ class Store:
         check_date(session_date, "session date", problems)
         if (isinstance(edr_pct, bool) or not isinstance(edr_pct, int | float)
                 or not math.isfinite(edr_pct) or edr_pct < 0):
-            problems.append(f"EDR % must be a finite number ≥ 0 (got {edr_pct!r})")
+            problems.append(f"EDR % must be a finite number ≥ 0 (got {shown(edr_pct)})")
         _check_key(state, "EDR state", EDR_STATE_MAX_CHARS, problems)
         _check_key(source, "EDR source", EDR_SOURCE_MAX_CHARS, problems)
         if problems:
@@ -929,7 +939,7 @@ def _as_hedge_input(inp: object) -> HedgeInput:
 
 def _limit(n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValidationError([f"limit must be a whole number above 0 (got {n!r})"], "query")
+        raise ValidationError([f"limit must be a whole number above 0 (got {shown(n)})"], "query")
     return n
 
 
@@ -937,12 +947,13 @@ def _check_tg_id(tg_user_id: object) -> None:
     if isinstance(tg_user_id, bool) or not isinstance(tg_user_id, int) or not (
             0 < tg_user_id <= MAX_DB_ID):
         raise ValidationError([f"telegram user id must be a positive whole number "
-                               f"(got {tg_user_id!r})"], subject="user")
+                               f"(got {shown(tg_user_id)})"], subject="user")
 
 
 def _check_timezone(value: object, problems: list[str]) -> str | None:
     if not isinstance(value, str) or not value or len(value) > TIMEZONE_MAX_CHARS:
-        problems.append(f"time zone must be an IANA name like America/New_York (got {value!r})")
+        problems.append(
+            f"time zone must be an IANA name like America/New_York (got {shown(value)})")
         return None
     try:
         ZoneInfo(value)

@@ -53,7 +53,7 @@ BLOCK_SIZE = 16384  # options per block in bsm/black76 (cache-sized temporaries)
 # Implied-vol search domain (decimal vol). A price whose vol lies outside it is NaN.
 IV_SIGMA_MIN = 1e-4
 IV_SIGMA_MAX = 5.0
-IV_MAX_ITER = 100  # safeguarded Newton; bisection alone needs < 60 steps on this domain
+IV_MAX_ITER = 100  # safeguarded Halley; bisection alone needs < 60 steps on this domain
 IV_REL_TOL = 1e-14  # stop when the step in total std is below this, relative
 IV_MATCH_ULPS = 4.0  # or when the model price matches to this many ulps of its larger term
 EPS = np.finfo(float).eps
@@ -61,7 +61,7 @@ EPS = np.finfo(float).eps
 # e.g. a deep in-the-money price whose time value is lost in rounding. A vol there is a guess.
 IV_MAX_REL_UNCERTAINTY = 1e-6
 PRICE_ROUNDING_ULPS = 8.0
-SUBNORMAL_NOISE = np.finfo(float).tiny / np.finfo(float).eps  # prices near underflow are noise
+SUBNORMAL_NOISE = np.finfo(float).tiny / EPS  # prices near underflow are noise
 
 
 class Greeks(NamedTuple):
@@ -267,9 +267,10 @@ def _initial_std(p, F, K, w, x, lo, hi):
 def _solve_total_std(p, F, K, w, lo, hi):
     """Total std v with undiscounted Black price p (1-d arrays, every p inside (B(lo), B(hi))).
 
-    Safeguarded Newton on ln B(v) — closer to linear than B itself for small prices, so few
-    steps — inside a shrinking bracket [lo, hi]; a step leaving the bracket is replaced by the
-    geometric midpoint (bisection in ln v, the domain spans four decades).
+    Safeguarded Halley (Newton with the second derivative) on ln B(v) — closer to linear than
+    B itself for small prices, so few steps — inside a shrinking bracket [lo, hi]; a step
+    leaving the bracket is replaced by the geometric midpoint (bisection in ln v, the domain
+    spans four and a half decades).
     """
     x = np.log(F / K)
     log_p = np.log(p)
@@ -339,7 +340,7 @@ def _implied(price, F, K, T, r, w, shape, valid) -> np.ndarray:
             # the price, and for the in-the-money parity step also F and K.
             d1 = x[solve] / v + 0.5 * v
             vega_v = F[solve] * np.exp(-0.5 * d1 * d1) * INV_SQRT_2PI
-            noise = PRICE_ROUNDING_ULPS * np.finfo(float).eps * (
+            noise = PRICE_ROUNDING_ULPS * EPS * (
                 p[solve] + np.where(itm[solve], F[solve] + K[solve], 0.0)) + SUBNORMAL_NOISE
             pinned = noise <= IV_MAX_REL_UNCERTAINTY * vega_v * v
             out[solve] = np.where(pinned, v / sqrt_t[solve], np.nan)
@@ -405,13 +406,21 @@ def touch_probability(S, level, T, r, q, sigma) -> TouchProbability:
         s = sigma * np.sqrt(T)
         drift = eta * nu * T
         finish = ndtr((drift - abs_b) / s)
-        # e^{2νb/σ²}·N(z) with z = −(|b| + ηνT)/s, in logs: the exponential alone overflows
-        # for far levels or small σ. Since 2νb/σ² − z²/2 = −(|b| − ηνT)²/(2s²) exactly,
+        # e^{2νb/σ²}·N(z) with z = −(|b| + ηνT)/s, in logs: e^{2νb/σ²} alone overflows for
+        # far levels or small σ when the drift points at the level. Then z < 0, and since
+        # 2νb/σ² − z²/2 = −(|b| − ηνT)²/(2s²) exactly,
         #   ln(reflected) = −(|b| − ηνT)²/(2s²) + (ln N(z) + z²/2),
-        # both parts bounded above; what still overflows (|z| > 1e154) is e^{−huge} = 0.
+        # a bounded main term plus a small remainder. For z ≥ 0 the drift points away
+        # (νb ≤ 0), so 2νb/σ² + ln N(z) is safe and avoids the cancellation of z² − gap².
+        # What still overflows (|z| > 1e154) is e^{−huge} = 0.
         z = (-abs_b - drift) / s
         gap = (abs_b - drift) / s
-        reflected = np.exp(-0.5 * gap * gap + (log_ndtr(z) + 0.5 * z * z))
+        log_reflected = np.where(
+            z < 0,
+            -0.5 * gap * gap + (log_ndtr(z) + 0.5 * z * z),
+            2.0 * nu * b / (sigma * sigma) + log_ndtr(z),
+        )
+        reflected = np.exp(log_reflected)
         reflected = np.where(np.isnan(reflected) & (s > 0), 0.0, reflected)
         touch = np.minimum(finish + reflected, 1.0)
         at_level = b == 0

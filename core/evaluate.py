@@ -79,6 +79,7 @@ from core.records import (
     Greeks,
     GreeksRecord,
     HedgeRecommendation,
+    LazyRecords,
     MarketRecord,
     PnlRecord,
     PositionRecord,
@@ -95,6 +96,9 @@ from core.records import (
     ThreatSide,
     WprLevel,
     WprRecord,
+)
+from core.records import (
+    fast_new as _new,
 )
 from core.roll import (
     EXECUTION_NOTE,
@@ -493,11 +497,15 @@ def evaluate(
             out[i] = _r0_record(pos, probs + list(ctx.problems), ctx)
         else:
             valid.append(i)
-    if valid:
-        recs = _evaluate_book([positions[i] for i in valid], ctx, params)
-        for i, rec in zip(valid, recs, strict=True):
-            out[i] = rec
-    return Evaluation(market=ctx.record, positions=[r for r in out if r is not None])
+    build_book = (_evaluate_book([positions[i] for i in valid], ctx, params) if valid
+                  else None)
+    book_index = {i: j for j, i in enumerate(valid)}
+
+    def build(i: int) -> PositionRecord:
+        assert build_book is not None
+        return build_book(book_index[i])
+
+    return Evaluation(market=ctx.record, positions=LazyRecords(out, build))
 
 
 # --- the vectorised pass ------------------------------------------------------------------------
@@ -582,7 +590,9 @@ def _price_fn(ctx: MarketContext, params: Params):
     return price
 
 
-def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> list[PositionRecord]:
+def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
+    """The vectorised pass; returns `build(j) -> PositionRecord` for the j-th valid position
+    (records are built on demand from list views of the arrays)."""
     p = params
     asof = ctx.asof
     today = _et_date(asof)
@@ -747,7 +757,6 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> li
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
-    recs: list[PositionRecord] = []
     wl = np.asarray(wlevel, dtype=object).tolist()
     l2_by_owner: dict[int, list[int]] = {}
     if held.size:
@@ -766,8 +775,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> li
     edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
         model_f_pos, tested, loss_c = ps_l
     book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
-    for i in range(n):
-        recs.append(_position_record(
+
+    def build(i: int) -> PositionRecord:
+        return _position_record(
             i, book, ca, bx, conf, fl, sizing, table, hv, held, ctx, p,
             edr_h=edr_h, sessions=sessions, wpr=wpr, wlevel=wl, put_side=put_side,
             outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
@@ -775,8 +785,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params) -> li
             dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
             b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
             l2_by_owner=l2_by_owner, review_dates=review_dates,
-        ))
-    return recs
+        )
+
+    return build
 
 
 # --- roll search wiring -------------------------------------------------------------------------
@@ -993,7 +1004,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         data_flags.append(FLAG_MODEL_VOLVOL)
     data_flags = list(dict.fromkeys(data_flags))
 
-    edr = EdrRecord(
+    edr = _new(EdrRecord,
         pct=ctx.edr_pct, pts=ctx.edr_pts, source=ctx.source, state=_STATE_NAMES[ctx.state],
         flags=tuple(f for f in ("FAST_RISE", FLAG_PROVISIONAL) if f in ctx.flags),
         adaptive_pct=(None if ctx.hv20 is None else
@@ -1004,19 +1015,19 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         asof=asof,
     )
     cushion = min(ca.d_put[i], ca.d_call[i])
-    wrec = WprRecord(
+    wrec = _new(WprRecord,
         value=float(wpr[i]), level=_WPR_LEVELS[wlevel[i]],
         z_min=float(cushion / (edr_h[i] * book.scale[i])) if edr_h[i] > 0 else float("inf"),
         d_put=float(ca.d_put[i]), d_call=float(ca.d_call[i]), asof=asof,
     )
-    shorts = ShortsRecord(
-        put=ShortSide(float(book.strikes[i][1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
+    shorts = _new(ShortsRecord,
+        put=_new(ShortSide, float(book.strikes[i][1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
                       float(ca.d_put[i]), float(ca.iv[i][1])),
-        call=ShortSide(float(book.strikes[i][2]), float(ca.delta_call[i]),
+        call=_new(ShortSide, float(book.strikes[i][2]), float(ca.delta_call[i]),
                        float(ca.pot_call[i]), float(ca.d_call[i]), float(ca.iv[i][2])),
         asof=asof,
     )
-    crec = ConfirmationRecord(
+    crec = _new(ConfirmationRecord,
         threat_side=ThreatSide.PUT if put_side[i] else ThreatSide.CALL,
         votes=conf.votes_of(i), score=int(conf.score[i]),
         max_available=int(conf.max_available[i]),
@@ -1025,7 +1036,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     )
     mult = p.spx_multiplier * book.qty[i]
     shocks = tuple(
-        ShockRecord(
+        _new(ShockRecord,
             m=float(bx.shocks[k]),
             z={"lo": float(bx.z[i][k][0]), "hi": float(bx.z[i][k][1])},
             pot={"lo": float(bx.pot[i][k][0]), "hi": float(bx.pot[i][k][1])},
@@ -1034,23 +1045,23 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         )
         for k in range(len(bx.shocks))
     )
-    be = BreakevenRecord(
+    be = _new(BreakevenRecord,
         expiry={"lo": float(ca.be_lo[i]), "hi": float(ca.be_hi[i])},
         z_now={"lo": float(bx.z_now[i][0]), "hi": float(bx.z_now[i][1])},
         pot_now={"lo": float(bx.pot_now[i][0]), "hi": float(bx.pot_now[i][1])},
         shocks=shocks, primary=float(bx.primary[i]), asof=asof,
     )
-    g_c = Greeks(float(ca.delta_usd[i]), float(ca.gamma_usd[i]), float(ca.vega_usd[i]),
+    g_c = _new(Greeks, float(ca.delta_usd[i]), float(ca.gamma_usd[i]), float(ca.vega_usd[i]),
                  float(ca.theta_usd[i]))
-    g_h = Greeks(float(delta_held[i]), 0.0, float(vega_held[i]), float(theta_held[i]))
-    g_n = Greeks(g_c.delta + g_h.delta, g_c.gamma, g_c.vega + g_h.vega, g_c.theta + g_h.theta)
-    greeks = GreeksRecord(g_c, g_h, g_n, asof)
+    g_h = _new(Greeks, float(delta_held[i]), 0.0, float(vega_held[i]), float(theta_held[i]))
+    g_n = _new(Greeks, g_c.delta + g_h.delta, g_c.gamma, g_c.vega + g_h.vega, g_c.theta + g_h.theta)
+    greeks = _new(GreeksRecord, g_c, g_h, g_n, asof)
     b3v = sizing.b3[i]
     b4v = sizing.b4[i]
     failing = tuple(name for name, ok in (("B1", bool(sizing.b1[i])), ("B2", bool(b2[i])),
                                           ("B3", b3v is None or bool(b3v)),
                                           ("B4", b4v is None or bool(b4v))) if not ok)
-    bands = BandsRecord(
+    bands = _new(BandsRecord,
         b1=bool(sizing.b1[i]), b2=bool(b2[i]), b3=None if b3v is None else bool(b3v),
         b4=None if b4v is None else bool(b4v), stabilised=bool(sizing.stabilised[i]),
         coverage=float(sizing.coverage_held[i]),
@@ -1066,7 +1077,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
                    else (float(table.strike[row]),))
         to_buy = int(sizing.to_buy[i])
-        rec = HedgeRecommendation(
+        rec = _new(HedgeRecommendation,
             type=(HedgeKind.VIX_CALL_SPREAD if spread else HedgeKind.VIX_CALL).value,
             expiry=table.dates[row], strikes=strikes, qty=to_buy,
             est_cost=float(to_buy * sizing.unit_cost[i] * p.vix_option_multiplier),
@@ -1109,14 +1120,14 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
             layers_l2.append((lab, float(hv.mark[li]), float(held.cost[li]),
                               math.floor(hv.sessions[li])))
     exits = exit_signals(ctx.vix, ctx.state, ctx.ts_ratio, layers_l2, p)
-    se = SecondEngineRecord(
+    se = _new(SecondEngineRecord,
         h_target=float(sizing.h[i]), applicable=bool(sizing.applicable[i]), status=status,
         recommendation=rec, budget=float(sizing.budget_usd[i]), n_target=int(sizing.n_target[i]),
         n_floor=int(sizing.n_floor[i]), n_budget=int(sizing.n_budget[i]),
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
     )
-    pnl = PnlRecord(
+    pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
         unrealised_usd=float(ca.unrealised_usd[i]), pct_of_max=float(ca.pct_of_max[i]),
         max_loss_usd=float(ca.max_loss_usd[i]), max_profit_usd=float(ca.max_profit_usd[i]),
@@ -1129,14 +1140,15 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
     if provisional:
         reason += " Provisional: confirm after the open."
-    roll = RollRecord(outcome, outcome.rule, reason, flags.names(i), proposal, provisional, asof)
-    return PositionRecord(
+    roll = _new(RollRecord, outcome, outcome.rule, reason, flags.names(i), proposal, provisional,
+                asof)
+    return _new(PositionRecord,
         position_id=pos.id, label=pos.label, root=pos.root, expiry=pos.expiry,
         strikes=tuple(float(x) for x in book.strikes[i]),  # type: ignore[arg-type]
         qty=pos.qty, net_credit=cn, dte=int(dte_now[i]),
         edr=edr, wpr=wrec, shorts=shorts, confirmation=crec, breakeven=be, greeks=greeks,
         bands=bands, second_engine=se, roll=roll, pnl=pnl,
-        data=DataRecord(asof, ctx.phase.value, ctx.label, tuple(data_flags), ctx.quote_times),
+        data=_new(DataRecord, asof, ctx.phase.value, ctx.label, tuple(data_flags), ctx.quote_times),
     )
 
 

@@ -92,20 +92,25 @@ class SessionLabel(StrEnum):
 
 def to_jsonable(x: Any) -> Any:
     """Dates → ISO, enums → value, inf/NaN → None, numpy scalars → Python, tuples → lists."""
-    if x is None or isinstance(x, bool | str):
+    t = type(x)
+    if t is float:
+        return x if math.isfinite(x) else None
+    if x is None or t is str or t is int or t is bool:
         return x
+    if isinstance(x, _Record):
+        return x.to_dict()
     if isinstance(x, Enum):
         return x.value
     if isinstance(x, datetime | date):
         return x.isoformat()
-    if isinstance(x, int):
+    if isinstance(x, bool | str | int):
         return x
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:
         return to_jsonable(x.item())  # numpy scalar
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return x.to_dict() if hasattr(x, "to_dict") else _fields_dict(x)
+        return _fields_dict(x)
     if isinstance(x, Mapping):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple | set | frozenset | LazyRecords):
@@ -115,12 +120,17 @@ def to_jsonable(x: Any) -> Any:
     return str(x)
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _fields_dict(obj: Any, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
-    renames = renames or {}
-    return {
-        renames.get(f.name, f.name): to_jsonable(getattr(obj, f.name))
-        for f in dataclasses.fields(obj)
-    }
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(obj))
+    if renames:
+        return {renames.get(n, n): to_jsonable(getattr(obj, n)) for n in names}
+    return {n: to_jsonable(getattr(obj, n)) for n in names}
 
 
 _SPECS: dict[type, tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = {}

@@ -293,6 +293,11 @@ def test_settings_validated_and_overrides_merged(store):
     assert s.params().edr_trigger_pct == 1.0
     s = store.update_settings(ALICE, param_overrides={"edr_trigger_pct": None})
     assert s.param_overrides == {"wpr_watch": 0.9}
+    s = store.update_settings(ALICE, param_overrides={"shocks": [1.1, 1.3],
+                                                      "event_multipliers": {"FOMC": 2}})
+    assert s.params().shocks == (1.1, 1.3) and s.params().event_multipliers == {"FOMC": 2}
+    s = store.update_settings(ALICE, param_overrides={"shocks": None,
+                                                      "event_multipliers": None})
     assert store.get_settings(ALICE) == s
 
 
@@ -307,6 +312,9 @@ def test_settings_validated_and_overrides_merged(store):
     (dict(param_overrides={"edr_trigger_pct": "high"}), "parameter edr_trigger_pct must look"),
     (dict(param_overrides={"edr_trigger_pct": float("nan")}), "parameter edr_trigger_pct"),
     (dict(param_overrides={"macd_fast": 1.5}), "parameter macd_fast"),
+    (dict(param_overrides={"edr_trigger_pct": 10**400}), "parameter edr_trigger_pct"),
+    (dict(param_overrides={"shocks": ["big"]}), "parameter shocks"),
+    (dict(param_overrides={"event_multipliers": {"FED": 2.0}}), "parameter event_multipliers"),
     (dict(colour="red"), "unknown setting(s): colour"),
 ])
 def test_bad_settings(store, changes, fragment):
@@ -476,3 +484,30 @@ def test_any_input_is_stored_or_refused_in_words(store, k1, k2, qty, credit, lab
     for bad_id in (k1, qty, label):
         with contextlib.suppress(ValidationError, NotFound, Conflict):
             store.close_position(ALICE, bad_id, credit)
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_anything | st.lists(_anything, max_size=3) | st.dictionaries(st.text(max_size=5),
+                                                                         _anything, max_size=2),
+       name=st.sampled_from(["edr_trigger_pct", "macd_fast", "roll_allow_debit", "shocks",
+                             "event_multipliers", "edr_approach_pct", "settle_cutoff", "nope"]),
+       text=_anything)
+def test_any_setting_is_stored_or_refused_in_words(store, value, name, text):
+    attempts = [dict(param_overrides={name: value}), dict(timezone=text), dict(report_time=text),
+                dict(quiet_start=text), dict(alerts_enabled=text)]
+    for changes in attempts:
+        try:
+            s = store.update_settings(ALICE, **changes)
+        except ValidationError as err:
+            assert err.problems
+        else:
+            assert store.get_settings(ALICE) == s
+            s.params()  # whatever was accepted builds a Params
+    for call in (lambda: store.record_report(ALICE, date(2026, 11, 25), text),
+                 lambda: store.record_alert(ALICE, text),
+                 lambda: store.update_position_text(ALICE, 1, label=text),
+                 lambda: store.roll_position(ALICE, 1, expiry=date(2027, 1, 15), k1=4800,
+                                             k2=4825, k3=5200, k4=5225, net_credit=value)):
+        with contextlib.suppress(ValidationError, NotFound, Conflict):
+            call()

@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
 MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
 SHOWN_ID_MAX_CHARS = 40
+# Parameter overrides: sane shapes only (the method's own limits are the engine's business).
+MAX_OVERRIDE_NUMBER = 10**9
+MAX_OVERRIDE_TEXT = 64
+MAX_OVERRIDE_ITEMS = 16
 REPORT_KIND_MAX_CHARS = 32
 EDR_STATE_MAX_CHARS = 16
 EDR_SOURCE_MAX_CHARS = 32
@@ -88,7 +92,11 @@ class UserSettings:
     subscribed: bool = False
 
     def params(self) -> Params:
-        return Params.from_overrides(self.param_overrides)
+        """Defaults with the overrides (JSON lists turned back into the tuples Params holds)."""
+        defaults = DEFAULT_PARAMS.to_dict()
+        return Params.from_overrides({
+            k: tuple(v) if isinstance(defaults.get(k), tuple) and isinstance(v, list) else v
+            for k, v in self.param_overrides.items()})
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ def _hhmm(value: object, name: str, problems: list[str]) -> str | None:
 
 def _check_overrides(value: object, problems: list[str]) -> str | None:
     """Overrides as canonical JSON, after Params accepts them and each value has its type."""
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         problems.append("parameter overrides must be a mapping of name → value")
         return None
     try:
@@ -161,26 +169,35 @@ def _check_overrides(value: object, problems: list[str]) -> str | None:
         return None
     defaults = DEFAULT_PARAMS.to_dict()
     for name, v in value.items():
-        default = defaults[name]
-        if isinstance(default, bool):
-            ok = isinstance(v, bool)
-        elif isinstance(default, int):
-            ok = isinstance(v, int) and not isinstance(v, bool)
-        elif isinstance(default, float) or default is None:
-            ok = (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v))
-        elif isinstance(default, str):
-            ok = isinstance(v, str)
-        else:  # tuples and dicts: same container kind
-            ok = isinstance(v, type(default) | list) if isinstance(default, tuple) else (
-                isinstance(v, type(default)))
-        if not ok:
-            problems.append(f"parameter {name} must look like its default {default!r} "
-                            f"(got {shown(v)})")
-    try:
-        return json.dumps(value, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError):
-        problems.append("parameter overrides must be plain numbers, text or lists")
+        if not _like(v, defaults[name]):
+            problems.append(f"parameter {name} must look like its default "
+                            f"{shown(defaults[name])} (got {shown(v)})")
+    if problems:
         return None
+    return json.dumps(value, sort_keys=True, allow_nan=False)
+
+
+def _like(v: object, default: object) -> bool:
+    """`v` has the kind of `default`: a finite, bounded number, short text, or a container of
+    those (a tuple may come as a JSON list)."""
+    if isinstance(default, bool):
+        return isinstance(v, bool)
+    if isinstance(default, int):
+        return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_OVERRIDE_NUMBER
+    if isinstance(default, float) or default is None:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return False
+        return abs(v) <= MAX_OVERRIDE_NUMBER and (isinstance(v, int) or math.isfinite(v))
+    if isinstance(default, str):
+        return isinstance(v, str) and len(v) <= MAX_OVERRIDE_TEXT
+    if isinstance(default, tuple):
+        if not isinstance(v, list | tuple) or not 0 < len(v) <= MAX_OVERRIDE_ITEMS:
+            return False
+        return all(_like(x, default[0] if default else 0.0) for x in v)
+    if isinstance(default, dict):
+        return isinstance(v, dict) and set(v) <= set(default) and all(
+            _like(x, default[k]) for k, x in v.items())
+    return False
 
 
 def _dollars(points: Decimal, qty: int, multiplier: float) -> Decimal:

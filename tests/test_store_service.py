@@ -367,8 +367,9 @@ def test_alert_log_and_edr_readings(store):
     assert store.record_edr_reading(date(2026, 11, 24), 0.99, "BREACHED", "cboe",
                                     replace=True) is True
     assert [r.edr_pct for r in store.edr_readings(1)] == [0.99]
-    with pytest.raises(ValidationError, match="EDR %"):
-        store.record_edr_reading(date(2026, 11, 25), float("nan"), "CALM", "cboe")
+    for bad in (float("nan"), float("inf"), -0.1, 10**400, "0.9", True):
+        with pytest.raises(ValidationError, match="EDR % must be a number from 0 to 100"):
+            store.record_edr_reading(date(2026, 11, 25), bad, "CALM", "cboe")
 
 
 def test_audit_trail_records_before_and_after(store):

@@ -66,6 +66,7 @@ MAX_OVERRIDE_TEXT = 64
 MAX_OVERRIDE_ITEMS = 16
 REPORT_KIND_MAX_CHARS = 32
 EDR_STATE_MAX_CHARS = 16
+MAX_EDR_PCT = 100  # a daily expected range of 100 % of SPX is no reading, it is a typo
 EDR_SOURCE_MAX_CHARS = 32
 SETTINGS_FIELDS = ("timezone", "report_time", "alerts_enabled", "quiet_start", "quiet_end",
                    "param_overrides")
@@ -878,8 +879,9 @@ class Store:
         problems: list[str] = []
         check_date(session_date, "session date", problems)
         if (isinstance(edr_pct, bool) or not isinstance(edr_pct, int | float)
-                or not math.isfinite(edr_pct) or edr_pct < 0):
-            problems.append(f"EDR % must be a finite number ≥ 0 (got {shown(edr_pct)})")
+                or not 0 <= edr_pct <= MAX_EDR_PCT):  # NaN fails the comparison too
+            problems.append(f"EDR % must be a number from 0 to {MAX_EDR_PCT} "
+                            f"(got {shown(edr_pct)})")
         _check_key(state, "EDR state", EDR_STATE_MAX_CHARS, problems)
         _check_key(source, "EDR source", EDR_SOURCE_MAX_CHARS, problems)
         if problems:

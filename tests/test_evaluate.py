@@ -420,3 +420,32 @@ def test_cli_text_and_bad_market_file(capsys, tmp_path):
                  str(bad)]) == 2
     err = capsys.readouterr().err
     assert "asof must carry a time zone" in err and "SPX must be a number" in err
+
+
+# --- records plumbing ---------------------------------------------------------------------------
+
+
+def test_fast_new_equals_the_dataclass_constructor():
+    from core.records import DataRecord, Greeks, SessionLabel, fast_new
+
+    assert fast_new(Greeks, 1.0, 2.0, vega=3.0, theta=4.0) == Greeks(1.0, 2.0, 3.0, 4.0)
+    a = fast_new(DataRecord, ASOF, "REGULAR", SessionLabel.LIVE, ("X",))
+    assert a == DataRecord(ASOF, "REGULAR", SessionLabel.LIVE, ("X",)) and a.quote_times == {}
+    with pytest.raises(TypeError, match="missing argument 'theta'"):
+        fast_new(Greeks, 1.0, 2.0, 3.0)
+    with pytest.raises(TypeError, match="bad or repeated argument"):
+        fast_new(Greeks, 1.0, 2.0, 3.0, 4.0, delta=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.phase = "x"
+
+
+def test_lazy_records_behave_as_a_list(hist):
+    ps = [condor(id=i) for i in range(3)] + [condor(id=9, credit=-1.0)]
+    ev = evaluate(ps, snapshot(), hist, [CPI], asof=ASOF)
+    assert len(ev.positions) == 4
+    assert ev.positions[-1].position_id == 9 and ev.positions[-1].roll.rule == "R0"
+    assert [r.position_id for r in ev.positions[1:3]] == [1, 2]
+    assert ev.by_id(2).position_id == 2
+    d = ev.to_dict()
+    assert [p["position_id"] for p in d["positions"]] == [0, 1, 2, 9]
+    assert json.dumps(d)  # JSON-safe all the way down

@@ -156,7 +156,7 @@ def test_score_and_max_available_over_votes_with_data():
 positive_vote = st.sampled_from([0, 1])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     v1=st.booleans(), rsi=st.floats(20, 80), v3m=st.floats(12, 25), hv=st.floats(5, 40),
     v9=st.floats(12, 25), fut=st.floats(12, 25), side=st.booleans(), ev=st.booleans(),

@@ -27,7 +27,7 @@ EXPIRIES = [date(2026, 11, 18), date(2026, 11, 20), date(2026, 11, 27), date(202
             date(2026, 12, 18)]
 # h* = 0 everywhere: the roll search is reached without a hedge in the way
 NO_HEDGE = Params(h_table_breached=(0.0, 0.0, 0.0), h_breached_tested=0.0)
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

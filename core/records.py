@@ -133,12 +133,12 @@ def _fields_dict(obj: Any, renames: Mapping[str, str] | None = None) -> dict[str
     return {n: to_jsonable(getattr(obj, n)) for n in names}
 
 
-_SPECS: dict[type, tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]] = {}
+_SPECS: dict[type, tuple[tuple[str, ...], frozenset[str], dict[str, Any], dict[str, Any]]] = {}
 
 
 def fast_new(cls: type, *args: Any, **kw: Any) -> Any:
     """Build a frozen record without running the dataclass __init__ (several times faster when
-    the engine builds 10,000 × 18 records): same fields, same defaults, same errors for missing
+    the engine builds 10,000 × 20 records): same fields, same defaults, same errors for missing
     or unknown fields. The object is indistinguishable from `cls(*args, **kw)`."""
     spec = _SPECS.get(cls)
     if spec is None:
@@ -147,25 +147,30 @@ def fast_new(cls: type, *args: Any, **kw: Any) -> Any:
         defaults = {f.name: f.default for f in fs if f.default is not dataclasses.MISSING}
         factories = {f.name: f.default_factory for f in fs
                      if f.default_factory is not dataclasses.MISSING}
-        spec = _SPECS[cls] = (names, defaults, factories)
-    names, defaults, factories = spec
+        spec = _SPECS[cls] = (names, frozenset(names), defaults, factories)
+    names, name_set, defaults, factories = spec
+    obj = object.__new__(cls)
+    if not args and kw.keys() == name_set:  # the engine's usual call: every field by name
+        obj.__dict__.update(kw)
+        return obj
+    if not kw and len(args) == len(names):  # every field by position
+        obj.__dict__.update(zip(names, args, strict=True))
+        return obj
     if len(args) > len(names):
         raise TypeError(f"{cls.__name__}: too many arguments")
     values = dict(zip(names, args, strict=False))
     for k, v in kw.items():
-        if k in values or k not in names:
+        if k in values or k not in name_set:
             raise TypeError(f"{cls.__name__}: bad or repeated argument {k!r}")
         values[k] = v
-    if len(values) < len(names):
-        for name in names:
-            if name not in values:
-                if name in defaults:
-                    values[name] = defaults[name]
-                elif name in factories:
-                    values[name] = factories[name]()
-                else:
-                    raise TypeError(f"{cls.__name__}: missing argument {name!r}")
-    obj = object.__new__(cls)
+    for name in names:
+        if name not in values:
+            if name in defaults:
+                values[name] = defaults[name]
+            elif name in factories:
+                values[name] = factories[name]()
+            else:
+                raise TypeError(f"{cls.__name__}: missing argument {name!r}")
     obj.__dict__.update(values)
     return obj
 

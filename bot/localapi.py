@@ -421,6 +421,12 @@ class LocalBotAPI:
             )
             return query_id
 
+    @property
+    def last_update_id(self) -> int:
+        """The id of the newest injected update (0 before any)."""
+        with self._state.cond:
+            return self._state.next_update_id - 1
+
     # --- test side: faults -------------------------------------------------------------------
 
     def forbid_chat(self, chat_id: int, description: str = "bot was blocked by the user") -> None:
@@ -535,6 +541,7 @@ class LocalBotAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stall
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
                 pass
@@ -933,16 +940,27 @@ class LocalBotAPI:
             return self._state.files[file_id]
 
 
+def _fetched_through(application: Any) -> int | None:
+    """The highest update id the application's updater has put in its queue, or None when it
+    cannot tell. (PTB keeps `offset = last id + 1` in `Updater._last_update_id`.)"""
+    offset = getattr(getattr(application, "updater", None), "_last_update_id", None)
+    return offset - 1 if isinstance(offset, int) else None
+
+
 async def settle(
     api: LocalBotAPI, application: Any, quiet: float = 0.08, timeout: float = 30.0
 ) -> bool:
-    """Wait until the bot fetched every update, finished processing them (PTB's update queue
-    empty, no update in flight) and made no call for `quiet` s. False on timeout."""
+    """Wait until the bot has taken every injected update into its queue, finished processing
+    them (the queue empty, no update in flight) and made no call for `quiet` s. False on
+    timeout. Checking the application's side matters on a loaded machine: an update the server
+    delivered may still be in transit to PTB's queue after `quiet` has passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await api.async_wait_idle(quiet, max(0.05, deadline - time.monotonic()))
+        fetched = _fetched_through(application)
         busy = (
-            not application.update_queue.empty()
+            (fetched is not None and fetched < api.last_update_id)
+            or not application.update_queue.empty()
             or application.update_processor.current_concurrent_updates
         )
         if not busy:

@@ -131,21 +131,24 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
 
 
 def test_concurrent_start_ups_migrate_once(tmp_path):
-    url = _url(tmp_path)
-    results, errors = [], []
+    """Several processes starting on one new file at once (here threads, each its own engine):
+    all end at head. Switching a new file to WAL is the racy step, so several fresh files."""
+    for round_no in range(5):
+        url = _url(tmp_path, f"fresh{round_no}.db")
+        results, errors = [], []
 
-    def start():
-        try:
-            results.append(migrate(url))
-        except Exception as err:  # collected, asserted below
-            errors.append(err)
+        def start(url=url, results=results, errors=errors):
+            try:
+                results.append(migrate(url))
+            except Exception as err:  # collected, asserted below
+                errors.append(err)
 
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and results == ["0003"] * 4
+        threads = [threading.Thread(target=start) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and results == ["0003"] * 6
 
 
 def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):

@@ -8,6 +8,7 @@ one failing half-way with "database is locked" when it upgrades a read lock.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 import warnings
 from collections.abc import Callable
@@ -86,7 +87,7 @@ def make_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
         if not in_memory:
-            cur.execute("PRAGMA journal_mode = WAL")
+            _ensure_wal(cur)
         cur.execute(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
         cur.close()
 
@@ -96,6 +97,24 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _ensure_wal(cur) -> None:
+    """Switch a file to WAL once. Switching needs an exclusive lock, and SQLite answers "locked"
+    at once, without its busy handler, when another connection opens the same new file at the
+    same moment; so wait and retry here, within the busy timeout."""
+    pause, waited = 0.005, 0.0
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err).lower() or waited * 1000 >= SQLITE_BUSY_TIMEOUT_MS:
+                raise
+            time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.2)
 
 
 def is_locked_error(err: BaseException) -> bool:

@@ -51,6 +51,13 @@ class Chat:
         return replies
 
 
+def entity_text(message: dict, entity: dict) -> str:
+    """The text an entity covers (offsets count UTF-16 code units, as Telegram's do)."""
+    units = message["text"].encode("utf-16-le")
+    start, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])
+    return units[start:end].decode("utf-16-le")
+
+
 def texts(replies: list[dict]) -> str:
     return "\n".join(r.get("text", "") for r in replies)
 
@@ -251,19 +258,26 @@ def engine():
 
 
 async def test_check_shows_edr_state_hedge_and_roll(engine, bot, ann):
-    await ann.send(ADD_ONE_LINER)
+    # A condor around the sample's SPX close (7,482.71).
+    await ann.send("/add SPXW 2026-08-21 7000/7050/7900/7950 x2 @4.35")
     replies = await ann.send("/check")
     answer = texts(replies)
     assert FRIENDLY_ERROR not in answer
-    assert re.search(r"EDR \d+\.\d{2} ?%", answer), answer
+    # METHOD §2: EDR % = max(VIX, VIX9D) / √252 = max(16.90, 14.41) / 15.875 = 1.0646 %
+    assert "EDR 1.06 %" in answer, answer
+    states = {"CALM", "APPROACHING", "BREACHED", "ELEVATED", "EXTREME"}
+    bold = {entity_text(r, e) for r in replies for e in r.get("entities", [])
+            if e["type"] == "bold"}
+    assert bold & states, bold
     assert "Hedge:" in answer and "Roll:" in answer
     assert "2026-07-08" in answer  # the data time
     assert any(c.params.get("action") == "typing" for c in bot_calls(ann, "sendChatAction"))
     keyboard = replies[-1]
     (detail,) = await ann.press_text(keyboard, "details")
-    assert "#1" in detail["text"]
+    assert "#1" in detail["text"] and FRIENDLY_ERROR not in detail["text"]
     (roll,) = await ann.press_text(keyboard, "roll")
     assert "Roll:" in roll["text"] or "roll" in roll["text"].lower()
+    assert FRIENDLY_ERROR not in roll["text"]
 
 
 def bot_calls(chat: Chat, method: str):

@@ -255,9 +255,12 @@ class Store:
         return self._now().astimezone(EXCHANGE_TZ).date()
 
     def _read(self, fn: Callable[[Session], T]) -> T:
-        try:
+        def attempt() -> T:
             with Session(self.engine, expire_on_commit=False) as session:
                 return fn(session)
+
+        try:
+            return retry_locked(attempt)
         except exc.OperationalError as err:
             raise _unavailable(err) from err
 

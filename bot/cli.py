@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from bot import cli_engine, cli_run
+from bot.backtest import cli as backtest_cli
 from bot.marketdata import cli as market_cli
 from bot.store import cli as store_cli
 
 # Each module exposes register(subparsers); its subcommands set `func(args) -> int`.
-SUBSYSTEMS = (cli_run, cli_engine, store_cli, market_cli)
+SUBSYSTEMS = (cli_run, cli_engine, store_cli, market_cli, backtest_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from bot.console import add_console_parser, run_console
 
 def _run_telegram(settings: Settings) -> int:
     from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
 
     from bot.app import build_application
 
@@ -21,8 +22,23 @@ def _run_telegram(settings: Settings) -> int:
         f"{settings.market_data_provider} market data); Ctrl-C stops it.",
         file=sys.stderr,
     )
-    application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        application = build_application(settings)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print(
+            f"alvh start: {settings.telegram_api_base_url} refused the token "
+            f"{mask_token(settings.telegram_bot_token)}; check TELEGRAM_BOT_TOKEN.",
+            file=sys.stderr,
+        )
+        return 1
+    except NetworkError as e:
+        print(
+            f"alvh start: cannot reach the Bot API at {settings.telegram_api_base_url} ({e}); "
+            "check the network or TELEGRAM_API_BASE_URL.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

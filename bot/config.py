@@ -213,31 +213,30 @@ class Settings:
         )
 
 
-class TokenFilter(logging.Filter):
-    """Belt and braces: scrub the token from any log record that still carries it."""
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then masks the token anywhere in the line, traceback included (PTB puts
+    a refused token in its exception message)."""
 
-    def __init__(self, token: str | None):
-        super().__init__()
+    def __init__(self, token: str | None, fmt: str | None = None):
+        super().__init__(fmt)
         self._token = token
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._token:
-            message = record.getMessage()
-            if self._token in message:
-                record.msg = message.replace(self._token, mask_token(self._token))
-                record.args = None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if self._token and self._token in text:
+            text = text.replace(self._token, mask_token(self._token))
+        return text
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(settings: Settings) -> None:
-    """Root logging at the configured level; `httpx` at WARNING (its INFO lines hold the URL,
-    and the URL holds the token)."""
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=settings.log_level
-    )
+    """Root logging at the configured level with the token masked in every line; `httpx` at
+    WARNING (its INFO lines hold the URL, and the URL holds the token)."""
+    logging.basicConfig(format=LOG_FORMAT, level=settings.log_level)
+    logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    token_filter = TokenFilter(settings.telegram_bot_token)
     for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, TokenFilter) for f in handler.filters):
-            handler.addFilter(token_filter)
+        handler.setFormatter(RedactingFormatter(settings.telegram_bot_token, LOG_FORMAT))

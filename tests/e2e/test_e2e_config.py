@@ -7,7 +7,13 @@ from datetime import time
 
 import pytest
 
-from bot.config import ConfigError, Settings, TokenFilter, configure_logging, mask_token
+from bot.config import (
+    ConfigError,
+    RedactingFormatter,
+    Settings,
+    configure_logging,
+    mask_token,
+)
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -104,13 +110,26 @@ def test_token_never_in_repr_or_errors():
     assert "short" not in str(e.value)
 
 
-def test_logging_hides_token_and_httpx_urls(caplog):
+def test_logging_hides_token_and_httpx_urls():
     s = Settings.from_mapping({"TELEGRAM_BOT_TOKEN": TOKEN})
-    configure_logging(s)
-    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    saved = (root.level, httpx_logger.level, [(h, h.formatter) for h in root.handlers])
+    try:
+        configure_logging(s)
+        assert httpx_logger.getEffectiveLevel() >= logging.WARNING
+        assert all(isinstance(h.formatter, RedactingFormatter) for h in root.handlers)
+    finally:  # leave the test process's logging as it was
+        root.setLevel(saved[0])
+        httpx_logger.setLevel(saved[1])
+        for handler, formatter in saved[2]:
+            handler.setFormatter(formatter)
     record = logging.LogRecord("x", logging.INFO, "f", 1, "GET %s", (f"/bot{TOKEN}/getMe",), None)
-    assert TokenFilter(TOKEN).filter(record)
-    assert TOKEN not in record.getMessage() and "123456789:***" in record.getMessage()
+    try:
+        raise ValueError(f"The token `{TOKEN}` was rejected by the server.")
+    except ValueError as e:
+        record.exc_info = (type(e), e, e.__traceback__)
+    line = RedactingFormatter(TOKEN, "%(message)s").format(record)
+    assert TOKEN not in line and line.count("123456789:***") == 2
 
 
 def test_env_example_is_a_valid_configuration():

@@ -108,3 +108,33 @@ def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(tmp_path, f
     assert secret not in stdout and secret not in stderr
     assert "1000000001:***" in stderr  # the masked form is what the operator sees
     assert "DEBUG telegram" in stderr  # the check above ran against a talkative log
+
+
+def test_alvh_start_with_a_refused_token_says_so(tmp_path, fake_api):
+    wrong = "1000000001:this-is-not-the-local-token-at-all"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_"))},
+        "PYTHONPATH": str(REPO),
+        "TELEGRAM_BOT_TOKEN": wrong,
+        "TELEGRAM_API_BASE_URL": fake_api.base_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "start"], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "refused the token 1000000001:***" in result.stderr
+    assert wrong.split(":")[1] not in result.stderr + result.stdout
+
+
+def test_alvh_start_with_bad_settings_names_them(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ALLOWED_USER_IDS": "12,bob",
+           "REPORT_TIME": "8am"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "start"], cwd=tmp_path, env=env,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "ALLOWED_USER_IDS: 'bob'" in result.stderr and "REPORT_TIME '8am'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import statistics
 import sys
@@ -72,7 +73,7 @@ async def handler_path(services: Services, runs: int) -> list[float]:
 async def round_trip(settings: Settings, store: Store, provider, clock, runs: int) -> list[float]:
     api = LocalBotAPI().start()
     app = build_application(
-        Settings(**{**settings.__dict__, "telegram_api_base_url": api.base_url}),
+        dataclasses.replace(settings, telegram_api_base_url=api.base_url),
         store=store, provider=provider, clock=clock, rate_limiter=False,
     )
     samples = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 
 import numpy as np
 
@@ -348,12 +347,3 @@ def breakeven_expansion(
         dpnl_t1=dpnl,
         primary=np.asarray(primary, float),
     )
-
-
-def years_between(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() / (DAYS_PER_YEAR * 86400.0)
-
-
-def dte_days(expiry: np.ndarray, today: date) -> np.ndarray:
-    """Calendar days to expiry (datetime64[D] array) from today."""
-    return (np.asarray(expiry, dtype="datetime64[D]") - np.datetime64(today, "D")).astype(np.int64)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import numpy as np
 
@@ -221,21 +221,14 @@ class HeldLayers:
         return self.layer == Layer.L2.value
 
 
-def review_by(vix_expiry: date, previous_session) -> date:
-    """VIX expiry − `review_sessions_before_expiry` sessions (caller passes the calendar)."""
-    return previous_session(previous_session(vix_expiry))
 
 
-def as_datetime64(d: date | datetime) -> np.datetime64:
-    return np.datetime64(d.date() if isinstance(d, datetime) else d, "D")
 
 
 def days_between(a: np.ndarray, b: date) -> np.ndarray:
     """Calendar days from b to each datetime64[D] in a."""
     return (np.asarray(a, dtype="datetime64[D]") - np.datetime64(b, "D")).astype(np.int64)
 
-
-ONE_DAY = timedelta(days=1)
 
 
 # --- the VIX side, once per candidate VIX expiry ----------------------------------------------

@@ -11,10 +11,9 @@ expiry candidates × strike tiers × widths) and keeps the first that meets ever
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import numpy as np
 
@@ -360,28 +359,3 @@ def closest_expiry(
     best = np.argmin(dist, axis=1)
     ok = after[np.arange(n), best]
     return np.where(ok, lst[best], np.datetime64("NaT")).astype("datetime64[D]")
-
-
-def fmt_strikes(k: Sequence[float]) -> str:
-    return "/".join(f"{x:g}" for x in k)
-
-
-def hedge_continuity_warning(
-    l2_expiry: np.datetime64 | None, new_expiry: np.datetime64, state_at_least_breached: bool
-) -> bool:
-    """True when the L2 VIX expiry falls before the new condor's while state ≥ BREACHED."""
-    if not state_at_least_breached or l2_expiry is None or np.isnat(l2_expiry):
-        return False
-    return bool(l2_expiry < new_expiry)
-
-
-def to_date(d: np.datetime64) -> date:
-    return d.astype("datetime64[D]").astype(object)
-
-
-def iso(ts: datetime | None) -> str:
-    return "unknown" if ts is None else ts.isoformat(timespec="minutes")
-
-
-def finite_or(x: float, default: float) -> float:
-    return x if math.isfinite(x) else default

@@ -50,14 +50,11 @@ Clock = Callable[[], datetime]
 
 def default_provider(settings: Settings) -> Any:
     """The market data provider named by MARKET_DATA_PROVIDER (offline sample or live)."""
-    from bot.marketdata.provider import make_provider, provider_from_env
+    from bot.marketdata.provider import provider_from_env
 
-    try:
-        return provider_from_env(
-            {**settings.subsystem_env, "MARKET_DATA_PROVIDER": settings.market_data_provider}
-        )
-    except TypeError:  # an older provider_from_env without the env argument
-        return make_provider(settings.market_data_provider)
+    return provider_from_env(
+        {**settings.subsystem_env, "MARKET_DATA_PROVIDER": settings.market_data_provider}
+    )
 
 
 def default_clock(settings: Settings, provider: Any) -> Clock:

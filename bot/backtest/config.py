@@ -51,7 +51,7 @@ class BacktestConfig:
     spx_spread_frac: float = 0.05
     vix_spread_min: float = 0.05  # assumed VIX option bid-ask, likewise
     vix_spread_frac: float = 0.05
-    history_window: int = 250  # closes passed to `evaluate` each day (state replay needs 60)
+    history_window: int = 120  # closes passed to `evaluate` each day (state replay needs 60)
     variants: tuple[Variant, ...] = ALL_VARIANTS
     params: Params = field(default=DEFAULT_PARAMS)
 

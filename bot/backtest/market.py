@@ -45,7 +45,10 @@ class MarketDays:
 
     def asof(self, i: int) -> datetime:
         """The evaluation moment: 30 min after the session's close (VIX closes 15 min after)."""
-        return cal.session_open_close(self.dates[i])[1] + AFTER_CLOSE
+        cache = self.__dict__.setdefault("_asof", {})
+        if i not in cache:
+            cache[i] = cal.session_open_close(self.dates[i])[1] + AFTER_CLOSE
+        return cache[i]
 
     def snapshot(self, i: int) -> MarketSnapshot:
         d = self.dates[i]
@@ -76,7 +79,7 @@ def events_for(d: date, events: list[Event]) -> list[Event] | None:
     year the calendar is unknown (None: the confirmation vote abstains, no event block)."""
     if not events:
         return None
-    first_year = min(e.when for e in events).astimezone(cal.ET).year
+    first_year = events[0].when.astimezone(cal.ET).year  # load_events sorts by time
     if d < date(first_year, 1, 1):
         return None
     return events

@@ -118,7 +118,8 @@ class Replay:
     close), marked `interrupted_at`."""
 
     def __init__(self, config: BacktestConfig, market: MarketDays, events: list[Event],
-                 progress: Callable[[int, int, date, float], None] | None = None):
+                 progress: Callable[[int, int, date, float], None] | None = None,
+                 progress_every_s: float = PROGRESS_EVERY_S):
         problems = config.problems()
         if problems:
             raise ValueError("backtest settings: " + "; ".join(problems))
@@ -128,10 +129,13 @@ class Replay:
         self.m = market
         self.events = events
         self.progress = progress
+        self.progress_every_s = progress_every_s
         self.books = {v: Book(v) for v in config.variants}
         self.next_id = 1
         self.next_layer_id = 1
         self.skipped = 0
+        self._hm_key: tuple | None = None
+        self._hm = np.zeros(0)
         lo = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
                              np.datetime64(config.start, "D"))
         hi = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
@@ -151,7 +155,7 @@ class Replay:
                 self.step(i)
                 dates.append(self.m.dates[i])
                 now = time.perf_counter()
-                if self.progress and now - last >= PROGRESS_EVERY_S:
+                if self.progress and now - last >= self.progress_every_s:
                     self.progress(i - self.lo + 1, self.hi - self.lo, self.m.dates[i], now - t0)
                     last = now
             interrupted = None
@@ -325,9 +329,14 @@ class Replay:
     # --- hedges -------------------------------------------------------------------------------
 
     def hedge_marks(self, layers: list[HedgeLayer], i: int) -> np.ndarray:
-        m = self.m
-        return hedge_marks(layers, m.asof(i), float(m.vix[i]), m.opt("vix3m", i),
-                           m.opt("vvix", i), self.rate(i), self.p)
+        """Model marks of layers on day i (kept for the day: exits and the MTM ask twice)."""
+        key = (i, tuple(layers))
+        if self._hm_key != key:
+            m = self.m
+            self._hm = hedge_marks(layers, m.asof(i), float(m.vix[i]), m.opt("vix3m", i),
+                                   m.opt("vvix", i), self.rate(i), self.p)
+            self._hm_key = key
+        return self._hm
 
     def _vix_spread(self, mark: float, legs: int) -> float:
         return legs * max(self.cfg.vix_spread_min, self.cfg.vix_spread_frac * abs(mark))

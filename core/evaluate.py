@@ -924,6 +924,10 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
 
 _WPR_LEVELS = {x.value: x for x in WprLevel}
 _CONF_LEVELS = {x.value: x for x in ConfirmationLevel}
+# plain words for the §7 bands, as the trader reads them
+_BAND_WORDS = {"B1": "B1 vega coverage", "B2": "B2 delta–theta parity",
+               "B3": "B3 stress offset", "B4": "B4 hedge life"}
+
 _SE_STATUS = {x.value: x for x in SecondEngineStatus}
 _STATE_NAMES = {int(x): x.name for x in EdrState}
 
@@ -1099,9 +1103,9 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     if status is SecondEngineStatus.UNDER_BUDGET or (
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
     ):
-        still = [b for b in ("B1", "B3") if b in failing]
+        still = [_BAND_WORDS[b] for b in ("B1", "B3") if b in failing]
         if still:
-            warnings.append("UNDER_BUDGET: " + ", ".join(still) + " still fail")
+            warnings.append("under budget: " + " and ".join(still) + " still short of the band")
     if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
         warnings.append("the 2 % budget buys no contract: aggregate the hedge across the book, "
                         "or cut the condor size")

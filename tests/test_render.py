@@ -1,3 +1,4 @@
+
 """Templates and the renderer: autoescape, StrictUndefined, number formats, message splitting.
 
 Records are built by hand from METHOD.md §11 (the worked example), so these tests do not depend
@@ -6,6 +7,7 @@ on the engine's numbers — they pin what a trader reads for given records.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -290,6 +292,22 @@ def test_every_second_engine_status_renders(status):
                   single=True)
     assert_telegram_html(html)
     assert "Hedge:" in html
+
+
+def test_under_budget_with_nothing_left_to_buy_never_says_buy_zero():
+    # held layers already match what the budget buys: the engine recommends 0 more contracts
+    p = example_position()
+    rec = position_record(p, status=SecondEngineStatus.UNDER_BUDGET)
+    se = dataclasses.replace(rec.second_engine,
+                             recommendation=recommendation(qty=0, est_cost=0.0),
+                             coverage_held=0.13)
+    html = render("check", result=check_result([p], [dataclasses.replace(rec, second_engine=se)]),
+                  single=True)
+    assert_telegram_html(html)
+    assert "Buy 0" not in html
+    assert "nothing more to buy" in html
+    assert "$44 budget buys (1 × VIX 2026-07-29 19C at 0.40 pts each)" in html
+    assert "vega coverage 13 %" in html
 
 
 def test_detail_roll_market_report_render():

@@ -257,3 +257,22 @@ def test_metrics_by_hand(result):
     assert m.total_usd == pytest.approx(100.0)
     assert m.total_return == pytest.approx(100.0 / 5000.0)
     assert m.max_drawdown == pytest.approx(800.0 / 5000.0)
+
+
+def test_sigint_stops_between_sessions(market, events):
+    """A real Ctrl-C (SIGINT) mid-run: the day in progress finishes, the books balance."""
+    import os
+    import signal
+
+    calls = []
+
+    def progress(done, total, day, secs):
+        calls.append(day)
+        if len(calls) == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    res = Replay(BacktestConfig(start=START, end=END), market, events, progress, 0.0).run()
+    assert len(res.dates) == 10 and res.interrupted_at == res.dates[-1]
+    for v, book in res.books.items():
+        assert sum(t.pnl for t in book.trades) == pytest.approx(res.equity(v)[-1], abs=1e-6)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

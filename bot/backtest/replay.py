@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,27 +147,41 @@ class Replay:
     # --- the loop -----------------------------------------------------------------------------
 
     def run(self) -> BacktestResult:
+        """Ctrl-C (SIGINT) is taken between days, so a day is never half booked."""
         t0 = time.perf_counter()
         last = t0
         dates: list[date] = []
         interrupted = None
+        self._stop = False
+        restore = None
+        if threading.current_thread() is threading.main_thread():
+            restore = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             for i in range(self.lo, self.hi):
-                interrupted = self.m.dates[i]  # cleared after the loop completes
+                if self._stop:
+                    interrupted = self.m.dates[i - 1] if dates else self.m.dates[i]
+                    break
                 self.step(i)
                 dates.append(self.m.dates[i])
                 now = time.perf_counter()
                 if self.progress and now - last >= self.progress_every_s:
                     self.progress(i - self.lo + 1, self.hi - self.lo, self.m.dates[i], now - t0)
                     last = now
-            interrupted = None
-        except KeyboardInterrupt:
-            for b in self.books.values():  # a half-finished day leaves one curve short: trim
-                del b.equity[len(dates):]
+        except KeyboardInterrupt:  # raised by a progress callback, after a complete day
+            interrupted = dates[-1] if dates else self.m.dates[self.lo]
+        finally:
+            if restore is not None:
+                signal.signal(signal.SIGINT, restore)
         if dates:
             self.finish(self.lo + len(dates) - 1)
         return BacktestResult(self.cfg, dates, self.books, interrupted, self.skipped,
                               time.perf_counter() - t0)
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:  # a second Ctrl-C: stop at once
+            raise KeyboardInterrupt
+        self._stop = True
+        print("\nStopping after this session (Ctrl-C again to abort)...", file=sys.stderr)
 
     def step(self, i: int) -> None:
         m, today = self.m, self.m.dates[i]

@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -65,6 +66,30 @@ def format_message(message: dict, first_button: int) -> tuple[str, list[tuple[in
     if numbered:
         body += "\n" + "  ".join(f"[{n}] {b.get('text', '')}" for n, b in numbered)
     return body, numbered
+
+
+class LineReader:
+    """Lines of a blocking stream, read by a daemon thread: a pending `readline` never keeps the
+    process alive after Ctrl-C (the default executor's threads are joined at exit)."""
+
+    def __init__(self, stream: TextIO):
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            while True:
+                line = stream.readline()
+                try:
+                    loop.call_soon_threadsafe(self._queue.put_nowait, line)
+                except RuntimeError:  # the loop is gone: we are exiting
+                    return
+                if not line:
+                    return
+
+        threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+
+    async def readline(self) -> str:
+        return await self._queue.get()
 
 
 class Console:
@@ -175,10 +200,11 @@ class Console:
         return 0
 
     async def _loop(self, stdin: TextIO, out: TextIO, interactive: bool) -> None:
+        reader = LineReader(stdin)
         while True:
             if interactive:
                 print("> ", end="", file=out, flush=True)
-            line = await asyncio.to_thread(stdin.readline)
+            line = await reader.readline()
             if not line:
                 return
             line = line.rstrip("\r\n")

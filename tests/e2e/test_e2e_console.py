@@ -138,3 +138,29 @@ def test_alvh_start_with_bad_settings_names_them(tmp_path):
     assert result.returncode == 2
     assert "ALLOWED_USER_IDS: 'bob'" in result.stderr and "REPORT_TIME '8am'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_console_stops_on_ctrl_c_while_waiting_for_input(tmp_path):
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "console", "--database", str(tmp_path / "c.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        proc.stdin.write("/positions\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 40
+        seen = ""
+        while "no open positions" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "no open positions" in seen
+        proc.send_signal(signal.SIGINT)  # stdin stays open: the reader is blocked on it
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130

@@ -429,3 +429,26 @@ async def test_export_arrives_as_a_json_document(bot, ann, fake_api):
     assert len(documents) == 1
     payload = json.loads(fake_api.file_content(documents[0]["document"]["file_id"]))
     assert "exported" in json.dumps(payload)
+
+
+async def test_two_users_forms_do_not_mix(bot, ann, bob):
+    (ann_root,) = await ann.send("/add")
+    (bob_root,) = await bob.send("/add")
+    await ann.press_text(ann_root, "SPXW")
+    await ann.send("2026-08-21")
+    # Bob answers his own form's first step; Ann's form must not take it as her strikes.
+    (bob_expiry,) = await bob.press_text(bob_root, "XSP")
+    assert "XSP" in bob_expiry["text"]
+    (ann_qty,) = await ann.send("5600/5650/6150/6200")
+    (ann_credit,) = await ann.press_text(ann_qty, "1")
+    assert "credit" in ann_credit["text"].lower()
+    (ann_preview,) = await ann.send("4.35")
+    assert "SPXW 2026-08-21 5600/5650/6150/6200" in ann_preview["text"]
+    # Bob confirming (a crafted add:ok on his own chat) cannot complete his unfinished form.
+    answer = texts(await bob.press(bob_expiry, "add:ok"))
+    assert FRIENDLY_ERROR not in answer
+    assert store_of(bot).list_positions(ANN) == [] and store_of(bot).list_positions(BOB) == []
+    (done,) = await ann.press_text(ann_preview, "Confirm")
+    assert "Saved #1" in done["text"]
+    assert [r.root for r in store_of(bot).list_positions(ANN)] == ["SPXW"]
+    assert store_of(bot).list_positions(BOB) == []

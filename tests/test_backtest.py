@@ -276,3 +276,23 @@ def test_sigint_stops_between_sessions(market, events):
     for v, book in res.books.items():
         assert sum(t.pnl for t in book.trades) == pytest.approx(res.equity(v)[-1], abs=1e-6)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_replay_prices_like_the_engine(market, events):
+    """Entries and the daily marks use the backtest's pricing; closes use the engine's mark.
+    They must be the same model: compare on a calm day and a stressed one."""
+    from core.evaluate import evaluate
+    from core.models import Position
+
+    rep = Replay(BacktestConfig(start=START, end=END), market, events)
+    for d, strikes in ((date(2018, 1, 10), (2600, 2650, 2850, 2900)),
+                       (date(2018, 2, 8), (2400, 2450, 2750, 2800))):
+        i = market.dates.index(d)
+        pos = Position(id=1, root="SPXW", expiry=date(2018, 3, 16), k1=strikes[0],
+                       k2=strikes[1], k3=strikes[2], k4=strikes[3], qty=1, entry_credit=5.0,
+                       opened=d)
+        ev = evaluate([pos], market.snapshot(i), market.history_window(i, 120), None, rep.p,
+                      market.asof(i))
+        px, _ = rep.legs(i, strikes, pos.expiry)
+        mine = px[1] - px[0] + px[2] - px[3]
+        assert ev.positions[0].pnl.mark == pytest.approx(mine, rel=1e-9)

@@ -20,6 +20,15 @@ def _date(s: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {s!r}") from None
 
 
+def _spread(s: str) -> tuple[float, float]:
+    try:
+        lo, frac = (float(x) for x in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bid-ask must be MIN,FRAC (e.g. 0.10,0.05), got {s!r}") from None
+    return lo, frac
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from bot.backtest.config import Program, StrikeMode, Variant
 
@@ -38,9 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="delta mode: |Δ| of the long wings (e.g. 0.05); default: --width")
     p.add_argument("--width", type=float, default=50.0, help="wing width, SPX points")
     p.add_argument("--qty", type=int, default=1)
-    p.add_argument("--commission", type=float, default=1.0, help="$ per option contract")
+    p.add_argument("--commission", type=float, default=1.0,
+                   help="$ per SPX option contract and leg")
+    p.add_argument("--commission-vix", type=float, default=None,
+                   help="$ per VIX option contract (default: --commission)")
     p.add_argument("--slippage", type=float, default=0.25,
                    help="fraction of the assumed bid-ask paid away from the model mid")
+    p.add_argument("--spx-spread", type=_spread, default=(0.10, 0.05), metavar="MIN,FRAC",
+                   help="assumed SPX option bid-ask: max(MIN points, FRAC × price)")
+    p.add_argument("--vix-spread", type=_spread, default=(0.05, 0.05), metavar="MIN,FRAC",
+                   help="assumed VIX option bid-ask: max(MIN points, FRAC × price)")
     p.add_argument("--variants", default=",".join(v.value for v in Variant),
                    help="comma list of alvh,no_hedge,static")
     p.add_argument("--params", type=Path, help="params JSON (overrides, e.g. from calibrate)")
@@ -95,8 +111,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             start=args.start, end=args.end, program=Program(args.program),
             strikes=StrikeMode(args.strikes), tier=args.tier, short_delta=args.short_delta,
             wing_delta=args.wing_delta, width=args.width, qty=args.qty,
-            commission_spx=args.commission, commission_vix=args.commission,
-            slippage_frac=args.slippage, variants=tuple(Variant(x) for x in names),
+            commission_spx=args.commission,
+            commission_vix=(args.commission if args.commission_vix is None
+                            else args.commission_vix),
+            slippage_frac=args.slippage, spx_spread_min=args.spx_spread[0],
+            spx_spread_frac=args.spx_spread[1], vix_spread_min=args.vix_spread[0],
+            vix_spread_frac=args.vix_spread[1], variants=tuple(Variant(x) for x in names),
             params=params)
         problems = cfg.problems()
         if problems:

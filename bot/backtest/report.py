@@ -117,7 +117,8 @@ def table(result: BacktestResult) -> str:
          if result.dates else "No sessions in the window"),
         f"Risk capital ${c.risk_capital:,.0f}; commissions ${c.commission_spx:g}/SPX contract, "
         f"${c.commission_vix:g}/VIX contract; slippage {c.slippage_frac:.0%} of the assumed "
-        "bid-ask",
+        f"bid-ask (SPX max({c.spx_spread_min:g}, {c.spx_spread_frac:.0%}·price), VIX "
+        f"max({c.vix_spread_min:g}, {c.vix_spread_frac:.0%}·price))",
         "NOTE: " + MODEL_PRICING_NOTE,
     ]
     if result.interrupted_at is not None:

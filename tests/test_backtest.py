@@ -296,3 +296,18 @@ def test_replay_prices_like_the_engine(market, events):
         px, _ = rep.legs(i, strikes, pos.expiry)
         mine = px[1] - px[0] + px[2] - px[3]
         assert ev.positions[0].pnl.mark == pytest.approx(mine, rel=1e-9)
+
+
+def test_risk_capital_follows_the_widest_wing(market, events):
+    """Delta wings vary in width: returns are on the widest wing used, shared by variants."""
+    cfg = BacktestConfig(start=date(2018, 1, 2), end=date(2018, 2, 28), strikes=StrikeMode.DELTA,
+                         wing_delta=0.05, variants=(Variant.STATIC, Variant.NO_HEDGE))
+    res = run_backtest(cfg, market, events)
+    widest = max(max(t.entry_strikes[1] - t.entry_strikes[0],
+                     t.entry_strikes[3] - t.entry_strikes[2])
+                 for b in res.books.values() for t in b.trades)
+    assert widest > cfg.width
+    assert res.risk_capital >= widest * 100
+    assert f"Risk capital ${res.risk_capital:,.0f}" in table(res)
+    m = metrics(res, Variant.STATIC)
+    assert m.total_return == pytest.approx(res.equity(Variant.STATIC)[-1] / res.risk_capital)

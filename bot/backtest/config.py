@@ -91,8 +91,8 @@ class BacktestConfig:
 
     @property
     def risk_capital(self) -> float:
-        """Dollars at risk per condor trade: the wing width × 100 × qty (the credit ignored).
-        In delta-wing mode the width varies; `width` is still the capital reference."""
+        """Dollars at risk per condor: the wing width × 100 × qty (the credit ignored). With
+        delta wings the width varies: `BacktestResult.risk_capital` takes the widest used."""
         return self.width * self.params.spx_multiplier * self.qty
 
 

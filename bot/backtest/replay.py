@@ -80,6 +80,8 @@ class Trade:
 
     def row(self) -> dict:
         d = dataclasses.asdict(self)
+        for k in ("entry_strikes", "final_strikes"):  # one CSV cell: K1/K2/K3/K4
+            d[k] = "" if d[k] is None else "/".join(f"{x:g}" for x in d[k])
         d["hedge_usd"] = self.hedge_usd
         d["pnl"] = self.pnl
         return d
@@ -112,6 +114,17 @@ class BacktestResult:
 
     def equity(self, v: Variant) -> np.ndarray:
         return np.asarray(self.books[v].equity, float)
+
+    @property
+    def risk_capital(self) -> float:
+        """The denominator of every return: the configured width × 100 × qty, or the widest
+        wing any trade of any variant used (delta wings), so variants share one figure."""
+        widest = max((max(k[1] - k[0], k[3] - k[2]) * t.qty
+                      for b in self.books.values() for t in b.trades
+                      for k in (t.entry_strikes, t.final_strikes or t.entry_strikes)),
+                     default=0.0)
+        cfg = self.config
+        return max(cfg.risk_capital, widest * cfg.params.spx_multiplier)
 
 
 class Replay:

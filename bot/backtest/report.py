@@ -41,12 +41,12 @@ def _ratio(x: float, y: float) -> float:
 
 
 def metrics(result: BacktestResult, variant) -> Metrics:
-    """Daily figures from the equity curve (dollars); returns are on the risk capital (wing
-    width × 100 × qty), Sharpe and Sortino on daily equity changes / risk capital, annualised
-    with √252, zero risk-free rate."""
+    """Daily figures from the equity curve (dollars). Returns are on the risk capital (widest
+    wing × 100 × qty, `BacktestResult.risk_capital`); Sharpe and Sortino on daily equity
+    changes / risk capital, annualised with √252, zero risk-free rate."""
     book = result.books[variant]
     eq = result.equity(variant)
-    cap = result.config.risk_capital
+    cap = result.risk_capital
     trades: list[Trade] = book.trades
     pnl = np.array([t.pnl for t in trades], float)
     wins, losses = pnl[pnl > 0], pnl[pnl <= 0]
@@ -109,15 +109,20 @@ def table(result: BacktestResult) -> str:
     """The text report: settings, the note on model pricing, one column per variant."""
     c = result.config
     ms = [metrics(result, v) for v in result.books]
+    if c.strikes.value == "tier":
+        how = f"tier {c.tier:g} EDR_h, width {c.width:g}"
+    else:
+        wings = (f"wings {c.wing_delta:g} delta" if c.wing_delta is not None
+                 else f"width {c.width:g}")
+        how = f"shorts {c.short_delta:g} delta, {wings}"
     head = [
-        f"ALVH backtest: {c.program.value} program, strikes by {c.strikes.value} "
-        f"({'tier ' + format(c.tier, 'g') + ' EDR_h' if c.strikes.value == 'tier' else 'delta'}"
-        f"), width {c.width:g}, qty {c.qty}",
+        f"ALVH backtest: {c.program.value} program, strikes by {c.strikes.value} ({how}), "
+        f"qty {c.qty}",
         (f"Sessions {result.dates[0]} .. {result.dates[-1]} ({len(result.dates):,})"
          if result.dates else "No sessions in the window"),
-        f"Risk capital ${c.risk_capital:,.0f}; commissions ${c.commission_spx:g}/SPX contract, "
-        f"${c.commission_vix:g}/VIX contract; slippage {c.slippage_frac:.0%} of the assumed "
-        f"bid-ask (SPX max({c.spx_spread_min:g}, {c.spx_spread_frac:.0%}·price), VIX "
+        f"Risk capital ${result.risk_capital:,.0f}; commissions ${c.commission_spx:g}/SPX "
+        f"contract, ${c.commission_vix:g}/VIX contract; slippage {c.slippage_frac:.0%} of the "
+        f"assumed bid-ask (SPX max({c.spx_spread_min:g}, {c.spx_spread_frac:.0%}·price), VIX "
         f"max({c.vix_spread_min:g}, {c.vix_spread_frac:.0%}·price))",
         "NOTE: " + MODEL_PRICING_NOTE,
     ]

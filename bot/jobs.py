@@ -633,8 +633,13 @@ def _real_now() -> datetime:
 
 
 def _clock(application: Any) -> Callable[[], datetime]:
-    """The scheduler's wall clock (tests put one in bot_data["jobs_clock"])."""
-    return application.bot_data.get("jobs_clock") or _real_now
+    """The rounds' clock: the application's (live: the real time; offline: the sample's
+    moment, a close, so an offline bot sends no surprise reports or alerts). Tests may put
+    their own in bot_data["jobs_clock"]."""
+    clock = application.bot_data.get("jobs_clock")
+    if clock is None:
+        clock = getattr(application.bot_data.get("services"), "clock", None) or _real_now
+    return clock
 
 
 def scheduler_of(application: Any) -> Scheduler:
@@ -737,7 +742,9 @@ def next_run(application: Any, report_time: str, tz: str) -> datetime | None:
 async def on_settings_changed(application: Any, view: Any) -> Any:
     """After /settings, /subscribe, /unsubscribe: reschedule at once and show the next run
     from the JobQueue. `view` is the services' settings view; returns it with `next_report`."""
-    if getattr(application, "job_queue", None) is None or "services" not in application.bot_data:
+    data = application.bot_data
+    if (getattr(application, "job_queue", None) is None or "services" not in data
+            or not data.get("install_jobs", True)):
         return view
     try:
         await sync_report_jobs(application)

@@ -86,6 +86,8 @@ def test_cli_backtest_writes_outputs(tmp_path, capsys):
     (["--width", "7"], "width must be a positive multiple of 5"),
     (["--variants", "alvh,yolo"], "unknown variant(s): yolo"),
     (["--start", "2018-02-01", "--end", "2018-01-01"], "is before start"),
+    (["--start", "1980-01-01", "--end", "1985-01-01"], "no sessions with SPX and VIX closes"),
+    (["--slippage", "1.5"], "slippage must be a fraction of the bid-ask in [0, 1]"),
 ])
 def test_cli_backtest_bad_settings(tmp_path, capsys, args, words):
     rc = main(["backtest", "--out", str(tmp_path), "--quiet", *args])

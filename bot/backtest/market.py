@@ -4,7 +4,7 @@ sees rows ≤ i."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -30,6 +30,7 @@ class MarketDays:
     vix3m: np.ndarray
     vvix: np.ndarray
     rate: np.ndarray
+    _asof: dict = field(default_factory=dict, repr=False, compare=False)  # day → datetime
 
     @classmethod
     def from_history(cls, history: pd.DataFrame) -> MarketDays:
@@ -45,10 +46,9 @@ class MarketDays:
 
     def asof(self, i: int) -> datetime:
         """The evaluation moment: 30 min after the session's close (VIX closes 15 min after)."""
-        cache = self.__dict__.setdefault("_asof", {})
-        if i not in cache:
-            cache[i] = cal.session_open_close(self.dates[i])[1] + AFTER_CLOSE
-        return cache[i]
+        if i not in self._asof:
+            self._asof[i] = cal.session_open_close(self.dates[i])[1] + AFTER_CLOSE
+        return self._asof[i]
 
     def snapshot(self, i: int) -> MarketSnapshot:
         d = self.dates[i]

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.render import render, split_message
 from core import calendar as cal
@@ -330,7 +332,9 @@ class RoundResult:
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
-    value = exc.retry_after
+    with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
@@ -427,6 +431,9 @@ class Scheduler:
             return "blocked"
         except TelegramError as exc:
             log.warning("send to user %s failed: %s", user_id, exc)
+            return "failed"
+        except Exception:  # a bug or a dead connection: this user only
+            log.exception("send to user %s failed", user_id)
             return "failed"
         return "sent"
 

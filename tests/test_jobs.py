@@ -1,0 +1,381 @@
+"""The scheduler: triggers (pure, against hand-read calendar facts), and the rounds driven with
+an injected clock against a real store and the offline sample (no sleeping, no network).
+
+Calendar facts used (NYSE 2026): US DST starts Sun 8 March; Independence Day is observed on
+Fri 3 July; Thanksgiving Thu 26 Nov is a holiday and Fri 27 Nov closes at 13:00 ET.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+from telegram.error import Forbidden, RetryAfter
+
+from bot.app import default_provider
+from bot.config import Settings
+from bot.jobs import (
+    CloseTrigger,
+    IntradayTrigger,
+    JobConfigError,
+    JobSettings,
+    ReportTrigger,
+    Scheduler,
+    in_quiet_hours,
+    market_alerts,
+    position_alerts,
+    report_decision,
+)
+from bot.marketdata.errors import MarketDataError
+from bot.services import Services
+from bot.store import PositionInput, Store
+
+NY = ZoneInfo("America/New_York")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+# --- triggers ------------------------------------------------------------------------------
+
+
+def fire_times(trigger, start: datetime, n: int) -> list[datetime]:
+    """The first n fire times as APScheduler asks for them: first run ≥ now, then > previous."""
+    out, prev = [], None
+    for _ in range(n):
+        prev = trigger.get_next_fire_time(prev, start)
+        out.append(prev)
+    return out
+
+
+def test_report_trigger_across_the_dst_change_keeps_0845_new_york():
+    times = fire_times(ReportTrigger(dtime(8, 45), "America/New_York"), ny(2026, 3, 5, 12), 3)
+    # Fri 6 March is still EST (UTC−5); Mon 9 March is EDT (UTC−4): the weekend is skipped.
+    assert [t.astimezone(UTC) for t in times] == [
+        utc(2026, 3, 6, 13, 45), utc(2026, 3, 9, 12, 45), utc(2026, 3, 10, 12, 45)]
+
+
+def test_report_trigger_in_the_users_zone_follows_that_zone():
+    # Berlin keeps CET (UTC+1) until 29 March: 08:45 Berlin = 07:45 UTC on both sides of the
+    # US change, i.e. 02:45 EST on Fri 6 March and 03:45 EDT on Mon 9 March (both sessions).
+    times = fire_times(ReportTrigger(dtime(8, 45), "Europe/Berlin"), ny(2026, 3, 5, 12), 2)
+    assert [t.astimezone(UTC) for t in times] == [utc(2026, 3, 6, 7, 45), utc(2026, 3, 9, 7, 45)]
+
+
+def test_report_trigger_skips_the_holiday_and_keeps_the_early_close_day():
+    july = fire_times(ReportTrigger(dtime(8, 45), "America/New_York"), ny(2026, 7, 2, 9), 1)
+    assert july == [ny(2026, 7, 6, 8, 45)]  # Fri 3 July is the observed holiday
+    nov = fire_times(ReportTrigger(dtime(8, 45), "America/New_York"), ny(2026, 11, 25, 9), 2)
+    assert nov == [ny(2026, 11, 27, 8, 45), ny(2026, 11, 30, 8, 45)]  # 27th: early close
+
+
+def test_report_trigger_first_run_may_be_now():
+    t = ReportTrigger(dtime(8, 45), "America/New_York")
+    assert t.get_next_fire_time(None, ny(2026, 11, 25, 8, 45)) == ny(2026, 11, 25, 8, 45)
+    assert t.get_next_fire_time(ny(2026, 11, 25, 8, 45), ny(2026, 11, 25, 8, 45)) == ny(
+        2026, 11, 27, 8, 45)
+
+
+def test_close_trigger_is_1615_and_1315_on_an_early_close():
+    times = fire_times(CloseTrigger(), ny(2026, 11, 25, 17), 3)
+    assert times == [ny(2026, 11, 27, 13, 15), ny(2026, 11, 30, 16, 15), ny(2026, 12, 1, 16, 15)]
+    assert fire_times(CloseTrigger(), ny(2026, 3, 6, 17), 1) == [ny(2026, 3, 9, 16, 15)]
+
+
+def test_intraday_trigger_runs_in_regular_hours_only():
+    t = IntradayTrigger(15)
+    assert fire_times(t, ny(2026, 11, 25, 9, 20), 3) == [
+        ny(2026, 11, 25, 9, 30), ny(2026, 11, 25, 9, 45), ny(2026, 11, 25, 10, 0)]
+    # 15:45 is the last run before the 16:00 close; next is the early-close Friday
+    assert fire_times(t, ny(2026, 11, 25, 15, 40), 2) == [
+        ny(2026, 11, 25, 15, 45), ny(2026, 11, 27, 9, 30)]
+    # 12:45 is the last run before the 13:00 early close; the weekend is skipped
+    assert fire_times(t, ny(2026, 11, 27, 12, 40), 2) == [
+        ny(2026, 11, 27, 12, 45), ny(2026, 11, 30, 9, 30)]
+
+
+def test_report_decision_before_and_after_the_open():
+    due = ny(2026, 11, 25, 8, 45)
+    assert report_decision(due, ny(2026, 11, 25, 8, 40)) == "wait"
+    assert report_decision(due, ny(2026, 11, 25, 9, 29)) == "send"  # late but before the open
+    assert report_decision(due, ny(2026, 11, 25, 9, 30)) == "skip"
+    assert report_decision(ny(2026, 11, 26, 8, 45), ny(2026, 11, 26, 9)) == "wait"  # holiday
+    # a report time after the open is sent when it comes
+    assert report_decision(ny(2026, 11, 25, 10), ny(2026, 11, 25, 10, 1)) == "send"
+
+
+def test_quiet_hours_wrap_midnight_in_the_users_zone():
+    assert in_quiet_hours("22:00", "07:00", "Europe/Berlin", datetime(2026, 11, 25, 6, 59,
+                                                                      tzinfo=BERLIN))
+    assert not in_quiet_hours("22:00", "07:00", "Europe/Berlin",
+                              datetime(2026, 11, 25, 7, 0, tzinfo=BERLIN))
+    assert in_quiet_hours("12:00", "13:00", "America/New_York", ny(2026, 11, 25, 12, 30))
+    assert not in_quiet_hours(None, None, "America/New_York", ny(2026, 11, 25, 12, 30))
+
+
+def test_job_settings_from_env_names_each_bad_value():
+    s = JobSettings.from_env({"ALVH_INTRADAY_MINUTES": "5", "ALVH_JOB_MISFIRE_GRACE_S": "600"})
+    assert (s.intraday_minutes, s.misfire_grace_s) == (5, 600)
+    with pytest.raises(JobConfigError) as err:
+        JobSettings.from_env({"ALVH_INTRADAY_MINUTES": "7", "ALVH_SEND_ATTEMPTS": "x"})
+    text = str(err.value)
+    assert "ALVH_INTRADAY_MINUTES 7 must divide 60" in text and "ALVH_SEND_ATTEMPTS 'x'" in text
+
+
+# --- alerts (pure) ---------------------------------------------------------------------------
+
+
+def test_state_alert_only_when_the_state_moves_up():
+    day = date(2026, 11, 25)
+    up = SimpleNamespace(state="ELEVATED", official_state="BREACHED", edr_pct=1.3)
+    assert [a.key for a in market_alerts(up, day)] == ["state:2026-11-25:ELEVATED"]
+    same = SimpleNamespace(state="BREACHED", official_state="BREACHED", edr_pct=1.0)
+    down = SimpleNamespace(state="CALM", official_state="BREACHED", edr_pct=0.7)
+    assert market_alerts(same, day) == [] and market_alerts(down, day) == []
+
+
+def _record(outcome="HOLD_UNCONFIRMED", signals=(), strikes=(7200, 7250, 7700, 7750)):
+    return SimpleNamespace(position_id=9, label="", strikes=strikes, problems=(),
+                           roll=SimpleNamespace(outcome=outcome, rule="R8", reason="why"),
+                           second_engine=SimpleNamespace(exit_signals=tuple(signals)))
+
+
+def test_position_alerts_roll_exit_and_breach():
+    day = date(2026, 11, 25)
+    assert position_alerts(_record(), 7500.0, day) == []
+    keys = [a.key for a in position_alerts(_record("HEDGE_FIRST", ["VIX spike"]), 7240.0, day)]
+    assert keys == ["roll:9:HEDGE_FIRST:2026-11-25", "exit:9:VIX spike:2026-11-25",
+                    "breach:9:put:2026-11-25"]
+    call = position_alerts(_record(), 7700.5, day)
+    assert [(a.data["side"], a.data["strike"]) for a in call] == [("call", 7700)]
+
+
+# --- rounds --------------------------------------------------------------------------------
+
+STRIKES = (7200, 7250, 7700, 7750)  # around the sample's SPX 7,482.71 (2026-07-08 close)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return default_provider(Settings(market_data_provider="offline"))
+
+
+class FlakyProvider:
+    """The offline sample, which can be told to fail like a dead source."""
+
+    name = "offline"
+
+    def __init__(self, inner):
+        self.inner, self.fail, self.asof = inner, False, inner.asof
+
+    async def snapshot(self, asof):
+        if self.fail:
+            raise MarketDataError("cboe _SPX", "http", "503 Service Unavailable")
+        return await self.inner.snapshot(asof)
+
+    async def history(self, end=None):
+        return await self.inner.history()
+
+    async def events(self):
+        return await self.inner.events()
+
+
+class FakeBot:
+    """Records sends; `errors[chat]` is a list of exceptions raised by the next sends."""
+
+    def __init__(self):
+        self.sent: list[tuple[int, str]] = []
+        self.errors: dict[int, list[Exception]] = {}
+
+    async def send_message(self, chat_id, text):
+        queue = self.errors.get(chat_id)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append((chat_id, text))
+
+    def chats(self) -> list[int]:
+        return sorted(c for c, _ in self.sent)
+
+
+class Counting:
+    def __init__(self):
+        from core.evaluate import evaluate
+
+        self.fn, self.calls = evaluate, []
+
+    def __call__(self, positions, *args):
+        self.calls.append(len(positions))
+        return self.fn(positions, *args)
+
+
+def make(tmp_path, sample, users=(1, 2, 3), *, bot=None, settings=None, db="jobs.db"):
+    store = Store.open(f"sqlite:///{tmp_path / db}", clock=lambda: sample.asof)
+    provider = FlakyProvider(sample)
+    svc = Services(store, provider, lambda: sample.asof, market_ttl_s=0)
+    for u in users:
+        store.ensure_user(u, u)
+        store.subscribe(u)
+        store.add_position(u, PositionInput("SPXW", date(2026, 8, 21), *STRIKES, 1, 25))
+    counting = Counting()
+    sched = Scheduler(bot or FakeBot(), svc, settings, sleep=_no_sleep, evaluate=counting)
+    return sched, store, counting
+
+
+SLEPT: list[float] = []
+
+
+async def _no_sleep(seconds: float) -> None:
+    SLEPT.append(seconds)
+
+
+MORNING = ny(2026, 7, 8, 8, 50)  # Wed 8 July 2026, after 08:45, before the open
+
+
+async def test_report_round_one_evaluation_then_one_message_each(tmp_path, sample):
+    sched, store, counting = make(tmp_path, sample)
+    result = await sched.report_round(MORNING)
+    assert counting.calls == [3]  # three users' positions in ONE evaluate call
+    assert sched.bot.chats() == [1, 2, 3] and result.sent == 3
+    text = sched.bot.sent[0][1]
+    assert "ALVH report" in text and "7200/7250/7700/7750" in text
+    assert [r.delivery_status for r in store.reports(1)] == ["sent"]
+
+
+async def test_users_with_other_parameters_are_evaluated_in_their_own_group(tmp_path, sample):
+    sched, store, counting = make(tmp_path, sample, users=(1, 2, 3, 4))
+    store.update_settings(3, param_overrides={"edr_trigger_pct": 1.1})
+    store.update_settings(4, param_overrides={"edr_trigger_pct": 1.1})
+    await sched.report_round(MORNING)
+    assert sorted(counting.calls) == [2, 2]
+
+
+async def test_exactly_once_across_a_restart(tmp_path, sample):
+    first, _, _ = make(tmp_path, sample)
+    await first.report_round(MORNING)
+    # a new process on the same database: same session, nothing is sent again
+    again, _, _ = make(tmp_path, sample, users=())
+    result = await again.catch_up(MORNING + timedelta(minutes=10))
+    assert again.bot.sent == [] and result.duplicate == 3
+    # the next session is a new report
+    nxt = await again.report_round(ny(2026, 7, 9, 8, 46))
+    assert nxt.sent == 3
+
+
+async def test_missed_report_is_sent_before_the_open(tmp_path, sample):
+    sched, _, _ = make(tmp_path, sample)
+    result = await sched.catch_up(ny(2026, 7, 8, 9, 29))  # down at 08:45, back at 09:29
+    assert result.sent == 3 and sched.bot.chats() == [1, 2, 3]
+
+
+async def test_missed_report_is_skipped_and_logged_after_the_open(tmp_path, sample, caplog):
+    sched, store, _ = make(tmp_path, sample)
+    result = await sched.catch_up(ny(2026, 7, 8, 9, 31))
+    assert sched.bot.sent == [] and result.skipped == 3
+    row = store.reports(2)[0]
+    assert (row.delivery_status, row.session_date) == ("skipped", date(2026, 7, 8))
+    assert "after the open" in row.error and "skipped" in caplog.text
+    # and never sent later that day
+    assert (await sched.report_round(ny(2026, 7, 8, 9, 45))).sent == 0
+
+
+async def test_report_time_not_yet_reached_is_not_sent(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample)
+    store.update_settings(2, report_time="09:00")
+    await sched.report_round(MORNING)
+    assert sched.bot.chats() == [1, 3]
+
+
+async def test_no_report_on_a_holiday(tmp_path, sample):
+    sched, _, _ = make(tmp_path, sample)
+    assert (await sched.report_round(ny(2026, 7, 3, 9))).users == 0
+    assert sched.bot.sent == []
+
+
+async def test_forbidden_unsubscribes_and_the_others_still_get_theirs(tmp_path, sample):
+    bot = FakeBot()
+    bot.errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
+    bot.errors[3] = [RuntimeError("a bug while sending")]
+    sched, store, _ = make(tmp_path, sample, users=(1, 2, 3, 4), bot=bot)
+    result = await sched.report_round(MORNING)
+    assert bot.chats() == [1, 4]
+    assert (result.blocked, result.failed, result.sent) == (1, 1, 2)
+    assert store.get_settings(2).subscribed is False
+    assert store.get_settings(3).subscribed is True
+    assert store.reports(3)[0].delivery_status == "failed"
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter(int)
+async def test_retry_after_is_honoured_within_bounds(tmp_path, sample):
+    SLEPT.clear()
+    bot = FakeBot()
+    bot.errors[1] = [RetryAfter(7)]
+    bot.errors[2] = [RetryAfter(3600)]  # longer than ALVH_RETRY_AFTER_MAX_S: give up
+    sched, store, _ = make(tmp_path, sample, bot=bot)
+    result = await sched.report_round(MORNING)
+    assert SLEPT == [7]
+    assert bot.chats() == [1, 3] and result.failed == 1
+    assert store.reports(2)[0].delivery_status == "failed"
+
+
+async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, sample):
+    sched, _, _ = make(tmp_path, sample, users=(1,))
+    sched.services.provider.fail = True
+    result = await sched.report_round(MORNING)
+    assert result.sent == 1
+    text = sched.bot.sent[0][1]
+    assert "SPX is missing" in text or "unavailable" in text.lower()
+    # with good data seen once, the fallback is the last good snapshot, flagged
+    sched2, _, _ = make(tmp_path, sample, users=(5,), db="two.db")
+    await sched2.market()
+    sched2.services.provider.fail = True
+    snap, _, _, note = await sched2.market()
+    assert note == "MARKET_DATA_FALLBACK" and "MARKET_DATA_FALLBACK" in snap.flags
+
+
+async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample, users=())
+    sched.services.clock = lambda: ny(2026, 7, 8, 16, 10)
+    assert await sched.close_round(ny(2026, 7, 8, 16, 10)) is None  # VIX not closed yet
+    sched.services.clock = lambda: sample.asof  # the sample is the 16:15 close
+    session, edr, state = await sched.close_round(ny(2026, 7, 8, 16, 20))
+    # METHOD §2: EDR % = VIX / √252 with the close VIX 16.90 → 1.0646 %; ≥ 0.94 % → BREACHED
+    assert session == date(2026, 7, 8) and edr == pytest.approx(16.90 / 252 ** 0.5, abs=5e-4)
+    assert state == "BREACHED"
+    await sched.close_round(ny(2026, 7, 8, 16, 30))
+    rows = store.edr_readings()
+    assert [(r.session_date, r.state) for r in rows] == [(date(2026, 7, 8), "BREACHED")]
+
+
+async def test_an_alert_fires_once_per_change(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample, users=(1, 2))
+    # user 2 holds a condor whose short call (7,450) is below the sample's SPX 7,482.71
+    store.add_position(2, PositionInput("SPXW", date(2026, 8, 21), 7000, 7050, 7450, 7500, 1,
+                                        4.35))
+    store.update_settings(1, alerts_enabled=False)
+    noon = ny(2026, 7, 8, 12)
+    first = await sched.intraday_round(noon)
+    assert sched.bot.chats() == [2]
+    text = sched.bot.sent[0][1]
+    assert "short call 7450 breached" in text
+    second = await sched.intraday_round(noon + timedelta(minutes=15))
+    assert len(sched.bot.sent) == 1 and second.duplicate == 1 and first.sent == 1
+
+
+async def test_no_alerts_in_quiet_hours_or_outside_regular_hours(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample, users=(1,))
+    store.add_position(1, PositionInput("SPXW", date(2026, 8, 21), 7000, 7050, 7450, 7500, 1,
+                                        4.35))
+    store.update_settings(1, quiet_start="11:30", quiet_end="12:30")
+    assert (await sched.intraday_round(ny(2026, 7, 8, 12))).users == 0
+    assert (await sched.intraday_round(ny(2026, 7, 8, 17))).users == 0  # after hours
+    assert (await sched.intraday_round(ny(2026, 7, 8, 12, 30))).sent == 1
+

@@ -351,6 +351,7 @@ class Scheduler:
         self.sleep = sleep
         self._evaluate = evaluate
         self._last_market: Any = None  # the last good MarketData, for an outage
+        self.last_round: dict[str, RoundResult] = {}  # kind → the latest round (ops, tests)
 
     @property
     def store(self) -> Any:
@@ -502,6 +503,7 @@ class Scheduler:
                 log.warning("report for user %s skipped: %s", uid, reason)
                 result.skipped += 1
         if not to_send:
+            self.last_round[kind] = result
             return result
 
         t0 = loop.time()
@@ -537,6 +539,7 @@ class Scheduler:
         await self._fan_out([b for b, _ in to_send], deliver, result)
         result.deliver_s = loop.time() - t1
         log.info("report round %s: %s", result.session, _summary(result))
+        self.last_round[kind] = result
         return result
 
     # --- the official close ----------------------------------------------------------------------

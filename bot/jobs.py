@@ -545,13 +545,18 @@ class Scheduler:
     # --- the official close ----------------------------------------------------------------------
 
     async def close_round(self, now: datetime) -> tuple[date, float, str] | None:
-        """Record the session's close EDR and state once the VIX has closed (idempotent: a
-        reading already stored is kept). None when there is nothing to record yet."""
-        session = cal.et_date(now)
-        if not cal.is_session(session) or now < cal.vix_close_time(session):
+        """Record the EDR and state of the latest VIX close at or before `now` (the job runs
+        at the close; a start-up catch-up the next morning records a missed one). Only data
+        taken between that close and the next open counts as the close. Idempotent: a reading
+        already stored is kept. None when there is nothing to record."""
+        try:
+            close = cal.last_official_close(now, vix=True)
+            session = cal.et_date(close)
+            next_open = cal.session_open_close(cal.next_session(session))[0]
+        except cal.CalendarRangeError:
             return None
         asof = self.services.now()  # the data's clock (offline: the sample's moment)
-        if cal.et_date(cal.last_official_close(asof, vix=True)) != session:
+        if not close <= asof < next_open:
             log.info("official close of %s not recorded: the data is as of %s", session, asof)
             return None
         snapshot, history, events, note = await self.market()
@@ -723,6 +728,9 @@ async def schedule_all(application: Any) -> None:
     if jq is None:
         log.warning("no JobQueue (install python-telegram-bot[job-queue]): no scheduled reports")
         return
+    if getattr(application.bot_data.get("services"), "store", None) is None:
+        log.warning("no store in the application: no scheduled reports")  # e.g. stub services
+        return
     sched = scheduler_of(application)
     await sync_report_jobs(application)
     jq.run_custom(_close_job, job_kwargs=_job_kwargs(application, CloseTrigger()),
@@ -753,7 +761,8 @@ async def on_settings_changed(application: Any, view: Any) -> Any:
     """After /settings, /subscribe, /unsubscribe: reschedule at once and show the next run
     from the JobQueue. `view` is the services' settings view; returns it with `next_report`."""
     data = application.bot_data
-    if (getattr(application, "job_queue", None) is None or "services" not in data
+    if (getattr(application, "job_queue", None) is None
+            or getattr(data.get("services"), "store", None) is None
             or not data.get("install_jobs", True)):
         return view
     try:

@@ -343,9 +343,10 @@ async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, samp
 
 async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample):
     sched, store, _ = make(tmp_path, sample, users=())
+    # 16:10: the latest VIX close is the 7th's, but these data are the 8th's live quotes
     sched.services.clock = lambda: ny(2026, 7, 8, 16, 10)
-    assert await sched.close_round(ny(2026, 7, 8, 16, 10)) is None  # VIX not closed yet
-    sched.services.clock = lambda: sample.asof  # the sample is the 16:15 close
+    assert await sched.close_round(ny(2026, 7, 8, 16, 10)) is None
+    sched.services.clock = lambda: sample.asof  # the sample is the 16:15 close of the 8th
     session, edr, state = await sched.close_round(ny(2026, 7, 8, 16, 20))
     # METHOD §2: EDR % = VIX / √252 with the close VIX 16.90 → 1.0646 %; ≥ 0.94 % → BREACHED
     assert session == date(2026, 7, 8) and edr == pytest.approx(16.90 / 252 ** 0.5, abs=5e-4)
@@ -353,6 +354,17 @@ async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample
     await sched.close_round(ny(2026, 7, 8, 16, 30))
     rows = store.edr_readings()
     assert [(r.session_date, r.state) for r in rows] == [(date(2026, 7, 8), "BREACHED")]
+
+
+async def test_a_missed_close_is_recorded_by_the_next_mornings_catch_up(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample, users=())
+    await sched.catch_up(ny(2026, 7, 9, 7))  # down over the 8th's close; data still that close
+    assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
+    # after the next open, the 8th's close can no longer be told from live data: not recorded
+    later, store2, _ = make(tmp_path, sample, users=(), db="later.db")
+    later.services.clock = lambda: ny(2026, 7, 9, 10)
+    await later.close_round(ny(2026, 7, 9, 10))
+    assert store2.edr_readings() == []
 
 
 async def test_an_alert_fires_once_per_change(tmp_path, sample):

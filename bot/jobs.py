@@ -382,9 +382,21 @@ class Scheduler:
                 return snap, m.history, m.events, MARKET_FALLBACK
             empty = MarketSnapshot(asof=self.services.now(), spx=None, vix=None,
                                    flags=(MARKET_UNAVAILABLE,))
-            return empty, None, None, MARKET_UNAVAILABLE
+            history = await self._maybe(self.services.provider.history)
+            events = await self._maybe(self.services.provider.events)
+            return empty, history, events, MARKET_UNAVAILABLE
         self._last_market = m
         return m.snapshot, m.history, m.events, ""
+
+    @staticmethod
+    async def _maybe(fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """History or events on their own (often cached) when the snapshot failed; None if
+        they fail too (the engine then says what it lacks)."""
+        try:
+            return await fetch()
+        except Exception as exc:
+            log.warning("%s unavailable too: %s", getattr(fetch, "__name__", "data"), exc)
+            return None
 
     async def evaluate_books(self, books: Sequence[Any]) -> tuple[dict[int, Any], Any, int]:
         """One `evaluate` call per distinct parameter overrides over every book in it.

@@ -332,13 +332,18 @@ async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, samp
     result = await sched.report_round(MORNING)
     assert result.sent == 1
     text = sched.bot.sent[0][1]
-    assert "SPX is missing" in text or "unavailable" in text.lower()
-    # with good data seen once, the fallback is the last good snapshot, flagged
+    assert "SPX is missing" in text and "MARKET_DATA_UNAVAILABLE" in text
+    assert "EDR at the last closes" in text  # the history still came (it is fetched apart)
+    # with good data seen once, the fallback is the last good snapshot, flagged, and the
+    # engine names the quotes that are too old by the next session
     sched2, _, _ = make(tmp_path, sample, users=(5,), db="two.db")
     await sched2.market()
     sched2.services.provider.fail = True
-    snap, _, _, note = await sched2.market()
-    assert note == "MARKET_DATA_FALLBACK" and "MARKET_DATA_FALLBACK" in snap.flags
+    sched2.services.clock = lambda: ny(2026, 7, 9, 10, 15)
+    assert (await sched2.report_round(ny(2026, 7, 9, 8, 50))).sent == 1
+    text = sched2.bot.sent[0][1]
+    assert "MARKET_DATA_FALLBACK" in text
+    assert "SPX quote from 2026-07-08 16:00 ET is 1095 min old" in text  # 16:00 → 10:15 + 1 d
 
 
 async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample):

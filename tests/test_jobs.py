@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from telegram.error import Forbidden, RetryAfter
 
 from bot.app import default_provider
@@ -26,12 +28,14 @@ from bot.jobs import (
     Scheduler,
     in_quiet_hours,
     market_alerts,
+    next_report_moment,
     position_alerts,
     report_decision,
 )
 from bot.marketdata.errors import MarketDataError
 from bot.services import Services
 from bot.store import PositionInput, Store
+from core import calendar as cal
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -396,3 +400,26 @@ async def test_no_alerts_in_quiet_hours_or_outside_regular_hours(tmp_path, sampl
     assert (await sched.intraday_round(ny(2026, 7, 8, 17))).users == 0  # after hours
     assert (await sched.intraday_round(ny(2026, 7, 8, 12, 30))).sent == 1
 
+
+
+# --- property: the report trigger never fires off-session and never skips a session -------
+
+ZONES = ["America/New_York", "Europe/Berlin", "Asia/Tokyo", "America/Los_Angeles", "UTC"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 1),
+                    timezones=st.just(UTC)),
+       st.sampled_from(ZONES), st.integers(4, 23), st.integers(0, 59))
+def test_next_report_moment_is_the_first_session_day_at_the_wall_time(after, zone, h, m):
+    tz = ZoneInfo(zone)
+    got = next_report_moment(after, dtime(h, m), zone)
+    local = got.astimezone(tz)
+    assert got > after and (local.hour, local.minute) == (h, m)  # no DST gap after 04:00
+    assert cal.is_session(local.astimezone(NY).date())
+    # brute force: no earlier local day has that wall time after `after` on a session
+    day = after.astimezone(tz).date() - timedelta(days=1)
+    while day < local.date():
+        cand = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
+        assert not (cand > after and cal.is_session(cand.astimezone(NY).date())), cand
+        day += timedelta(days=1)

@@ -298,6 +298,15 @@ async def test_report_time_not_yet_reached_is_not_sent(tmp_path, sample):
     assert sched.bot.chats() == [1, 3]
 
 
+async def test_a_report_job_serves_only_its_own_time_and_zone(tmp_path, sample):
+    sched, store, _ = make(tmp_path, sample)
+    store.update_settings(2, report_time="07:00")
+    store.update_settings(3, timezone="Europe/Berlin", report_time="14:00")  # 08:00 New York
+    result = await sched.report_round(
+        MORNING, only=lambda s: (s.report_time, s.timezone) == ("08:45", "America/New_York"))
+    assert sched.bot.chats() == [1] and result.users == 1
+
+
 async def test_no_report_on_a_holiday(tmp_path, sample):
     sched, _, _ = make(tmp_path, sample)
     assert (await sched.report_round(ny(2026, 7, 3, 9))).users == 0

@@ -128,5 +128,17 @@ async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
 
     assert is_session(nxt.date())
     assert nxt.strftime("%Y-%m-%d %H:%M") in reply  # the JobQueue's run, in the user's zone
+    # the APScheduler job carries the misfire grace time and coalescing
+    assert (jobs[0].job.misfire_grace_time, jobs[0].job.coalesce) == (3600, True)
+    assert app.job_queue.get_jobs_by_name("official-close")
+    assert app.job_queue.get_jobs_by_name("intraday-watch")
+    # a new zone moves the job too
+    fake_api.inject_message(user, None, "/settings timezone Europe/Berlin", first_name="Ann")
+    await bots.settle()
+    reply = fake_api.drain(user)[-1]["text"]
+    berlin = app.job_queue.get_jobs_by_name(report_job_name("07:30", "Europe/Berlin"))
+    assert len(berlin) == 1 and jobs[0].removed
+    nxt = berlin[0].next_t.astimezone(ZoneInfo("Europe/Berlin"))
+    assert nxt.strftime("%H:%M") == "07:30" and nxt.strftime("%Y-%m-%d %H:%M") in reply
     await stop_bot(app)
     bots.apps.remove(app)

@@ -352,6 +352,8 @@ class Scheduler:
         self._evaluate = evaluate
         self._last_market: Any = None  # the last good MarketData, for an outage
         self.last_round: dict[str, RoundResult] = {}  # kind → the latest round (ops, tests)
+        self.evaluate_calls = 0  # evaluate calls made (the one-pass promise is checked on it)
+        self.market_note = ""  # the last round's data note ("" or MARKET_DATA_*)
 
     @property
     def store(self) -> Any:
@@ -401,7 +403,8 @@ class Scheduler:
     async def evaluate_books(self, books: Sequence[Any]) -> tuple[dict[int, Any], Any, int]:
         """One `evaluate` call per distinct parameter overrides over every book in it.
         Returns ({user: per-user Evaluation}, market record, number of evaluate calls)."""
-        snapshot, history, events, _ = await self.market()
+        snapshot, history, events, self.market_note = await self.market()
+        calls_before = self.evaluate_calls
         asof = self.services.now()
         groups: dict[str, list[Any]] = {}
         for b in books:
@@ -410,22 +413,50 @@ class Scheduler:
         per_user: dict[int, Any] = {}
         market = None
         for members in groups.values():
-            params = members[0].settings.params()
-            positions = [p for b in members for p in b.positions]
-            ev = await asyncio.to_thread(self.evaluate_fn(), positions, snapshot, history,
-                                         events, params, asof)
-            market = ev.market
-            start = 0
-            for b in members:
-                n = len(b.positions)
-                records = ev.positions[start:start + n] if n else []
-                start += n
-                per_user[b.settings.tg_user_id] = dataclasses.replace(ev, positions=records)
+            try:
+                params = members[0].settings.params()
+            except Exception:  # overrides the store took but Params refuses: defaults
+                log.exception("parameter overrides of users %s refused; defaults used",
+                              [b.settings.tg_user_id for b in members])
+                params = DEFAULT_PARAMS
+            try:
+                batches = [await self._evaluate_batch(members, snapshot, history, events,
+                                                      params, asof)]
+            except Exception:  # one bad book must not cost everyone their report
+                log.exception("group evaluation failed; evaluating its users one by one")
+                batches = []
+                for b in members:
+                    try:
+                        batches.append(await self._evaluate_batch(
+                            [b], snapshot, history, events, params, asof))
+                    except Exception:
+                        log.exception("evaluation failed for user %s", b.settings.tg_user_id)
+            for ev_market, views in batches:
+                market = ev_market
+                per_user.update(views)
         if market is None:  # nobody to evaluate: the market block alone
             ev = await asyncio.to_thread(self.evaluate_fn(), [], snapshot, history, events,
                                          DEFAULT_PARAMS, asof)
             market = ev.market
-        return per_user, market, len(groups)
+        return per_user, market, self.evaluate_calls - calls_before
+
+    async def _evaluate_batch(self, members: Sequence[Any], snapshot: Any, history: Any,
+                              events: Any, params: Any, asof: datetime
+                              ) -> tuple[Any, dict[int, Any]]:
+        """ONE evaluate call over all members' positions; each member gets an Evaluation view
+        holding only their records (built lazily, when their report is rendered)."""
+        positions = [p for b in members for p in b.positions]
+        self.evaluate_calls += 1
+        ev = await asyncio.to_thread(self.evaluate_fn(), positions, snapshot, history, events,
+                                     params, asof)
+        views: dict[int, Any] = {}
+        start = 0
+        for b in members:
+            n = len(b.positions)
+            records = ev.positions[start:start + n] if n else []
+            start += n
+            views[b.settings.tg_user_id] = dataclasses.replace(ev, positions=records)
+        return ev.market, views
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -521,6 +552,7 @@ class Scheduler:
         t0 = loop.time()
         per_user, _, result.evaluate_calls = await self.evaluate_books([b for b, _ in to_send])
         result.evaluate_s = loop.time() - t0
+        result.market_note = self.market_note
         provider = getattr(self.services.provider, "name", "provider")
         asof = self.services.now()
         from bot.services import CheckResult
@@ -532,14 +564,18 @@ class Scheduler:
             session = sessions[uid]
             if not await asyncio.to_thread(self.store.record_report, uid, session, kind):
                 return "duplicate"  # sent by an earlier run (before a restart, say)
-            check = CheckResult(asof, per_user[uid], list(book.positions), provider,
-                                self.services.offline)
+            if uid not in per_user:  # the engine failed on this book (logged above)
+                await asyncio.to_thread(self.store.report_sent, uid, session, kind, ok=False,
+                                        error="evaluation failed")
+                return "failed"
             try:
+                check = CheckResult(asof, per_user[uid], list(book.positions), provider,
+                                    self.services.offline)
                 html = render("report", result=check)
             except Exception as exc:
-                log.exception("report for user %s could not be rendered", uid)
+                log.exception("report for user %s could not be built", uid)
                 await asyncio.to_thread(self.store.report_sent, uid, session, kind, ok=False,
-                                        error=f"render: {type(exc).__name__}")
+                                        error=f"report: {type(exc).__name__}")
                 return "failed"
             outcome = await self.send(uid, book.settings.chat_id or uid, html)
             await asyncio.to_thread(self.store.report_sent, uid, session, kind,
@@ -610,6 +646,7 @@ class Scheduler:
         t0 = loop.time()
         per_user, market, result.evaluate_calls = await self.evaluate_books(books)
         result.evaluate_s = loop.time() - t0
+        result.market_note = self.market_note
         spx = getattr(getattr(market, "spx", None), "value", None)
         common = market_alerts(market, session)
 

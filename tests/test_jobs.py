@@ -307,6 +307,26 @@ async def test_a_report_job_serves_only_its_own_time_and_zone(tmp_path, sample):
     assert sched.bot.chats() == [1] and result.users == 1
 
 
+async def test_a_book_the_engine_chokes_on_costs_only_its_owner(tmp_path, sample, caplog):
+    sched, store, counting = make(tmp_path, sample)
+    bad_id = store.list_positions(2)[0].id
+    inner = counting.fn
+
+    def choking(positions, *args):
+        if any(p.id == bad_id for p in positions):
+            raise ValueError("engine bug on this book")
+        return inner(positions, *args)
+
+    counting.fn = choking
+    result = await sched.report_round(MORNING)
+    assert sched.bot.chats() == [1, 3]
+    # the group call, then one call per user: 1 + 3
+    assert counting.calls == [3, 1, 1, 1] and result.evaluate_calls == 4
+    row = store.reports(2)[0]
+    assert (row.delivery_status, row.error) == ("failed", "evaluation failed")
+    assert "evaluation failed for user 2" in caplog.text
+
+
 async def test_no_report_on_a_holiday(tmp_path, sample):
     sched, _, _ = make(tmp_path, sample)
     assert (await sched.report_round(ny(2026, 7, 3, 9))).users == 0

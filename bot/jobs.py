@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 KIND_PREMARKET = "premarket"
 REPORT_JOB_PREFIX = "report:"
 CLOSE_JOB = "official-close"
+CLOSE_RETRY_JOB = "official-close-retry"
 INTRADAY_JOB = "intraday-watch"
 CATCHUP_JOB = "startup-catch-up"
 CALENDAR_SEARCH_DAYS = 15  # longest NYSE closure (2001, 2012) is far shorter
@@ -46,6 +47,9 @@ ALERT_OUTCOMES = ("HEDGE_FIRST", "CLEARED", "TAKE_PROFIT", "EXIT_LOSS_LIMIT", "S
 STATE_ORDER = ("CALM", *(name for name, _ in DEFAULT_PARAMS.state_levels()))
 MARKET_UNAVAILABLE = "MARKET_DATA_UNAVAILABLE"
 MARKET_FALLBACK = "MARKET_DATA_FALLBACK"
+# A VIX quote this much older than the official close is not the close print (a delayed feed
+# at 16:15 still shows ~16:00); the offline sample's close print is stamped 16:14.
+VIX_CLOSE_PRINT_TOLERANCE = timedelta(minutes=2)
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -67,6 +71,7 @@ class JobSettings:
     send_attempts: int = 3  # sends per message when Telegram answers 429 (after the limiter's)
     concurrent_sends: int = 64  # sends in flight; the rate limiter sets the actual pace
     intraday_enabled: bool = True
+    close_retry_minutes: int = 5  # the close job tries again while the close print is missing
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None) -> JobSettings:
@@ -99,6 +104,7 @@ class JobSettings:
             send_attempts=number("ALVH_SEND_ATTEMPTS", cls.send_attempts),
             concurrent_sends=number("ALVH_CONCURRENT_SENDS", cls.concurrent_sends),
             intraday_enabled=enabled_text in ("on", "1", "true", "yes"),
+            close_retry_minutes=number("ALVH_CLOSE_RETRY_MINUTES", cls.close_retry_minutes),
         )
         if problems:
             raise JobConfigError(problems)
@@ -354,6 +360,7 @@ class Scheduler:
         self.last_round: dict[str, RoundResult] = {}  # kind → the latest round (ops, tests)
         self.evaluate_calls = 0  # evaluate calls made (the one-pass promise is checked on it)
         self.market_note = ""  # the last round's data note ("" or MARKET_DATA_*)
+        self.close_pending: date | None = None  # a close whose data were not there yet
 
     @property
     def store(self) -> Any:
@@ -607,9 +614,18 @@ class Scheduler:
         if not close <= asof < next_open:
             log.info("official close of %s not recorded: the data is as of %s", session, asof)
             return None
+        self.close_pending = None
         snapshot, history, events, note = await self.market()
         if note:
             log.warning("official close of %s not recorded: market data unavailable", session)
+            self.close_pending = session
+            return None
+        vix = snapshot.vix
+        if vix is not None and vix.asof < close - VIX_CLOSE_PRINT_TOLERANCE:
+            # a delayed feed has not reached the close print yet: try again a little later
+            log.info("official close of %s: VIX quote is from %s, before the close; retrying",
+                     session, vix.asof)
+            self.close_pending = session
             return None
         from core.evaluate import evaluate_market
 
@@ -736,7 +752,17 @@ async def _report_job(context: Any) -> None:
 
 
 async def _close_job(context: Any) -> None:
-    await scheduler_of(context.application).close_round(_clock(context.application)())
+    """The close; while its data are missing, again every ALVH_CLOSE_RETRY_MINUTES until the
+    next open (after which live data can no longer be taken for the close)."""
+    sched = scheduler_of(context.application)
+    now = _clock(context.application)()
+    await sched.close_round(now)
+    pending = sched.close_pending
+    if pending is None or context.application.job_queue is None:
+        return
+    retry = timedelta(minutes=sched.settings.close_retry_minutes)
+    if now + retry < cal.session_open_close(cal.next_session(pending))[0]:
+        context.application.job_queue.run_once(_close_job, when=retry, name=CLOSE_RETRY_JOB)
 
 
 async def _intraday_job(context: Any) -> None:

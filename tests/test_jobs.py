@@ -7,6 +7,7 @@ Fri 3 July; Thanksgiving Thu 26 Nov is a holiday and Fri 27 Nov closes at 13:00 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from types import SimpleNamespace
@@ -180,11 +181,15 @@ class FlakyProvider:
 
     def __init__(self, inner):
         self.inner, self.fail, self.asof = inner, False, inner.asof
+        self.vix_asof = None  # stamp the VIX quote with this time (a delayed feed)
 
     async def snapshot(self, asof):
         if self.fail:
             raise MarketDataError("cboe _SPX", "http", "503 Service Unavailable")
-        return await self.inner.snapshot(asof)
+        snap = await self.inner.snapshot(asof)
+        if self.vix_asof is not None:
+            snap = dataclasses.replace(snap, vix=dataclasses.replace(snap.vix, asof=self.vix_asof))
+        return snap
 
     async def history(self, end=None):
         return await self.inner.history()
@@ -392,6 +397,32 @@ async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample
     await sched.close_round(ny(2026, 7, 8, 16, 30))
     rows = store.edr_readings()
     assert [(r.session_date, r.state) for r in rows] == [(date(2026, 7, 8), "BREACHED")]
+
+
+class FakeJobQueue:
+    def __init__(self):
+        self.once: list[tuple[timedelta, str]] = []
+
+    def run_once(self, callback, when, name=None):
+        self.once.append((when, name))
+
+
+async def test_close_job_retries_until_the_delayed_feed_shows_the_close(tmp_path, sample):
+    from bot.jobs import _close_job
+
+    sched, store, _ = make(tmp_path, sample, users=())
+    sched.services.provider.vix_asof = ny(2026, 7, 8, 16, 0)  # 15-minute delayed feed
+    jq = FakeJobQueue()
+    app = SimpleNamespace(bot_data={"scheduler": sched,
+                                    "jobs_clock": lambda: ny(2026, 7, 8, 16, 15)},
+                          job_queue=jq)
+    await _close_job(SimpleNamespace(application=app))
+    assert store.edr_readings() == [] and sched.close_pending == date(2026, 7, 8)
+    assert jq.once == [(timedelta(minutes=5), "official-close-retry")]
+    sched.services.provider.vix_asof = None  # the 16:14 print has arrived
+    await _close_job(SimpleNamespace(application=app))
+    assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
+    assert sched.close_pending is None and len(jq.once) == 1
 
 
 async def test_a_missed_close_is_recorded_by_the_next_mornings_catch_up(tmp_path, sample):

@@ -242,12 +242,13 @@ def report_decision(moment: datetime, now: datetime) -> str:
     session = report_session(moment)
     if session is None or moment > now:
         return "wait"
-    open_, close = cal.session_open_close(session)
+    open_ = cal.session_open_close(session)[0]
     if moment < open_ <= now:
         return "skip"
-    if now >= close + cal.VIX_CLOSE_DELAY:
-        return "skip"  # a report for a session already over is no report
-    return "send"
+    vix_close = cal.vix_close_time(session)
+    if moment < vix_close <= now:
+        return "skip"  # an in-session report reached only after the close is stale
+    return "send"  # on time, late within the same phase, or an evening report by choice
 
 
 def due_today(report_time: str, tz: str, now: datetime) -> datetime:

@@ -116,6 +116,12 @@ def test_report_decision_before_and_after_the_open():
     assert report_decision(ny(2026, 11, 26, 8, 45), ny(2026, 11, 26, 9)) == "wait"  # holiday
     # a report time after the open is sent when it comes
     assert report_decision(ny(2026, 11, 25, 10), ny(2026, 11, 25, 10, 1)) == "send"
+    assert report_decision(ny(2026, 11, 25, 10), ny(2026, 11, 25, 16, 15)) == "skip"
+    # an evening report time (after the 16:15 VIX close) is the user's choice: sent
+    assert report_decision(ny(2026, 11, 25, 20), ny(2026, 11, 25, 20, 1)) == "send"
+    # early close: a 14:00 report is after the 13:15 VIX close of Fri 27 Nov
+    assert report_decision(ny(2026, 11, 27, 13), ny(2026, 11, 27, 13, 20)) == "skip"
+    assert report_decision(ny(2026, 11, 27, 14), ny(2026, 11, 27, 14)) == "send"
 
 
 def test_quiet_hours_wrap_midnight_in_the_users_zone():

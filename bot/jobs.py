@@ -776,7 +776,14 @@ async def _catch_up_job(context: Any) -> None:
 
 async def sync_report_jobs(application: Any) -> dict[str, Any]:
     """One report job per distinct (report time, zone) among subscribers; each job's round
-    covers all of its users at once. Adds the missing jobs and removes the unused ones."""
+    covers all of its users at once. Adds the missing jobs and removes the unused ones.
+    Serialised: two /settings at once must not both add the same job."""
+    lock = application.bot_data.setdefault("jobs_sync_lock", asyncio.Lock())
+    async with lock:
+        return await _sync_report_jobs(application)
+
+
+async def _sync_report_jobs(application: Any) -> dict[str, Any]:
     jq = application.job_queue
     store = application.bot_data["services"].store
     subscribers = await asyncio.to_thread(store.list_subscribers)

@@ -16,7 +16,7 @@ from fakebotapi import MAX_MESSAGE_LENGTH, parse_html
 from sqlalchemy import insert
 
 from bot.app import build_application
-from bot.jobs import report_job_name
+from bot.jobs import report_job_name, sync_report_jobs
 from bot.store import Store
 from bot.store.tables import PositionRow, UserRow
 
@@ -140,5 +140,8 @@ async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
     assert len(berlin) == 1 and jobs[0].removed
     nxt = berlin[0].next_t.astimezone(ZoneInfo("Europe/Berlin"))
     assert nxt.strftime("%H:%M") == "07:30" and nxt.strftime("%Y-%m-%d %H:%M") in reply
+    # concurrent re-syncs (two /settings at once) never duplicate a job
+    await asyncio.gather(*(sync_report_jobs(app) for _ in range(5)))
+    assert len(app.job_queue.get_jobs_by_name(report_job_name("07:30", "Europe/Berlin"))) == 1
     await stop_bot(app)
     bots.apps.remove(app)

@@ -141,6 +141,7 @@ async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
     nxt = berlin[0].next_t.astimezone(ZoneInfo("Europe/Berlin"))
     assert nxt.strftime("%H:%M") == "07:30" and nxt.strftime("%Y-%m-%d %H:%M") in reply
     # concurrent re-syncs (two /settings at once) never duplicate a job
+    berlin[0].schedule_removal()
     await asyncio.gather(*(sync_report_jobs(app) for _ in range(5)))
     assert len(app.job_queue.get_jobs_by_name(report_job_name("07:30", "Europe/Berlin"))) == 1
     await stop_bot(app)

@@ -410,6 +410,33 @@ class Services:
     async def roll_verdict(self, user: UserRef, position_id: int) -> CheckResult:
         return await self.check(user, position_id)
 
+    # --- charts (PNG bytes; None when no chart can be drawn — the text reply stands alone) ----
+
+    async def payoff_chart(self, user: UserRef, position: Position) -> bytes | None:
+        """The payoff picture of one of the user's positions (bot.charts), rendered in a thread."""
+        params = await self.params_for(user)
+        m = await self.market_data()
+        return await _to_thread(_chart_or_none, _payoff_png, position, m, params, self.now())
+
+    async def roll_chart(self, user: UserRef, result: CheckResult) -> bytes | None:
+        """Old and new condor on one chart, when the evaluation proposes a roll."""
+        items = result.items()
+        if len(items) != 1 or items[0][1].roll.proposal is None:
+            return None
+        old, record = items[0]
+        params = await self.params_for(user)
+        m = await self.market_data()
+        return await _to_thread(_chart_or_none, _roll_png, old, record.roll.proposal, m, params,
+                                self.now())
+
+    async def edr_chart(self, user: UserRef, result: CheckResult) -> bytes | None:
+        """The EDR history chart with today's reading from `result` (a /market evaluation)."""
+        params = await self.params_for(user)
+        m = await self.market_data()
+        market = result.market
+        return await _to_thread(_chart_or_none, _edr_png, m, params, self.now(),
+                                market.edr_pct, market.state)
+
     # --- hedges ----------------------------------------------------------------------------------
 
     async def hedge_list(self, user: UserRef, position_id: int
@@ -484,6 +511,64 @@ class Services:
         await self._user(user)
         data = await _to_thread(self.store.export_user, user.user_id)
         return json.loads(json.dumps(data, default=str))
+
+
+def _chart_or_none(fn: Callable[..., bytes], *args: Any) -> bytes | None:
+    """A chart, or None (logged) when its inputs cannot give one: a missing picture must never
+    cost the user the text answer."""
+    from bot.charts import ChartError
+    from core.payoff import PayoffError
+
+    try:
+        return fn(*args)
+    except (ChartError, PayoffError, ValueError) as exc:
+        log.warning("chart not drawn: %s", exc)
+        return None
+
+
+def _market_inputs(m: MarketData, params: Params, asof: datetime) -> Any:
+    from core.evaluate import evaluate_market
+    from core.payoff import MarketInputs
+
+    ctx = evaluate_market(m.snapshot, m.history, m.events, params, asof)
+    if not ctx.ok:
+        raise ValueError("; ".join(ctx.problems) or "SPX or VIX missing")
+    return MarketInputs.from_context(ctx)
+
+
+def _payoff_png(position: Position, m: MarketData, params: Params, asof: datetime) -> bytes:
+    from bot import charts
+    from core.payoff import payoff_curves
+
+    curves = payoff_curves(position, _market_inputs(m, params, asof), params)
+    return charts.payoff_png(curves, asof)
+
+
+def _roll_png(old: Position, proposal: Any, m: MarketData, params: Params, asof: datetime
+              ) -> bytes:
+    from bot import charts
+    from core.payoff import payoff_curves
+
+    inputs = _market_inputs(m, params, asof)
+    k1, k2, k3, k4 = proposal.strikes
+    # the new condor carries the campaign's net credit Cn' = Cn + R, so both curves are the P&L
+    # of the same campaign
+    new = Position(id=0, root=old.root, expiry=proposal.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
+                   qty=proposal.qty, entry_credit=old.entry_credit,
+                   roll_credits=old.roll_credits + proposal.r, opened=cal.et_date(asof),
+                   label=old.label)
+    before = payoff_curves(old, inputs, params)
+    after = payoff_curves(new, inputs, params, edr_h=before.edr_h)
+    return charts.roll_png(before, after, asof)
+
+
+def _edr_png(m: MarketData, params: Params, asof: datetime, today_pct: float | None,
+             today_state: str | None) -> bytes:
+    from bot import charts
+
+    data = charts.edr_history(m.history, asof, params, today_pct=today_pct,
+                              today_state=today_state)
+    return charts.edr_history_png(data, asof)
 
 
 def _preview(position: Position, params: Params, asof: datetime) -> Preview:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import parsing
@@ -23,6 +25,7 @@ from bot.services import CheckResult
 # chk:<position id | all>:<action>; anything else is refused (a tampered button).
 CALLBACK_RE = re.compile(r"^chk:(all|\d{1,10}):(refresh|details|roll)$")
 MAX_POSITION_BUTTON_ROWS = 12  # beyond this the keyboard would be a wall; use /check <id>
+MAX_CAPTION_TEXT = 900  # Telegram allows 1,024 caption characters; room for escaping
 
 
 def check_keyboard(result: CheckResult, single: int | None) -> InlineKeyboardMarkup:
@@ -44,23 +47,44 @@ def check_keyboard(result: CheckResult, single: int | None) -> InlineKeyboardMar
 
 
 async def _send_check(update: Update, context: ContextTypes.DEFAULT_TYPE,
-                      position_id: int | None) -> None:
+                      position_id: int | None) -> CheckResult:
     await typing(update, context)
     result = await services(context).check(user_ref(update), position_id)
     markup = check_keyboard(result, position_id) if result.positions else None
     await reply(update, render("check", result=result, single=position_id is not None), markup)
+    return result
+
+
+async def send_chart(update: Update, png: bytes | None, caption: str) -> None:
+    """Send a chart (rendered off the event loop by the services) as a photo; `caption` is plain
+    text, escaped for the HTML parse mode. No chart, no photo."""
+    message = update.effective_message
+    if png is None or message is None:
+        return
+    await message.reply_photo(png, caption=html.escape(caption[:MAX_CAPTION_TEXT]),
+                              parse_mode=ParseMode.HTML)
 
 
 @user_errors(parsing.USAGE["check"])
 async def check(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _send_check(update, context, parsing.parse_check(command_args(update)))
+    position_id = parsing.parse_check(command_args(update))
+    result = await _send_check(update, context, position_id)
+    if position_id is not None and result.positions:
+        position = result.positions[0]
+        png = await services(context).payoff_chart(user_ref(update), position)
+        await send_chart(update, png, f"Payoff of #{position.id}: P&L at expiry and today over "
+                         "SPX ±3 horizon EDRs (shaded: ±1 EDR_h).")
 
 
 @user_errors()
 async def market(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await typing(update, context)
-    result = await services(context).market(user_ref(update))
+    svc, user = services(context), user_ref(update)
+    result = await svc.market(user)
     await reply(update, render("market", market=result.market, offline=result.offline))
+    png = await svc.edr_chart(user, result)
+    await send_chart(update, png, "EDR at the last 120 official closes, with the state bands "
+                     "and the trigger line; the diamond is now.")
 
 
 @user_errors()

@@ -7,6 +7,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import parsing
 from bot.handlers._common import command_args, reply, services, typing, user_errors, user_ref
+from bot.handlers.check import send_chart
 from bot.render import render
 
 
@@ -18,6 +19,9 @@ async def roll(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await typing(update, context)
         result = await svc.roll_verdict(user, cmd.position_id)
         await reply(update, render("roll", result=result))
+        png = await svc.roll_chart(user, result)
+        await send_chart(update, png, f"Roll of #{cmd.position_id}: the condor now and the "
+                         "proposed one, P&L of the whole campaign at each expiry and today.")
         return
     old, new = await svc.record_roll(user, cmd)
     await reply(update, render("roll_done", old=old, new=new, net=cmd.net))

@@ -93,7 +93,7 @@ def _payoff_axes(fig: Figure, c: PayoffCurves):
         ax = fig.add_subplot()
         band = (c.spot_now - c.edr_h, c.spot_now + c.edr_h)
         ax.axvspan(*band, color=SKY, alpha=BAND_ALPHA, lw=0,
-                   label=f"±1 EDR_h band ({_points(band[0])}–{_points(band[1])})")
+                   label=f"±1 EDR_h now ({_points(band[0])}–{_points(band[1])})")
         ax.axhline(0.0, color=GREY, lw=1.0)
         ax.axvline(c.spot_now, color=BLACK, lw=1.6, ls=":", label=f"SPX now {c.spot_now:,.2f}")
         ax.set_xlabel("SPX (index points)")
@@ -156,8 +156,7 @@ def roll_png(old: PayoffCurves, new: PayoffCurves, asof: datetime) -> bytes:
         _breakevens(ax, old, BLUE, "now: ")
         _breakevens(ax, new, PURPLE, "after roll: ")
         _strike_lines(ax, new, VERMILLION, "new ")
-        ax.set_title(f"Roll {condor_name(old)}\n→ {condor_name(new).split(' ', 1)[-1]} · "
-                     f"{_time_label(asof)}")
+        ax.set_title(f"Roll {condor_name(old)}\n→ {condor_name(new)}\n{_time_label(asof)}")
         fig.legend(loc="outside lower center", ncol=2, frameon=False)
     return _png(fig)
 

@@ -138,14 +138,14 @@ def hedge_pnl(held: HeldLayers, vix_grid: np.ndarray, m: MarketInputs,
 
 
 def payoff_curves(position: Position, m: MarketInputs, params: Params = DEFAULT_PARAMS, *,
-                  edr_h: float | None = None, span: float = SPAN_EDR_H,
-                  points: int = GRID_POINTS) -> PayoffCurves:
+                  edr_h: float | None = None, half_width: float | None = None,
+                  span: float = SPAN_EDR_H, points: int = GRID_POINTS) -> PayoffCurves:
     """Expiry, T+0 and (with hedges) combined P&L of `position` over spot ± span·EDR_h.
 
     Leg IVs are the engine's (`core.condor.analyse`: the chain's, else the smile model), so the
     T+0 curve at today's spot is the engine's unrealised P&L. `edr_h` defaults to this
-    position's EDR_h(n) with the events in its window; pass the old condor's when drawing a
-    roll so both curves share one grid.
+    position's EDR_h(n) with the events in its window. `half_width` (SPX points) overrides the
+    grid's reach, so that two condors of a roll share one grid.
     """
     problems = position.problems(cal.et_date(m.asof))
     if problems:
@@ -165,6 +165,8 @@ def payoff_curves(position: Position, m: MarketInputs, params: Params = DEFAULT_
     strikes_spx = book.strikes[0] / scale
     cn = float(book.net_credit[0])
     breakevens_spx = np.array([ca.be_lo[0], ca.be_hi[0]]) / scale
+    if half_width is not None:
+        span = half_width / edr_h
     grid = spot_grid(m.spx, edr_h, np.concatenate([strikes_spx, breakevens_spx]), span, points)
     mult = p.spx_multiplier * position.qty
     own = grid * scale

@@ -547,7 +547,7 @@ def _payoff_png(position: Position, m: MarketData, params: Params, asof: datetim
 def _roll_png(old: Position, proposal: Any, m: MarketData, params: Params, asof: datetime
               ) -> bytes:
     from bot import charts
-    from core.payoff import payoff_curves
+    from core.payoff import SPAN_EDR_H, payoff_curves
 
     inputs = _market_inputs(m, params, asof)
     k1, k2, k3, k4 = proposal.strikes
@@ -558,7 +558,11 @@ def _roll_png(old: Position, proposal: Any, m: MarketData, params: Params, asof:
                    roll_credits=old.roll_credits + proposal.r, opened=cal.et_date(asof),
                    label=old.label)
     before = payoff_curves(old, inputs, params)
-    after = payoff_curves(new, inputs, params, edr_h=before.edr_h)
+    after = payoff_curves(new, inputs, params)
+    # one grid wide enough for the longer-dated condor: SPAN_EDR_H of the larger EDR_h
+    reach = SPAN_EDR_H * max(before.edr_h, after.edr_h)
+    before = payoff_curves(old, inputs, params, half_width=reach)
+    after = payoff_curves(new, inputs, params, half_width=reach)
     return charts.roll_png(before, after, asof)
 
 

@@ -82,11 +82,12 @@ def test_grid_spans_three_horizon_edrs_and_holds_the_marks():
     assert c.edr_h == pytest.approx(EDR_PTS * math.sqrt(n))
 
 
-def test_t0_at_spot_is_the_engines_unrealised_pnl():
+@pytest.fixture(scope="module")
+def sample():
+    """The offline sample (2026-07-08 close): snapshot, history, events, asof."""
     import asyncio
 
     from bot.marketdata.offline import OfflineProvider
-    from core.evaluate import evaluate, evaluate_market
 
     provider = OfflineProvider()
 
@@ -94,7 +95,14 @@ def test_t0_at_spot_is_the_engines_unrealised_pnl():
         return (await provider.snapshot(provider.asof), await provider.history(),
                 await provider.events())
 
-    snap, hist, events = asyncio.run(data())
+    return (*asyncio.run(data()), provider.asof)
+
+
+def test_t0_at_spot_is_the_engines_unrealised_pnl(sample):
+    from core.evaluate import evaluate, evaluate_market
+
+    snap, hist, events, asof = sample
+    provider = type("P", (), {"asof": asof})
     pos = condor()
     record = evaluate([pos], snap, hist, events, Params(), provider.asof).by_id(7)
     ctx = evaluate_market(snap, hist, events, Params(), provider.asof)
@@ -188,11 +196,35 @@ def test_payoff_png_is_a_png_of_the_chart_size():
     assert png_size(data) == charts.PIXELS == (1200, 900)
 
 
+def test_roll_chart_data_is_the_engines_proposal(sample):
+    """The proposed condor carries Cn' = Cn + R; priced on the same model, its T+0 at spot is
+    Cn + credit_new − cost_to_close − mark_new = the old condor's T+0 (the campaign is
+    unchanged by the roll itself)."""
+    from core.evaluate import evaluate, evaluate_market
+
+    snap, hist, events, asof = sample
+    hedge = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 8, 19), 3, 1.0, strike=19.0)
+    old = Position(id=1, root="SPXW", expiry=date(2026, 7, 10), k1=7250, k2=7300, k3=7700,
+                   k4=7750, qty=1, entry_credit=3.0, opened=date(2026, 6, 5), hedges=(hedge,))
+    proposal = evaluate([old], snap, hist, events, Params(), asof).by_id(1).roll.proposal
+    assert proposal is not None
+    k = proposal.strikes
+    new = Position(id=0, root="SPXW", expiry=proposal.expiry, k1=k[0], k2=k[1], k3=k[2],
+                   k4=k[3], qty=1, entry_credit=3.0, roll_credits=proposal.r, opened=asof.date())
+    m = MarketInputs.from_context(evaluate_market(snap, hist, events, Params(), asof))
+    before, after = payoff_curves(old, m), payoff_curves(new, m)
+    assert after.at(m.spx) == pytest.approx(proposal.net_credit * 100)  # expiry at K2' = Cn'
+    assert list(after.breakevens_spx) == pytest.approx(
+        [proposal.breakevens["lo"], proposal.breakevens["hi"]])
+    assert after.at(m.spx, "today_usd") == pytest.approx(before.at(m.spx, "today_usd"),
+                                                          abs=0.5)
+
+
 def test_roll_png_is_a_png_of_the_chart_size():
     old = payoff_curves(condor(), market())
     new_pos = Position(id=0, root="SPXW", expiry=date(2026, 9, 18), k1=6900, k2=6950, k3=7950,
                        k4=8000, qty=2, entry_credit=3.85, roll_credits=1.5, opened=ASOF.date())
-    new = payoff_curves(new_pos, market(), edr_h=old.edr_h)
+    new = payoff_curves(new_pos, market(), half_width=3 * old.edr_h)
     assert np.allclose(new.spot[[0, -1]], old.spot[[0, -1]])  # one grid span for both
     assert png_size(charts.roll_png(old, new, ASOF)) == (1200, 900)
 

@@ -62,3 +62,33 @@ async def test_market_sends_edr_history_photo(bots, fake_api):
     assert "EDR" in photo["caption"]
     data = fake_api.file_content(photo["photo"][0]["file_id"])
     assert png_size(data) == CHART_PIXELS
+
+
+def seed_cleared_roll(store) -> int:
+    """A condor the offline sample clears for a roll: 2 sessions from expiry, shorts inside
+    one EDR, with a VIX call layer that stabilises it (found by evaluating the sample)."""
+    from datetime import date
+
+    from bot.store import PositionInput
+    from bot.store.inputs import HedgeInput
+
+    store.ensure_user(ANN, chat_id=ANN)
+    row = store.add_position(ANN, PositionInput(
+        root="SPXW", expiry=date(2026, 7, 10), k1=7250, k2=7300, k3=7700, k4=7750, qty=1,
+        entry_credit="3.00", opened=date(2026, 6, 5)))
+    store.add_hedge(ANN, row.id, HedgeInput(kind="VIX_CALL", expiry=date(2026, 8, 19), qty=3,
+                                            cost="1.00", strike=19))
+    return row.id
+
+
+async def test_roll_proposal_sends_old_and_new_condor_chart(bots, fake_api):
+    app = await bots.start()
+    position_id = seed_cleared_roll(app.bot_data["services"].store)
+    replies = await send(fake_api, bots, f"/roll {position_id}")
+    text = "\n".join(r.get("text") or "" for r in replies)
+    assert FRIENDLY_ERROR not in text
+    assert "/roll 1 done" in text  # the proposal's record line: a roll was proposed
+    (photo,) = photos(replies)
+    assert f"Roll of #{position_id}" in photo["caption"]
+    data = fake_api.file_content(photo["photo"][0]["file_id"])
+    assert png_size(data) == CHART_PIXELS

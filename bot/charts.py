@@ -33,6 +33,7 @@ GREY = "#777777"
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 6.0, 150  # 1200 × 900 px: full width on a phone
 PIXELS = (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+PNG_COMPRESS_LEVEL = 3  # zlib level 3: ~25 ms faster than the default 6, ~5 % larger
 FONT = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
         "xtick.labelsize": 12, "ytick.labelsize": 12}
 EDR_HISTORY_CLOSES = 120  # issue 8: the last 120 official closes
@@ -56,7 +57,7 @@ def _figure() -> Figure:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return buf.getvalue()
 
 

@@ -165,9 +165,11 @@ def payoff_curves(position: Position, m: MarketInputs, params: Params = DEFAULT_
     strikes_spx = book.strikes[0] / scale
     cn = float(book.net_credit[0])
     breakevens_spx = np.array([ca.be_lo[0], ca.be_hi[0]]) / scale
-    if half_width is not None:
-        span = half_width / edr_h
-    grid = spot_grid(m.spx, edr_h, np.concatenate([strikes_spx, breakevens_spx]), span, points)
+    if not (np.isfinite(edr_h) and edr_h > 0):
+        raise PayoffError(f"horizon EDR must be a positive number of points (got {edr_h})")
+    # on expiry day EDR_h shrinks towards 0: the grid still reaches a one-session EDR
+    reach = span * max(edr_h, m.edr_pts) if half_width is None else half_width
+    grid = spot_grid(m.spx, reach, np.concatenate([strikes_spx, breakevens_spx]), 1.0, points)
     mult = p.spx_multiplier * position.qty
     own = grid * scale
     strikes = book.strikes  # (1, 4) broadcasts against the (G,) grid below

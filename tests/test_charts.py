@@ -263,3 +263,14 @@ def test_edr_history_png_is_a_png_of_the_chart_size():
 def test_edr_history_without_closes_is_a_clear_error():
     with pytest.raises(charts.ChartError, match="no VIX close history"):
         charts.edr_history(pd.DataFrame(columns=["spx", "vix"]), ASOF)
+
+
+def test_expiry_day_grid_still_reaches_three_one_session_edrs():
+    morning = datetime(2026, 7, 8, 12, 0, tzinfo=cal.ET)  # expiry day, session half done
+    pos = Position(id=3, root="SPXW", expiry=date(2026, 7, 8), k1=7400, k2=7420, k3=7540,
+                   k4=7560, qty=1, entry_credit=1.2, opened=date(2026, 7, 1))
+    c = payoff_curves(pos, market(asof=morning))
+    assert c.edr_h < EDR_PTS  # about √0.5 of a session left
+    assert c.spot[0] == pytest.approx(SPX - 3 * EDR_PTS)
+    assert c.spot[-1] == pytest.approx(SPX + 3 * EDR_PTS)
+    assert c.at(7420) == pytest.approx(120.0)  # Cn·100 at K2

@@ -568,7 +568,14 @@ def size_hedges(
     held_match = np.where(use_spread, match_qty[:, 1], match_qty[:, 0])
     active = (h > 0) & is_applicable & have_row
     n_total = np.where(active, n_total, 0.0)
-    to_buy = np.where(active, np.maximum(0.0, n_total - held_match), 0.0)
+    # held layers off the recommended strike/expiry still count through their vega: buy only the
+    # contracts still missing for the coverage target (else every drift of the recommended
+    # strike would re-buy a hedge that is already there)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want_cover = np.maximum(want, n_floor * unit_u)
+        n_gap = np.nan_to_num(np.ceil((want_cover - vega_held) / unit_u - 1e-9), nan=0.0,
+                              posinf=0.0, neginf=0.0)
+    to_buy = np.where(active, np.maximum(0.0, np.minimum(n_total - held_match, n_gap)), 0.0)
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cov_held = np.where(absvega > 0, vega_held / absvega, np.inf)
@@ -592,7 +599,8 @@ def size_hedges(
     status = np.full(n, St.RECOMMEND.value, dtype=object)
     status[(n_total < need) & active] = St.UNDER_BUDGET.value
     status[(n_bud_c <= 0) & (n_bud_s <= 0) & active] = St.UNECONOMIC_AT_THIS_SIZE.value
-    status[stabilised & active & (n_total >= need)] = St.STABILISED.value
+    bands_ok = b1 & b3_pass & b4_ok
+    status[stabilised & active & ((n_total >= need) | bands_ok)] = St.STABILISED.value
     status[no_vix] = St.UNDER_BUDGET.value
     status[h <= 0] = St.NONE_NEEDED.value
     status[~is_applicable] = St.NOT_APPLICABLE.value

@@ -138,6 +138,25 @@ def test_worked_example_hedge_first_then_cleared(worked, hist):
     assert after.roll.provisional and "Provisional" in after.roll.reason  # after hours
 
 
+def test_held_layers_off_the_recommended_strike_count_through_their_vega(worked, hist):
+    # 5 × 22C is further out of the money than the recommended 19C, so it does not "match" the
+    # recommendation, but its vega already covers the target: nothing more to buy, stabilised
+    layer = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 5, 0.2, strike=22.0)
+    r = evaluate([condor(hedges=(layer,))], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    se = r.second_engine
+    target = 0.8 * se.h_target * abs(r.greeks.condor.vega)
+    assert r.greeks.hedge.vega >= target  # the premise: held vega covers the target
+    assert se.recommendation is None or se.recommendation.qty == 0
+    assert se.status is SecondEngineStatus.STABILISED
+    assert r.roll.outcome is RollOutcome.CLEARED
+    # two of them do not cover it: still exactly the missing contract, not a full re-buy
+    layer2 = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.2, strike=22.0)
+    r2 = evaluate([condor(hedges=(layer2,))], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    rec2 = r2.second_engine.recommendation
+    gap = target - r2.greeks.hedge.vega
+    assert rec2.qty == int(np.ceil(gap / rec2.u))
+
+
 def test_worked_example_json_keys(worked):
     d = json.loads(json.dumps(worked.to_dict()))
     assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)

@@ -46,7 +46,8 @@ USAGE = {
     "check": "/check [id], e.g. /check or /check 3",
     "settings": (
         "/settings  ·  /settings <key> <value>, keys: report_time 08:45, "
-        "timezone Europe/Berlin, edr_trigger 0.94, hedge_budget 2, take_profit 50, alerts on|off"
+        "timezone Europe/Berlin, edr_trigger 0.94, hedge_budget 2, take_profit 50, "
+        "alerts on|off, quiet 22:00-07:00|off"
     ),
     "id": "a position number as shown by /positions, e.g. 3",
 }
@@ -146,6 +147,23 @@ class CloseCommand:
 
 
 @dataclass(frozen=True)
+class QuietHours:
+    """No intraday alerts from `start` until `end` (wall clock in the user's zone; `end` may be
+    the next day, e.g. 22:00-07:00). `start != end`."""
+
+    start: time
+    end: time
+
+    @property
+    def overnight(self) -> bool:
+        return self.end < self.start
+
+    def format(self) -> str:
+        """As typed: `22:00-07:00` (inverse of `parse_quiet_hours`)."""
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
 class SettingUpdate:
     """One setting. `key` is canonical (see SETTING_KEYS); `value` typed per key."""
 
@@ -171,6 +189,31 @@ def _show(token: str, limit: int = 24) -> str:
     """A user's token quoted for an error message, cut short (never echo a 10,000-char blob)."""
     text = token if len(token) <= limit else token[: limit - 1] + "…"
     return repr(text)
+
+
+_HHMM_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+
+
+def parse_hhmm(token: str, what: str, usage: str, example: str = "08:45") -> time:
+    """A wall-clock time `HH:MM` on a 24-hour clock (`H:MM` also accepted; ASCII digits only)."""
+    m = _HHMM_RE.fullmatch(token)
+    if not m:
+        raise ParseError(
+            f"{what} {_show(token)} must be HH:MM on a 24-hour clock, e.g. {example}", usage
+        )
+    hours, minutes = int(m[1]), int(m[2])
+    if hours == 24 and minutes == 0:
+        raise ParseError(f"{what} {_show(token)}: write midnight as 00:00 (HH:MM, 00:00–23:59)",
+                         usage)
+    if hours > 23:
+        raise ParseError(
+            f"{what} {_show(token)}: hours run 00–23 on a 24-hour clock (HH:MM, e.g. {example})",
+            usage,
+        )
+    if minutes > 59:
+        raise ParseError(f"{what} {_show(token)}: minutes run 00–59 (HH:MM, e.g. {example})",
+                         usage)
+    return time(hours, minutes)
 
 
 def check_length(text: str, usage: str = "") -> str:
@@ -547,7 +590,9 @@ def parse_check(text: str) -> int | None:
 
 # --- /settings ------------------------------------------------------------------------------
 
-SETTING_KEYS = ("report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts")
+SETTING_KEYS = (
+    "report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts", "quiet"
+)
 _SETTING_ALIASES = {
     "time": "report_time",
     "report": "report_time",
@@ -561,15 +606,59 @@ _SETTING_ALIASES = {
     "tp": "take_profit",
     "takeprofit": "take_profit",
     "alert": "alerts",
+    "quiet_hours": "quiet",
+    "quiethours": "quiet",
 }
 _ON = ("on", "yes", "true", "1")
 _OFF = ("off", "no", "false", "0")
+_QUIET_OFF = ("off", "none", "no")
+QUIET_EXAMPLE = "22:00-07:00"
+# A hyphen, or the en dash a phone keyboard may substitute; nothing else separates the times.
+_QUIET_DASHES = re.compile("[-\u2013]")
+
+
+def parse_quiet_hours(words: list[str], usage: str = USAGE["settings"]) -> QuietHours | None:
+    """`HH:MM-HH:MM` → QuietHours (may cross midnight; start ≠ end); `off`/`none` → None."""
+    form = f"quiet HH:MM-HH:MM (24-hour, e.g. quiet {QUIET_EXAMPLE}) or quiet off"
+    if not words:
+        raise ParseError(f"quiet needs a range or off: {form}", usage)
+    if len(words) > 1:
+        joined = "".join(words)
+        if len(words) == 2 and all(_HHMM_RE.fullmatch(w) for w in words):
+            raise ParseError(f"quiet hours need a '-' between start and end, with no spaces: "
+                             f"quiet {_show('-'.join(words))[1:-1]} — {form}", usage)
+        if re.fullmatch(r"[0-9:]+[-\u2013][0-9:]+", joined):
+            raise ParseError(f"write the quiet hours without spaces: quiet "
+                             f"{_show(joined)[1:-1]} — {form}", usage)
+        raise ParseError(f"quiet takes one value, not {len(words)} words: {form}", usage)
+    raw = words[0]
+    if raw.lower() in _QUIET_OFF:
+        return None
+    parts = _QUIET_DASHES.split(raw)
+    if len(parts) != 2:
+        problem = "need a start and an end joined by '-'" if len(parts) < 2 else (
+            "have more than one '-'")
+        raise ParseError(f"quiet hours {_show(raw)} {problem}: {form}", usage)
+    start_text, end_text = parts
+    if not start_text or not end_text:
+        missing = "start" if not start_text else "end"
+        raise ParseError(f"quiet hours {_show(raw)} are missing the {missing} time: {form}", usage)
+    start = parse_hhmm(start_text, "quiet hours start", usage, "22:00")
+    end = parse_hhmm(end_text, "quiet hours end", usage, "07:00")
+    if start == end:
+        raise ParseError(
+            f"quiet hours {_show(raw)} start and end at the same time; give two different "
+            f"times (a range may cross midnight, e.g. {QUIET_EXAMPLE}), or quiet off for none",
+            usage,
+        )
+    return QuietHours(start, end)
 
 
 def parse_settings(text: str) -> SettingUpdate | None:
     """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
     timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
-    alerts on|off. Percent values may carry a trailing %."""
+    alerts on|off, quiet HH:MM-HH:MM|off (value QuietHours, or None to clear). Percent values
+    may carry a trailing %."""
     usage = USAGE["settings"]
     tokens = _tokens(check_length(text, usage))
     if not tokens:
@@ -580,16 +669,13 @@ def parse_settings(text: str) -> SettingUpdate | None:
         raise ParseError(
             f"unknown setting {_show(tokens[0])}; keys: {', '.join(SETTING_KEYS)}", usage
         )
+    if key == "quiet":
+        return SettingUpdate(key, parse_quiet_hours(tokens[1:], usage))
     if len(tokens) != 2:
         raise ParseError(f"{key} needs exactly one value", usage)
     raw = tokens[1]
     if key == "report_time":
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
-        if not m or int(m[1]) > 23 or int(m[2]) > 59:
-            raise ParseError(
-                f"report time {_show(raw)} must be HH:MM on a 24-hour clock, e.g. 08:45", usage
-            )
-        return SettingUpdate(key, time(int(m[1]), int(m[2])))
+        return SettingUpdate(key, parse_hhmm(raw, "report time", usage))
     if key == "timezone":
         if len(raw) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", raw) or ".." in raw:
             raise ParseError(

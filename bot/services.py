@@ -119,6 +119,9 @@ class UserSettings:
     params: Params
     next_report: datetime | None
     values: dict[str, Any] = field(default_factory=dict)  # key → value as the user types it
+    # No intraday alerts in [quiet_start, quiet_end), wall clock in `timezone`; None: no window.
+    quiet_start: dtime | None = None
+    quiet_end: dtime | None = None
 
 
 @dataclass(frozen=True)
@@ -265,12 +268,17 @@ class Services:
         tz = getattr(row, "timezone", "America/New_York") or "America/New_York"
         values = {key: getattr(params, fld) / factor for key, (fld, factor) in
                   PARAM_SETTINGS.items()}
+        quiet_start, quiet_end = getattr(row, "quiet_start", None), getattr(row, "quiet_end", None)
+        if not quiet_start or not quiet_end:  # the scheduler ignores a half-set window too
+            quiet_start = quiet_end = None
         return UserSettings(
             report_time=report_time, timezone=tz,
             alerts=bool(getattr(row, "alerts_enabled", True)),
             subscribed=bool(getattr(row, "subscribed", False)),
             overrides=overrides, params=params,
-            next_report=next_report_time(self.now(), report_time, tz), values=values)
+            next_report=next_report_time(self.now(), report_time, tz), values=values,
+            quiet_start=_as_time(quiet_start) if quiet_start else None,
+            quiet_end=_as_time(quiet_end) if quiet_end else None)
 
     async def settings_set(self, user: UserRef, update: SettingUpdate | str) -> UserSettings:
         if isinstance(update, str):
@@ -292,6 +300,11 @@ class Services:
             changes = {"timezone": update.value}
         elif update.key == "alerts":
             changes = {"alerts_enabled": bool(update.value)}
+        elif update.key == "quiet":  # QuietHours, or None: clear the window
+            quiet = update.value
+            changes = ({"quiet_start": None, "quiet_end": None} if quiet is None else
+                       {"quiet_start": quiet.start.strftime("%H:%M"),
+                        "quiet_end": quiet.end.strftime("%H:%M")})
         else:  # parse_settings only yields known keys
             raise UserError(f"unknown setting {update.key!r}", parsing.USAGE["settings"])
         row = await _to_thread(self.store.update_settings, user.user_id, **changes)

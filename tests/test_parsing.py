@@ -237,6 +237,79 @@ def test_settings_bad(text, fragment):
     assert fragment in e.value.message
 
 
+# --- /settings quiet ---
+
+
+@pytest.mark.parametrize("text, start, end", [
+    ("quiet 22:00-07:00", time(22, 0), time(7, 0)),  # crosses midnight
+    ("quiet 12:00-13:30", time(12, 0), time(13, 30)),
+    ("quiet_hours 00:00-23:59", time(0, 0), time(23, 59)),
+    ("Quiet 7:05-9:00", time(7, 5), time(9, 0)),  # one-digit hour, as for report_time
+    ("quiet 23:59-00:00", time(23, 59), time(0, 0)),
+    ("quiet 22:00\u201307:00", time(22, 0), time(7, 0)),  # en dash from a phone keyboard
+])
+def test_settings_quiet(text, start, end):
+    assert parse_settings(text) == P.SettingUpdate("quiet", P.QuietHours(start, end))
+
+
+@pytest.mark.parametrize("text", ["quiet off", "quiet OFF", "quiet none", "quiet_hours no"])
+def test_settings_quiet_off_clears(text):
+    assert parse_settings(text) == P.SettingUpdate("quiet", None)
+
+
+def test_quiet_hours_overnight_and_format():
+    assert P.QuietHours(time(22), time(7)).overnight
+    assert not P.QuietHours(time(7), time(22)).overnight
+    assert P.QuietHours(time(7, 5), time(9)).format() == "07:05-09:00"
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("quiet 24:00-07:00", ("'24:00'", "midnight as 00:00")),
+    ("quiet 22:00-24:00", ("quiet hours end", "'24:00'", "00:00")),
+    ("quiet 25:00-07:00", ("quiet hours start", "'25:00'", "hours run 00–23")),
+    ("quiet 22:60-07:00", ("'22:60'", "minutes run 00–59")),
+    ("quiet 7:5-08:00", ("'7:5'", "HH:MM", "24-hour")),
+    ("quiet 22:00-7:5", ("quiet hours end", "'7:5'", "HH:MM")),
+    ("quiet 22:00-22:00", ("same time", "22:00-07:00", "quiet off")),
+    ("quiet 7:00-07:00", ("same time",)),
+    ("quiet 22:00", ("'22:00'", "start and an end joined by '-'", "HH:MM-HH:MM")),
+    ("quiet 2200-0700", ("start", "'2200'", "HH:MM")),
+    ("quiet 22:00 07:00", ("a '-' between start and end", "quiet 22:00-07:00")),
+    ("quiet 22:00 - 07:00", ("without spaces", "quiet 22:00-07:00")),
+    ("quiet 22:00-07:00 weekdays", ("one value, not 2 words", "HH:MM-HH:MM")),
+    ("quiet 22:00-07:00 09:00-10:00", ("one value, not 2 words",)),  # one window only
+    ("quiet", ("needs a range or off", "22:00-07:00")),
+    ("quiet -07:00", ("missing the start",)),
+    ("quiet 22:00-", ("missing the end",)),
+    ("quiet 22:00-07:00-08:00", ("more than one '-'",)),
+    ("quiet on", ("start and an end",)),
+    ("quiet 22.00-07.00", ("'22.00'", "HH:MM")),
+    ("quiet ２２:００-07:00", ("HH:MM",)),  # full-width digits: ASCII only
+])
+def test_settings_quiet_bad(text, fragments):
+    with pytest.raises(ParseError) as e:
+        parse_settings(text)
+    for fragment in fragments:
+        assert fragment in e.value.message, (fragment, e.value.message)
+    assert "quiet 22:00-07:00|off" in e.value.usage  # the correct form goes with every error
+
+
+@settings(max_examples=150, deadline=None)
+@given(start=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+       end=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+       alias=st.sampled_from(["quiet", "QUIET", "quiet_hours", "quiet-hours"]))
+def test_quiet_round_trip(start, end, alias):
+    hours = P.QuietHours(start, end)
+    text = f"{alias} {hours.format()}"
+    if start == end:
+        with pytest.raises(ParseError, match="same time"):
+            parse_settings(text)
+        return
+    # independent reference: the text is exactly the two zero-padded wall times
+    assert hours.format() == f"{start.hour:02d}:{start.minute:02d}-{end.hour:02d}:{end.minute:02d}"
+    assert parse_settings(text) == P.SettingUpdate("quiet", hours)
+
+
 def test_split_command():
     assert split_command("/add@AlvhBot SPXW x") == ("add", "SPXW x")
     assert split_command("  hello ") == ("", "hello")
@@ -285,6 +358,7 @@ _tokenish = st.lists(st.sampled_from(
     ["SPXW", "spx", "2026-12-18", "18Dec26", "5600/5650/6150/6200", "1/2/3", "x2", "x0", "@4.35",
      "@-1", "@", "add", "remove", "done", "VIX", "VX", "22C", "22/27C", "L1", "3", "#3", "-1",
      "nan", "1e9", "99999999999", "report_time", "tz", "alerts", "on", "25:61", "Europe/Berlin",
+     "quiet", "22:00-07:00", "24:00-1:5", "-", "off",
      "<b>", "&amp;", "\x00", "💥"]), max_size=8).map(" ".join)
 
 

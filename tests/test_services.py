@@ -320,6 +320,41 @@ async def test_settings_set_each_key(env):
     assert "Asia/Tokyo" in html and "alerts off" in html
 
 
+async def test_settings_quiet_hours_set_shown_cleared(env):
+    svc, _, _ = env
+    s = await svc.settings_get(ANN)
+    assert (s.quiet_start, s.quiet_end) == (None, None)
+    assert "Quiet hours (no intraday alerts): none" in render("settings", s=s, changed=None)
+    await svc.settings_set(ANN, "timezone Europe/Berlin")
+    s = await svc.settings_set(ANN, "quiet 22:00-7:00")
+    assert (s.quiet_start, s.quiet_end) == (time(22, 0), time(7, 0))
+    stored = svc.store.get_settings(ANN.user_id)  # what the scheduler reads
+    assert (stored.quiet_start, stored.quiet_end) == ("22:00", "07:00")
+    html = render("settings", s=await svc.settings_get(ANN), changed="quiet")
+    assert "Updated quiet hours" in html
+    assert "22:00–07:00 Europe/Berlin time, overnight" in html
+    s = await svc.settings_set(ANN, "quiet 12:00-13:30")
+    assert "12:00–13:30 Europe/Berlin time" in render("settings", s=s, changed="quiet")
+    assert "overnight" not in render("settings", s=s, changed="quiet")
+    with pytest.raises(UserError, match="same time"):
+        await svc.settings_set(ANN, "quiet 12:00-12:00")
+    assert svc.store.get_settings(ANN.user_id).quiet_start == "12:00"  # a bad value changes nothing
+    s = await svc.settings_set(ANN, "quiet off")
+    assert (s.quiet_start, s.quiet_end) == (None, None)
+    stored = svc.store.get_settings(ANN.user_id)
+    assert (stored.quiet_start, stored.quiet_end) == (None, None)
+    assert "Quiet hours (no intraday alerts): none" in render("settings", s=s, changed="quiet")
+    assert s.timezone == "Europe/Berlin" and s.alerts is True  # other settings untouched
+
+
+async def test_half_set_quiet_window_shows_as_none_like_the_scheduler_reads_it(env):
+    svc, _, _ = env
+    await svc.settings_get(ANN)
+    svc.store.update_settings(ANN.user_id, quiet_start="22:00")
+    s = await svc.settings_get(ANN)
+    assert (s.quiet_start, s.quiet_end) == (None, None)
+
+
 async def test_new_user_gets_the_operator_defaults_existing_user_keeps_theirs(tmp_path, offline):
     from bot.config import Settings
 
@@ -393,3 +428,7 @@ def test_handler_contract_and_help_cover_every_command():
         assert f"/{name}" in help_all, name
         assert f"/{name}" in docs, name
         assert name in HELP_TOPICS or name == "help"
+    help_settings = render("help", topic="settings")
+    for key in parsing.SETTING_KEYS:  # every /settings key is documented in both places
+        assert f"/settings {key}" in help_settings, key
+        assert f"/settings {key}" in docs, key

@@ -420,6 +420,21 @@ async def test_settings_and_subscription(bot, ann):
     assert not store_of(bot).get_settings(ANN).subscribed
 
 
+async def test_settings_quiet_hours(bot, ann):
+    (set_,) = await ann.send("/settings quiet 22:00-07:00")
+    assert "⚠️" not in set_["text"]
+    assert "22:00–07:00 America/New_York time, overnight" in set_["text"]
+    settings = store_of(bot).get_settings(ANN)  # what the intraday scheduler reads
+    assert (settings.quiet_start, settings.quiet_end) == ("22:00", "07:00")
+    (bad,) = await ann.send("/settings quiet 25:00-07:00")
+    assert "⚠️" in bad["text"] and "25:00" in bad["text"] and "hours run 00–23" in bad["text"]
+    assert "quiet 22:00-07:00" in bad["text"]  # shows the correct form
+    assert store_of(bot).get_settings(ANN).quiet_start == "22:00"  # unchanged
+    (cleared,) = await ann.send("/settings quiet off")
+    assert "Quiet hours (no intraday alerts): none" in cleared["text"]
+    assert store_of(bot).get_settings(ANN).quiet_start is None
+
+
 async def test_export_arrives_as_a_json_document(bot, ann, fake_api):
     import json
 

@@ -24,7 +24,7 @@ def _fill(store: Store) -> None:
     for tg in (ALICE, BOB):
         store.ensure_user(tg, -tg)
     store.update_settings(ALICE, param_overrides={"edr_trigger_pct": 1.02}, quiet_start="22:00",
-                          quiet_end="06:00", timezone="Europe/London")
+                          quiet_end="06:00", timezone="Europe/London", report_chart=True)
     store.subscribe(ALICE)
     a = store.add_position(ALICE, PositionInput("SPX", date(2026, 12, 18), "4845", 4870.25, 5130,
                                                  5155, 3, 4.35, label=TRICKY, notes=TRICKY))
@@ -84,13 +84,14 @@ def test_export_to_stdout_and_contents(source, capsys):
     assert main(["db", "export", "--database-url", url, "--user", str(ALICE)]) == 0
     data = json.loads(capsys.readouterr().out)
     tables = data["tables"]
-    assert data["format"] == "alvh-store-export" and data["schema"] == "0003"
+    assert data["format"] == "alvh-store-export" and data["schema"] == "0004"
     assert [len(tables[t]) for t in ("users", "positions", "hedges", "rolls", "report_log",
                                      "alert_log")] == [1, 3, 2, 1, 1, 1]
     first = tables["positions"][0]
     assert (first["k1"], first["k2"], first["entry_credit"]) == ("4845", "4870.25", "4.35")
     assert first["opened_at"] == "2026-11-25T15:30:00.123456+00:00"
     assert tables["rolls"][0]["net_credit"] == "-0.35"
+    assert tables["users"][0]["report_chart"] is True
     assert data == load(dump_csv(data)) == load(dump_json(data))
 
 
@@ -123,6 +124,38 @@ def test_import_refuses_bad_files(tmp_path, source):
     with pytest.raises(Conflict):
         empty.import_user(data)
     empty.close()
+
+
+def test_exports_from_before_the_chart_setting_still_import(tmp_path, source):
+    """Revision 0004 added users.report_chart: an older export (JSON without the key, CSV
+    without the column) imports with the chart off; any other missing column is refused."""
+    _, store = source
+    data = store.export_user(ALICE)
+    old = json.loads(json.dumps(data))
+    del old["tables"]["users"][0]["report_chart"]
+    old["schema"] = "0003"
+    into_json = Store.open(f"sqlite:///{tmp_path / 'j.db'}")
+    into_json.import_user(load(dump_json(old)))
+    assert into_json.get_settings(ALICE).report_chart is False
+    assert into_json.get_settings(ALICE).timezone == "Europe/London"
+    into_json.close()
+
+    lines = dump_csv(data).split("\n")
+    header = lines.index("#table,users") + 1
+    names = lines[header].split(",")
+    col = names.index("report_chart")
+    for i in (header, header + 1):  # the header and ALICE's row
+        cells = lines[i].split(",")
+        lines[i] = ",".join(cells[:col] + cells[col + 1:])
+    into_csv = Store.open(f"sqlite:///{tmp_path / 'c.db'}")
+    into_csv.import_user(load("\n".join(lines)))
+    assert into_csv.get_settings(ALICE).report_chart is False
+    into_csv.close()
+
+    tz = names.index("timezone")
+    lines[header] = ",".join(c for k, c in enumerate(lines[header].split(",")) if k != tz)
+    with pytest.raises(ValidationError, match="columns of users do not match"):
+        load("\n".join(lines))
 
 
 def test_backup_while_writing(tmp_path, source, capsys):
@@ -164,7 +197,7 @@ def test_backup_while_writing(tmp_path, source, capsys):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert main(["db", "migrate", "--database-url", url]) == 0
-    assert "revision 0003" in capsys.readouterr().out
+    assert "revision 0004" in capsys.readouterr().out
     assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
     err = capsys.readouterr().err
     assert err == "error: no user with Telegram id 5 in this database\n"

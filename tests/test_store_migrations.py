@@ -27,14 +27,14 @@ def _url(tmp_path, name="alvh.db"):
 def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
     engine = make_engine(_url(tmp_path))
-    assert migrate(engine) == head_revision() == "0003"
+    assert migrate(engine) == head_revision() == "0004"
     names = set(inspect(engine).get_table_names())
     assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                  METADATA)
     assert diffs == []
-    assert migrate(engine) == "0003"  # a second run is a no-op
+    assert migrate(engine) == "0004"  # a second run is a no-op
     engine.dispose()
 
 
@@ -95,7 +95,7 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     before = _snapshot(path, TABLES_0001)
 
     store = Store.open(_url(tmp_path, "old.db"))  # opening migrates to head
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     after = _snapshot(path, TABLES_0001)
     for table, (cols, rows) in before.items():
         new_cols, new_rows = after[table]
@@ -108,6 +108,9 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     assert con.execute("SELECT delivery_status, sent_at = recorded_at, attempts "
                        "FROM report_log").fetchall() == [("sent", 1, 1)]
     assert con.execute("SELECT count(*) FROM alert_log").fetchone() == (0,)
+    # 0004: users from before the chart setting do not get the chart with their report
+    assert con.execute("SELECT tg_user_id, report_chart FROM users ORDER BY id").fetchall() == [
+        (1001, 0), (2002, 0)]
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
     con.close()
@@ -125,6 +128,8 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     settings = store.get_settings(1001)
     assert settings.param_overrides == {"edr_trigger_pct": 1.0}
     assert (settings.quiet_start, settings.quiet_end) == ("22:00", "06:00")
+    assert settings.report_chart is False
+    assert store.update_settings(1001, report_chart=True).report_chart is True
     # The 0001 report still blocks a second send of that session.
     assert store.record_report(1001, date(2026, 1, 5), "morning") is False
     store.close()
@@ -148,7 +153,7 @@ def test_concurrent_start_ups_migrate_once(tmp_path):
             t.start()
         for t in threads:
             t.join()
-        assert errors == [] and results == ["0003"] * 6
+        assert errors == [] and results == ["0004"] * 6
 
 
 def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
@@ -158,15 +163,24 @@ def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
     url = _url(tmp_path)
     store = Store.open(url)
     store.ensure_user(5, 5)
+    store.update_settings(5, report_chart=True)  # dropped at 0003, false again after
     pos = store.add_position(5, PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130, 5155,
                                               1, 4.35, label="keep me", notes="dropped at 0001"))
     store.add_hedge(5, pos.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 1.2, strike=22))
     store.record_report(5, date(2026, 11, 25), "premarket")
     store.report_skipped(5, date(2026, 11, 25), "premarket", "after the open")
     before = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
+    assert downgrade(store.engine, "0003") == "0003"
+    assert "report_chart" not in _snapshot(tmp_path / "alvh.db", ("users",))["users"][0]
     assert downgrade(store.engine, "0001") == "0001"
-    assert migrate(store.engine) == "0003"
-    assert _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings")) == before
+    assert migrate(store.engine) == "0004"
+    after = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
+    chart = before["users"][0].index("report_chart")
+    assert [r[chart] for r in after["users"][1]] == [0]  # the dropped setting comes back off
+    assert {t: v for t, v in after.items() if t != "users"} == {
+        t: v for t, v in before.items() if t != "users"}
+    assert [r[:chart] + r[chart + 1:] for r in after["users"][1]] == [
+        r[:chart] + r[chart + 1:] for r in before["users"][1]]
     got = store.get_position(5, pos.id)
     assert (got.label, got.entry_credit, got.notes) == ("keep me", Decimal("4.35"), "")
     store.close()

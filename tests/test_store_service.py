@@ -301,6 +301,17 @@ def test_settings_validated_and_overrides_merged(store):
     assert store.get_settings(ALICE) == s
 
 
+def test_report_chart_setting_is_off_until_turned_on(store):
+    assert store.get_settings(ALICE).report_chart is False  # new users: text only
+    s = store.update_settings(ALICE, report_chart=True)
+    assert s.report_chart is True and store.get_settings(ALICE).report_chart is True
+    assert store.get_settings(BOB).report_chart is False  # one user's setting only
+    assert [u.report_chart for u in store.list_subscribers()] == []  # nobody subscribed yet
+    store.subscribe(ALICE)
+    assert [b.settings.report_chart for b in store.subscriber_books()] == [True]
+    assert store.update_settings(ALICE, report_chart=False).report_chart is False
+
+
 @pytest.mark.parametrize("changes, fragment", [
     (dict(timezone="Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
     (dict(timezone="../../etc/passwd"), "unknown time zone"),
@@ -308,6 +319,8 @@ def test_settings_validated_and_overrides_merged(store):
     (dict(report_time="8:45"), "report time must be a time HH:MM"),
     (dict(report_time="０８:４５"), "report time must be a time HH:MM"),
     (dict(alerts_enabled="yes"), "alerts_enabled must be true or false"),
+    (dict(report_chart=1), "report_chart must be true or false (got 1)"),
+    (dict(report_chart="on"), "report_chart must be true or false"),
     (dict(param_overrides={"no_such": 1}), "unknown parameter(s): no_such"),
     (dict(param_overrides={"edr_trigger_pct": "high"}), "parameter edr_trigger_pct must look"),
     (dict(param_overrides={"edr_trigger_pct": float("nan")}), "parameter edr_trigger_pct"),

@@ -69,7 +69,7 @@ EDR_STATE_MAX_CHARS = 16
 MAX_EDR_PCT = 100  # a daily expected range of 100 % of SPX is no reading, it is a typo
 EDR_SOURCE_MAX_CHARS = 32
 SETTINGS_FIELDS = ("timezone", "report_time", "alerts_enabled", "quiet_start", "quiet_end",
-                   "param_overrides")
+                   "param_overrides", "report_chart")
 NOT_REGISTERED = "you are not registered yet: send /start first"
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen is refreshed at most once a minute
 
@@ -91,6 +91,7 @@ class UserSettings:
     quiet_end: str | None
     param_overrides: dict[str, Any] = field(default_factory=dict)
     subscribed: bool = False
+    report_chart: bool = False  # the EDR-history chart goes out with the pre-market report
 
     def params(self) -> Params:
         """Defaults with the overrides (JSON lists turned back into the tuples Params holds)."""
@@ -120,6 +121,7 @@ def _settings(row: UserRow) -> UserSettings:
         report_time=row.report_time, alerts_enabled=row.alerts_enabled,
         quiet_start=row.quiet_start, quiet_end=row.quiet_end,
         param_overrides=json.loads(row.param_overrides), subscribed=row.subscribed,
+        report_chart=row.report_chart,
     )
 
 
@@ -367,8 +369,9 @@ class Store:
 
     def update_settings(self, tg_user_id: int, **changes: Any) -> UserSettings:
         """Change any of: timezone (IANA name), report_time / quiet_start / quiet_end ("HH:MM";
-        quiet hours may be None), alerts_enabled (bool), param_overrides (a dict Params
-        accepts, merged into the stored overrides; a value of None removes that override)."""
+        quiet hours may be None), alerts_enabled / report_chart (bool), param_overrides (a dict
+        Params accepts, merged into the stored overrides; a value of None removes that
+        override)."""
         problems: list[str] = []
         clean: dict[str, Any] = {}
         unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
@@ -382,9 +385,9 @@ class Store:
                     clean[name] = None
                 else:
                     clean[name] = _hhmm(value, name.replace("_", " "), problems)
-            elif name == "alerts_enabled":
+            elif name in ("alerts_enabled", "report_chart"):
                 if not isinstance(value, bool):
-                    problems.append(f"alerts_enabled must be true or false (got {shown(value)})")
+                    problems.append(f"{name} must be true or false (got {shown(value)})")
                 clean[name] = value
             elif name == "param_overrides":
                 if not isinstance(value, dict):

@@ -65,6 +65,8 @@ class UserRow(SQLModel, table=True):
     quiet_end: str | None = Field(default=None, sa_type=String(5), nullable=True)
     param_overrides: str = Field(default="{}", sa_type=Text)  # JSON object, sorted keys
     subscribed: bool = Field(default=False)
+    # revision 0004: the EDR-history chart goes out with the pre-market report
+    report_chart: bool = Field(default=False)
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_seen_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -38,6 +38,9 @@ EXPORT_VERSION = 1
 USER_TABLES: tuple[Table, ...] = tuple(t.__table__ for t in (
     UserRow, PositionRow, HedgeRow, RollRow, AuditRow, ReportLogRow, AlertLogRow))
 _BY_NAME = {t.name: t for t in USER_TABLES}
+# Columns added after exports already existed, with what their absence in an older export
+# means (revision 0004: no chart with the report). Any other missing value stays an error.
+LATER_COLUMNS: dict[str, dict[str, Any]] = {"users": {"report_chart": False}}
 
 
 def backup(engine: Engine, path: str | Path) -> Path:
@@ -140,15 +143,19 @@ def _load_csv(text: str) -> dict[str, Any]:
             raise ValidationError([f"line {i + 1}: expected '#table,<name>'"], "import")
         table = _BY_NAME[rows[i][1]]
         header = rows[i + 1] if i + 1 < len(rows) else []
-        if header != [c.name for c in table.columns]:
+        later = LATER_COLUMNS.get(table.name, {})
+        # An older export lacks the later columns; nothing else may differ.
+        expected = [c.name for c in table.columns]
+        if header != expected and header != [n for n in expected if n not in later]:
             raise ValidationError([f"line {i + 2}: columns of {table.name} do not match"],
                                   "import")
+        columns = [table.c[n] for n in header]
         i += 2
         records = tables.setdefault(table.name, [])
         while i < len(rows) and not (rows[i] and rows[i][0] == "#table"):
             if len(rows[i]) != len(header):
                 raise ValidationError([f"line {i + 1}: expected {len(header)} cells"], "import")
-            records.append({c.name: _csv_value(c, v) for c, v in zip(table.columns, rows[i],
+            records.append({c.name: _csv_value(c, v) for c, v in zip(columns, rows[i],
                                                                         strict=True)})
             i += 1
     version = int(rows[0][1]) if rows[0][1].isdigit() else rows[0][1]
@@ -189,8 +196,10 @@ def import_user(engine: Engine, data: dict[str, Any]) -> int:
     parsed: dict[str, list[dict[str, Any]]] = {}
     try:
         for table in USER_TABLES:
+            later = LATER_COLUMNS.get(table.name, {})
             parsed[table.name] = [
-                {c.name: from_plain(c, row.get(c.name)) for c in table.columns}
+                {c.name: from_plain(c, row.get(c.name, later.get(c.name)))
+                 for c in table.columns}
                 for row in tables.get(table.name) or []
             ]
     except (ValueError, KeyError, TypeError, ArithmeticError) as err:

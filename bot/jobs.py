@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import warnings
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -191,8 +192,9 @@ class _Trigger(BaseTrigger):
     """An APScheduler 3 trigger from a `next(after, inclusive)` function: the scheduler's
     `get_next_fire_time(previous, now)` contract (first run ≥ now; later runs > previous)."""
 
+    @abstractmethod
     def _next(self, after: datetime, inclusive: bool) -> datetime | None:
-        raise NotImplementedError
+        """The first run at or after `after` (`inclusive`) or strictly after it."""
 
     def get_next_fire_time(self, previous_fire_time, now):
         if previous_fire_time is None:

@@ -112,7 +112,6 @@ def test_chain_keeps_clean_otm_lines_and_drops_junk(monkeypatch):
 
 
 def test_junk_iv_lines_are_recomputed_from_mid_with_core_pricing():
-    pytest.importorskip("core.pricing")
     _, ch = chain(rate=0.04, div_yield=0.013)
     exp = date(2026, 8, 28)
     assert set(ch) == CLEAN | {("SPXW", exp, 6100.0, "P"), ("SPXW", exp, 5500.0, "P")}

@@ -47,7 +47,7 @@ USAGE = {
     "settings": (
         "/settings  ·  /settings <key> <value>, keys: report_time 08:45, "
         "timezone Europe/Berlin, edr_trigger 0.94, hedge_budget 2, take_profit 50, "
-        "alerts on|off, quiet 22:00-07:00|off"
+        "alerts on|off, quiet 22:00-07:00|off, chart on|off"
     ),
     "id": "a position number as shown by /positions, e.g. 3",
 }
@@ -591,7 +591,8 @@ def parse_check(text: str) -> int | None:
 # --- /settings ------------------------------------------------------------------------------
 
 SETTING_KEYS = (
-    "report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts", "quiet"
+    "report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts", "quiet",
+    "chart",
 )
 _SETTING_ALIASES = {
     "time": "report_time",
@@ -608,6 +609,8 @@ _SETTING_ALIASES = {
     "alert": "alerts",
     "quiet_hours": "quiet",
     "quiethours": "quiet",
+    "report_chart": "chart",
+    "reportchart": "chart",
 }
 _ON = ("on", "yes", "true", "1")
 _OFF = ("off", "no", "false", "0")
@@ -657,8 +660,8 @@ def parse_quiet_hours(words: list[str], usage: str = USAGE["settings"]) -> Quiet
 def parse_settings(text: str) -> SettingUpdate | None:
     """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
     timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
-    alerts on|off, quiet HH:MM-HH:MM|off (value QuietHours, or None to clear). Percent values
-    may carry a trailing %."""
+    alerts on|off, quiet HH:MM-HH:MM|off (value QuietHours, or None to clear), chart on|off
+    (the EDR chart with the daily report). Percent values may carry a trailing %."""
     usage = USAGE["settings"]
     tokens = _tokens(check_length(text, usage))
     if not tokens:
@@ -693,6 +696,12 @@ def parse_settings(text: str) -> SettingUpdate | None:
         if word in _ON or word in _OFF:
             return SettingUpdate(key, word in _ON)
         raise ParseError(f"alerts {_show(raw)} must be on or off", usage)
+    if key == "chart":
+        word = raw.lower()
+        if word in _ON or word in _OFF:
+            return SettingUpdate(key, word in _ON)
+        raise ParseError(f"chart {_show(raw)} must be on or off (the EDR chart with the "
+                         "daily report)", usage)
     ranges = {
         "edr_trigger": EDR_TRIGGER_RANGE,
         "hedge_budget": HEDGE_BUDGET_RANGE,

@@ -122,6 +122,7 @@ class UserSettings:
     # No intraday alerts in [quiet_start, quiet_end), wall clock in `timezone`; None: no window.
     quiet_start: dtime | None = None
     quiet_end: dtime | None = None
+    report_chart: bool = False  # the EDR-history chart goes out with the pre-market report
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ class Services:
             overrides=overrides, params=params,
             next_report=next_report_time(self.now(), report_time, tz), values=values,
             quiet_start=_as_time(quiet_start) if quiet_start else None,
-            quiet_end=_as_time(quiet_end) if quiet_end else None)
+            quiet_end=_as_time(quiet_end) if quiet_end else None,
+            report_chart=bool(getattr(row, "report_chart", False)))
 
     async def settings_set(self, user: UserRef, update: SettingUpdate | str) -> UserSettings:
         if isinstance(update, str):
@@ -300,6 +302,8 @@ class Services:
             changes = {"timezone": update.value}
         elif update.key == "alerts":
             changes = {"alerts_enabled": bool(update.value)}
+        elif update.key == "chart":
+            changes = {"report_chart": bool(update.value)}
         elif update.key == "quiet":  # QuietHours, or None: clear the window
             quiet = update.value
             changes = ({"quiet_start": None, "quiet_end": None} if quiet is None else

@@ -215,6 +215,10 @@ def test_roll_close_check():
     ("take-profit 50", "take_profit", 50.0),
     ("alerts OFF", "alerts", False),
     ("alerts on", "alerts", True),
+    ("chart on", "chart", True),
+    ("chart OFF", "chart", False),
+    ("report_chart yes", "chart", True),
+    ("report-chart no", "chart", False),
 ])
 def test_settings(text, key, value):
     assert parse_settings(text) == P.SettingUpdate(key, value)
@@ -230,6 +234,10 @@ def test_settings(text, key, value):
     ("take_profit 1000", "at most 100"),
     ("alerts maybe", "on or off"),
     ("alerts", "exactly one value"),
+    ("chart daily", "chart 'daily' must be on or off"),
+    ("report_chart maybe", "chart 'maybe' must be on or off"),
+    ("chart", "chart needs exactly one value"),
+    ("chart on please", "chart needs exactly one value"),
 ])
 def test_settings_bad(text, fragment):
     with pytest.raises(ParseError) as e:

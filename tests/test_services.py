@@ -347,6 +347,25 @@ async def test_settings_quiet_hours_set_shown_cleared(env):
     assert s.timezone == "Europe/Berlin" and s.alerts is True  # other settings untouched
 
 
+async def test_settings_chart_with_the_report_set_shown_cleared(env):
+    svc, _, _ = env
+    s = await svc.settings_get(ANN)
+    assert s.report_chart is False  # off until asked for
+    assert "EDR chart with the daily report: off" in render("settings", s=s, changed=None)
+    s = await svc.settings_set(ANN, "chart on")
+    assert s.report_chart is True
+    assert svc.store.get_settings(ANN.user_id).report_chart is True  # what the scheduler reads
+    html = render("settings", s=s, changed="chart")
+    assert "Updated EDR chart with the daily report" in html
+    assert "EDR chart with the daily report: on" in html
+    with pytest.raises(UserError, match="chart 'sometimes' must be on or off"):
+        await svc.settings_set(ANN, "chart sometimes")
+    assert svc.store.get_settings(ANN.user_id).report_chart is True  # a bad value changes nothing
+    s = await svc.settings_set(ANN, "report_chart off")
+    assert s.report_chart is False and svc.store.get_settings(ANN.user_id).report_chart is False
+    assert s.alerts is True and s.report_time == time(8, 45)  # other settings untouched
+
+
 async def test_half_set_quiet_window_shows_as_none_like_the_scheduler_reads_it(env):
     svc, _, _ = env
     await svc.settings_get(ANN)

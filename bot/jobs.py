@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from html import escape as html_escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,8 @@ MARKET_FALLBACK = "MARKET_DATA_FALLBACK"
 # A VIX quote this much older than the official close is not the close print (a delayed feed
 # at 16:15 still shows ~16:00); the offline sample's close print is stamped 16:14.
 VIX_CLOSE_PRINT_TOLERANCE = timedelta(minutes=2)
+REPORT_CHART_CAPTION = ("EDR at the last 120 official closes, with the state bands and the "
+                        "trigger line; the diamond is this morning's reading.")
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -318,6 +321,18 @@ def position_alerts(record: Any, spx: float | None, session: date) -> list[Alert
     return out
 
 
+def _edr_chart_png(history: Any, asof: datetime, params: Any, today_pct: float | None,
+                   today_state: str | None) -> bytes:
+    """The /market EDR chart (bot.charts), drawn without touching the event loop."""
+    from bot import charts
+
+    if history is None:
+        raise ValueError("no close history to draw")
+    data = charts.edr_history(history, asof, params, today_pct=today_pct,
+                              today_state=today_state)
+    return charts.edr_history_png(data, asof)
+
+
 # --- delivery ------------------------------------------------------------------------------
 
 
@@ -336,6 +351,8 @@ class RoundResult:
     evaluate_s: float = 0.0
     deliver_s: float = 0.0
     evaluate_calls: int = 0
+    charts: int = 0  # EDR-history photos delivered after reports (users with report_chart)
+    chart_renders: int = 0  # charts drawn this round (one per parameter group at most)
     market_note: str = ""
     outcomes: dict[int, str] = field(default_factory=dict)  # user → sent/failed/...
 
@@ -413,6 +430,12 @@ class Scheduler:
     async def evaluate_books(self, books: Sequence[Any]) -> tuple[dict[int, Any], Any, int]:
         """One `evaluate` call per distinct parameter overrides over every book in it.
         Returns ({user: per-user Evaluation}, market record, number of evaluate calls)."""
+        per_user, market, calls, _ = await self._evaluate_round(books)
+        return per_user, market, calls
+
+    async def _evaluate_round(self, books: Sequence[Any]
+                              ) -> tuple[dict[int, Any], Any, int, Any]:
+        """`evaluate_books`, plus the close history the round used (for the EDR chart)."""
         snapshot, history, events, self.market_note = await self.market()
         calls_before = self.evaluate_calls
         asof = self.services.now()
@@ -448,7 +471,7 @@ class Scheduler:
             ev = await asyncio.to_thread(self.evaluate_fn(), [], snapshot, history, events,
                                          DEFAULT_PARAMS, asof)
             market = ev.market
-        return per_user, market, self.evaluate_calls - calls_before
+        return per_user, market, self.evaluate_calls - calls_before, history
 
     async def _evaluate_batch(self, members: Sequence[Any], snapshot: Any, history: Any,
                               events: Any, params: Any, asof: datetime
@@ -473,9 +496,26 @@ class Scheduler:
     async def send(self, user_id: int, chat_id: int, html: str) -> str:
         """Send one message (split if long): "sent", "blocked" (Forbidden: unsubscribed) or
         "failed". 429s are retried after the delay Telegram asks for, within bounds."""
-        try:
+
+        async def parts() -> None:
             for part in split_message(html):
                 await self._send_part(chat_id, part)
+
+        return await self._delivered(user_id, parts)
+
+    async def send_photo(self, user_id: int, chat_id: int, png: bytes, caption: str) -> str:
+        """Send one PNG as a photo with a plain-text caption; outcomes and 429/Forbidden
+        handling as `send` (the same rate-limited bot)."""
+        text = html_escape(caption, quote=False)
+
+        async def photo() -> None:
+            await self._retrying(chat_id, lambda: self.bot.send_photo(chat_id, png, caption=text))
+
+        return await self._delivered(user_id, photo)
+
+    async def _delivered(self, user_id: int, attempt: Callable[[], Awaitable[None]]) -> str:
+        try:
+            await attempt()
         except Forbidden as exc:
             log.info("user %s blocked the bot (%s): unsubscribed", user_id, exc.message)
             try:
@@ -492,10 +532,13 @@ class Scheduler:
         return "sent"
 
     async def _send_part(self, chat_id: int, text: str) -> None:
+        await self._retrying(chat_id, lambda: self.bot.send_message(chat_id, text))
+
+    async def _retrying(self, chat_id: int, call: Callable[[], Awaitable[Any]]) -> None:
         attempts = max(1, self.settings.send_attempts)
         for attempt in range(1, attempts + 1):
             try:
-                await self.bot.send_message(chat_id, text)
+                await call()
                 return
             except RetryAfter as exc:
                 wait = _retry_seconds(exc)
@@ -560,7 +603,8 @@ class Scheduler:
             return result
 
         t0 = loop.time()
-        per_user, _, result.evaluate_calls = await self.evaluate_books([b for b, _ in to_send])
+        per_user, _, result.evaluate_calls, history = await self._evaluate_round(
+            [b for b, _ in to_send])
         result.evaluate_s = loop.time() - t0
         result.market_note = self.market_note
         provider = getattr(self.services.provider, "name", "provider")
@@ -568,6 +612,18 @@ class Scheduler:
         from bot.services import CheckResult
 
         sessions = {b.settings.tg_user_id: s for b, s in to_send}
+        # The EDR chart is drawn once per parameter group (state bands and trigger line come
+        # from the parameters; with no overrides that is once per round) on first need, and
+        # the same PNG bytes go to every user of the group.
+        charts: dict[str, asyncio.Task] = {}
+
+        def chart_for(book: Any) -> Awaitable[bytes | None]:
+            key = json.dumps(book.settings.param_overrides, sort_keys=True)
+            if key not in charts:  # no await between the test and the insert: one task
+                market = per_user[book.settings.tg_user_id].market
+                charts[key] = asyncio.ensure_future(
+                    self._report_chart(book.settings, history, market, asof, result))
+            return charts[key]
 
         async def deliver(book: Any) -> str:
             uid = book.settings.tg_user_id
@@ -587,10 +643,20 @@ class Scheduler:
                 await asyncio.to_thread(self.store.report_sent, uid, session, kind, ok=False,
                                         error=f"report: {type(exc).__name__}")
                 return "failed"
-            outcome = await self.send(uid, book.settings.chat_id or uid, html)
+            chat = book.settings.chat_id or uid
+            outcome = await self.send(uid, chat, html)
             await asyncio.to_thread(self.store.report_sent, uid, session, kind,
                                     ok=outcome == "sent", error=None if outcome == "sent"
                                     else outcome)
+            if outcome == "sent" and getattr(book.settings, "report_chart", False):
+                # the report is delivered and recorded; the picture only adds to it
+                png = await chart_for(book)
+                if png is not None:
+                    photo = await self.send_photo(uid, chat, png, REPORT_CHART_CAPTION)
+                    if photo == "sent":
+                        result.charts += 1
+                    else:
+                        log.warning("EDR chart for user %s not delivered: %s", uid, photo)
             return outcome
 
         t1 = loop.time()
@@ -599,6 +665,24 @@ class Scheduler:
         log.info("report round %s: %s", result.session, _summary(result))
         self.last_round[kind] = result
         return result
+
+    async def _report_chart(self, settings: Any, history: Any, market: Any, asof: datetime,
+                            result: RoundResult) -> bytes | None:
+        """The EDR-history PNG for the report (drawn in a worker thread), or None, logged,
+        when it cannot be drawn: the report never depends on its picture."""
+        try:
+            params = settings.params()
+        except Exception:  # as in the evaluation: refused overrides fall back to the defaults
+            params = DEFAULT_PARAMS
+        result.chart_renders += 1
+        try:
+            return await asyncio.to_thread(_edr_chart_png, history, asof, params,
+                                           getattr(market, "edr_pct", None),
+                                           getattr(market, "state", None))
+        except Exception as exc:
+            log.warning("EDR chart for the report not drawn: %s", exc,
+                        exc_info=not isinstance(exc, ValueError))
+            return None
 
     # --- the official close ----------------------------------------------------------------------
 
@@ -705,7 +789,9 @@ class Scheduler:
 def _summary(r: RoundResult) -> str:
     return (f"{r.users} users, {r.sent} sent, {r.failed} failed, {r.blocked} blocked, "
             f"{r.skipped} skipped, {r.duplicate} already done; evaluation {r.evaluate_s:.2f} s "
-            f"in {r.evaluate_calls} call(s), delivery {r.deliver_s:.2f} s")
+            f"in {r.evaluate_calls} call(s), delivery {r.deliver_s:.2f} s"
+            + (f", {r.charts} EDR chart(s) from {r.chart_renders} render(s)"
+               if r.chart_renders else ""))
 
 
 # --- the JobQueue --------------------------------------------------------------------------

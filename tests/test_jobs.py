@@ -210,12 +210,23 @@ class FakeBot:
     def __init__(self):
         self.sent: list[tuple[int, str]] = []
         self.errors: dict[int, list[Exception]] = {}
+        self.photos: list[tuple[int, bytes, str]] = []
+        self.photo_errors: dict[int, list[Exception]] = {}
+        self.order: list[tuple[str, int]] = []  # ("text" | "photo", chat) as delivered
 
     async def send_message(self, chat_id, text):
         queue = self.errors.get(chat_id)
         if queue:
             raise queue.pop(0)
         self.sent.append((chat_id, text))
+        self.order.append(("text", chat_id))
+
+    async def send_photo(self, chat_id, photo, caption=None):
+        queue = self.photo_errors.get(chat_id)
+        if queue:
+            raise queue.pop(0)
+        self.photos.append((chat_id, photo, caption))
+        self.order.append(("photo", chat_id))
 
     def chats(self) -> list[int]:
         return sorted(c for c, _ in self.sent)
@@ -403,6 +414,106 @@ async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample
     await sched.close_round(ny(2026, 7, 8, 16, 30))
     rows = store.edr_readings()
     assert [(r.session_date, r.state) for r in rows] == [(date(2026, 7, 8), "BREACHED")]
+
+
+# --- the EDR chart with the report (users.report_chart) ---
+
+
+@pytest.fixture
+def chart_renders(monkeypatch):
+    """Every EDR chart actually drawn: the `edr_history` inputs of each render."""
+    from bot import charts
+
+    drawn: list[dict] = []
+    real = charts.edr_history
+
+    def recording(history, asof, params, **today):
+        drawn.append({"params": params, **today})
+        return real(history, asof, params, **today)
+
+    monkeypatch.setattr(charts, "edr_history", recording)
+    return drawn
+
+
+async def test_chart_goes_after_the_report_to_users_who_asked_drawn_once(
+        tmp_path, sample, chart_renders):
+    sched, store, _ = make(tmp_path, sample, users=(1, 2, 3, 4))
+    for u in (1, 2, 4):
+        store.update_settings(u, report_chart=True)
+    result = await sched.report_round(MORNING)
+    bot = sched.bot
+    assert result.sent == 4 and bot.chats() == [1, 2, 3, 4]  # everybody gets the report
+    assert sorted(c for c, _, _ in bot.photos) == [1, 2, 4]  # user 3 left the chart off
+    for chat in (1, 2, 4):  # the photo follows that user's report
+        assert bot.order.index(("text", chat)) < bot.order.index(("photo", chat))
+    assert len(chart_renders) == 1 and result.chart_renders == 1 and result.charts == 3
+    pngs = {id(png) for _, png, _ in bot.photos}
+    assert len(pngs) == 1  # the very same bytes for everyone
+    png = bot.photos[0][1]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1200, 900)
+    assert "EDR" in bot.photos[0][2]
+    # today's reading on the chart: the sample's VIX 16.90 → 16.90/√252 % (METHOD §2), BREACHED
+    drawn = chart_renders[0]
+    assert drawn["today_pct"] == pytest.approx(16.90 / 252 ** 0.5, abs=5e-4)
+    assert drawn["today_state"] == "BREACHED"
+    assert [r.delivery_status for r in store.reports(3)] == ["sent"]
+
+
+async def test_chart_is_drawn_per_parameter_group(tmp_path, sample, chart_renders):
+    sched, store, _ = make(tmp_path, sample)
+    for u in (1, 2, 3):
+        store.update_settings(u, report_chart=True)
+    store.update_settings(3, param_overrides={"edr_trigger_pct": 1.1})
+    result = await sched.report_round(MORNING)
+    assert result.charts == 3 and len(chart_renders) == 2
+    assert sorted(d["params"].edr_trigger_pct for d in chart_renders) == [0.94, 1.1]
+    by_chat = {c: png for c, png, _ in sched.bot.photos}
+    assert by_chat[1] is by_chat[2] and by_chat[3] != by_chat[1]  # its own trigger line
+    # 1.0646 % is between user 3's approach (0.9 × 1.1 = 0.99 %) and trigger (1.1 %)
+    assert {d["params"].edr_trigger_pct: d["today_state"] for d in chart_renders} == {
+        0.94: "BREACHED", 1.1: "APPROACHING"}
+
+
+async def test_no_chart_setting_no_render(tmp_path, sample, chart_renders):
+    sched, _, _ = make(tmp_path, sample)
+    result = await sched.report_round(MORNING)
+    assert result.sent == 3 and sched.bot.photos == [] and chart_renders == []
+
+
+async def test_a_chart_failure_never_costs_the_report(tmp_path, sample, monkeypatch, caplog):
+    from bot import charts
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib fell over")
+
+    monkeypatch.setattr(charts, "edr_history_png", broken)
+    sched, store, _ = make(tmp_path, sample, users=(1, 2))
+    store.update_settings(1, report_chart=True)
+    result = await sched.report_round(MORNING)
+    assert result.sent == 2 and sched.bot.chats() == [1, 2] and sched.bot.photos == []
+    assert (result.chart_renders, result.charts) == (1, 0)
+    assert [r.delivery_status for r in store.reports(1)] == ["sent"]
+    assert "EDR chart for the report not drawn: matplotlib fell over" in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter(int)
+async def test_chart_send_has_the_reports_429_and_forbidden_handling(tmp_path, sample):
+    SLEPT.clear()
+    bot = FakeBot()
+    bot.photo_errors[1] = [RetryAfter(5)]
+    bot.photo_errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
+    bot.photo_errors[3] = [RuntimeError("connection reset")]
+    sched, store, _ = make(tmp_path, sample, bot=bot)
+    for u in (1, 2, 3):
+        store.update_settings(u, report_chart=True)
+    result = await sched.report_round(MORNING)
+    assert SLEPT == [5] and [c for c, _, _ in bot.photos] == [1]
+    # the reports were delivered before the photos: all three count as sent
+    assert result.sent == 3 and result.charts == 1
+    assert [store.reports(u)[0].delivery_status for u in (1, 2, 3)] == ["sent"] * 3
+    assert store.get_settings(2).subscribed is False  # blocked: unsubscribed as for text
+    assert store.get_settings(3).subscribed is True
 
 
 class FakeJobQueue:

@@ -107,6 +107,30 @@ async def test_forbidden_unsubscribes_and_retry_after_is_honoured(fake_api, bots
     assert store.get_settings(a).subscribed is True
 
 
+async def test_report_chart_setting_sends_one_photo_after_the_report(
+        fake_api, bots, e2e_settings):
+    with_chart, without, also = seed(e2e_settings.database_url, 3)
+    store = Store.open(e2e_settings.database_url)
+    for chat in (with_chart, also):
+        store.update_settings(chat, report_chart=True)
+    store.close()
+    app = await start_with_clock(bots, e2e_settings, BEFORE_OPEN)
+    result = await wait_round(app)
+    assert result.sent == 3 and (result.charts, result.chart_renders) == (2, 1)
+    photos = [c for c in fake_api.calls_of("sendPhoto") if c.ok]
+    assert sorted(int(c.params["chat_id"]) for c in photos) == [with_chart, also]
+    texts = {int(c.params["chat_id"]): c.at for c in fake_api.calls_of("sendMessage") if c.ok}
+    assert set(texts) == {with_chart, without, also}
+    for c in photos:
+        assert c.at >= texts[int(c.params["chat_id"])]  # after that user's report
+        data = c.params["photo"]["content"]
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == (
+            1200, 900)
+        assert "EDR" in c.params["caption"]
+    assert photos[0].params["photo"]["content"] == photos[1].params["photo"]["content"]
+
+
 async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
         fake_api, bots, e2e_settings):
     app = await bots.start()

@@ -273,7 +273,6 @@ async def test_check_renders_with_buttons_data(env):
 
 
 async def test_check_with_the_real_engine(tmp_path, offline):
-    pytest.importorskip("core.evaluate")
     clock = lambda: offline.asof  # noqa: E731
     store = Store.open(f"sqlite:///{tmp_path / 'real.db'}", clock=clock)
     try:

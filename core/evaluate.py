@@ -124,6 +124,9 @@ FLAG_PROVISIONAL = "PROVISIONAL"
 VIX_SEARCH_DAYS = 40  # listed VIX expiries looked at: the 7–14 window and the 15–35 fallback
 ROLL_SEARCH_DAYS = 120  # listed SPX expiries looked at for the new condor
 SECONDS_PER_MINUTE = 60.0
+# listed-expiry searches stop this far before the calendar's last date, so the sessions that
+# pricing a later leg needs still exist
+CALENDAR_END_MARGIN_DAYS = 40
 
 
 def _fmt_et(ts: datetime | None) -> str:
@@ -566,7 +569,7 @@ def _settle_cutoffs(book: Book, asof: datetime, params: Params) -> np.ndarray:
 
 
 def _listed(root: str, start: date, end: date) -> list[date]:
-    end = min(end, cal.CALENDAR_END - timedelta(days=40))
+    end = min(end, cal.CALENDAR_END - timedelta(days=CALENDAR_END_MARGIN_DAYS))
     return cal.spx_expiries(start, end, root)
 
 

@@ -285,7 +285,8 @@ def search(
                     break
                 k2 = np.where(put_bad, k2 - step, k2)
                 k3 = np.where(call_bad, k3 + step, k3)
-            why[idx[~ok_delta]] = "no short strike within reach has |Δ| ≤ 0.20"
+            why[idx[~ok_delta]] = (
+                f"no short strike within reach has |Δ| ≤ {p.short_delta_new:.2f}")
             for w in widths(w0, step, p):
                 live = ok_delta & ~found[idx]
                 if not live.any():

@@ -1106,9 +1106,15 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     if status is SecondEngineStatus.UNDER_BUDGET or (
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
     ):
-        still = [_BAND_WORDS[b] for b in ("B1", "B3") if b in failing]
+        # judged after the recommended purchase: a band that buying fixes is not "still short"
+        eps = 1e-9
+        b1_after = (sizing.coverage_range_lo[i] - eps <= sizing.coverage_after[i]
+                    <= p.b1_max_coverage + eps)
+        b3_after = b3v is None or sizing.offset_after[i] >= sizing.offset_min[i] - eps
+        still = [_BAND_WORDS[b] for b, ok in (("B1", b1_after), ("B3", b3_after)) if not ok]
         if still:
-            warnings.append("under budget: " + " and ".join(still) + " still short of the band")
+            warnings.append("under budget: " + " and ".join(still) + " still short of the band"
+                            + (" after this purchase" if rec is not None and rec.qty > 0 else ""))
     if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
         warnings.append("the 2 % budget buys no contract: aggregate the hedge across the book, "
                         "or cut the condor size")

@@ -157,6 +157,20 @@ def test_held_layers_off_the_recommended_strike_count_through_their_vega(worked,
     assert rec2.qty == int(np.ceil(gap / rec2.u))
 
 
+def test_under_budget_warning_names_only_bands_the_purchase_leaves_short(hist):
+    # a long-dated condor: one session of stress costs it little, so the recommended calls fix
+    # the stress offset (B3) while the budget leaves vega coverage (B1) short
+    p = condor(k=(4500, 4550, 5450, 5500), expiry=date(2027, 4, 16), credit=20.0, qty=2)
+    r = evaluate([p], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    se, rec = r.second_engine, r.second_engine.recommendation
+    assert se.status is SecondEngineStatus.UNDER_BUDGET and rec.qty > 0
+    assert "B3" in r.bands.failing  # nothing held yet
+    assert rec.stress_offset >= r.bands.stress_offset_min  # the purchase fixes B3 ...
+    assert rec.coverage < r.bands.coverage_range[0]  # ... but not B1
+    (warning,) = [w for w in se.warnings if w.startswith("under budget")]
+    assert "B1 vega coverage" in warning and "B3" not in warning
+
+
 def test_worked_example_json_keys(worked):
     d = json.loads(json.dumps(worked.to_dict()))
     assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)

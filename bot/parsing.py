@@ -36,7 +36,7 @@ TAKE_PROFIT_RANGE = (5.0, 100.0)  # % of net credit
 VIX_STRIKE_MAX = 500.0
 
 USAGE = {
-    "add": "/add SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35 [label]",
+    "add": "/add SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [label]",
     "hedge": (
         "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
         "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [@price]"
@@ -306,7 +306,7 @@ def parse_strikes(token: str, usage: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise ParseError(
             f"strikes {_show(token)}: expected four strikes long put/short put/short call/"
-            "long call separated by '/', e.g. 5600/5650/6150/6200",
+            "long call separated by '/', e.g. 6650/6700/8250/8300",
             usage,
         )
     names = ("long put", "short put", "short call", "long call")
@@ -357,7 +357,7 @@ def parse_root(token: str, usage: str) -> str:
 
 
 def parse_add(text: str) -> CondorSpec:
-    """`SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35 [label words…]` (after the command).
+    """`SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [label words…]` (after the command).
     `xN` may be left out (1 condor). Root is case-insensitive."""
     usage = USAGE["add"]
     tokens = _tokens(check_length(text, usage))

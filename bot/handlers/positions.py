@@ -123,7 +123,7 @@ async def on_expiry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 
 async def on_strikes(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     draft = context.user_data.get(DRAFT, {})
-    usage = "long put/short put/short call/long call, e.g. 5600/5650/6150/6200"
+    usage = "long put/short put/short call/long call, e.g. 6650/6700/8250/8300"
     try:
         strikes = parsing.parse_strikes((update.effective_message.text or "").strip(), usage)
     except ParseError as exc:

@@ -45,7 +45,7 @@ async def unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                           "/help")
     else:
         await reply_error(update, "I answer commands; to add a condor start with /add",
-                          "/add SPXW 2026-12-18 5600/5650/6150/6200 x2 @4.35  ·  /help")
+                          "/add SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00  ·  /help")
 
 
 def fallback_handlers() -> list[BaseHandler]:

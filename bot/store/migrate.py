@@ -35,8 +35,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def migrate(target: str | Engine, revision: str = "head") -> str | None:
-    """Upgrade to `revision` (default head); returns the revision the database is at."""
+def _run(target: str | Engine, step, revision: str) -> str | None:
+    """Run one Alembic command (upgrade/downgrade) in a single write transaction."""
     engine = make_engine(target) if isinstance(target, str) else target
     try:
         cfg = alembic_config()
@@ -44,24 +44,18 @@ def migrate(target: str | Engine, revision: str = "head") -> str | None:
             conn.execution_options(sqlite_write=True)
             with conn.begin():
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                step(cfg, revision)
         return current_revision(engine)
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+def migrate(target: str | Engine, revision: str = "head") -> str | None:
+    """Upgrade to `revision` (default head); returns the revision the database is at."""
+    return _run(target, command.upgrade, revision)
 
 
 def downgrade(target: str | Engine, revision: str) -> str | None:
     """Step the schema back to `revision` (operations only; take a backup first)."""
-    engine = make_engine(target) if isinstance(target, str) else target
-    try:
-        cfg = alembic_config()
-        with engine.connect() as conn:
-            conn.execution_options(sqlite_write=True)
-            with conn.begin():
-                cfg.attributes["connection"] = conn
-                command.downgrade(cfg, revision)
-        return current_revision(engine)
-    finally:
-        if isinstance(target, str):
-            engine.dispose()
+    return _run(target, command.downgrade, revision)

@@ -84,7 +84,7 @@ def test_export_to_stdout_and_contents(source, capsys):
     assert main(["db", "export", "--database-url", url, "--user", str(ALICE)]) == 0
     data = json.loads(capsys.readouterr().out)
     tables = data["tables"]
-    assert data["format"] == "alvh-store-export" and data["schema"] == "0004"
+    assert data["format"] == "alvh-store-export" and data["schema"] == "0005"
     assert [len(tables[t]) for t in ("users", "positions", "hedges", "rolls", "report_log",
                                      "alert_log")] == [1, 3, 2, 1, 1, 1]
     first = tables["positions"][0]
@@ -197,7 +197,7 @@ def test_backup_while_writing(tmp_path, source, capsys):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert main(["db", "migrate", "--database-url", url]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
     err = capsys.readouterr().err
     assert err == "error: no user with Telegram id 5 in this database\n"

@@ -27,14 +27,14 @@ def _url(tmp_path, name="alvh.db"):
 def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
     engine = make_engine(_url(tmp_path))
-    assert migrate(engine) == head_revision() == "0004"
+    assert migrate(engine) == head_revision() == "0005"
     names = set(inspect(engine).get_table_names())
     assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                  METADATA)
     assert diffs == []
-    assert migrate(engine) == "0004"  # a second run is a no-op
+    assert migrate(engine) == "0005"  # a second run is a no-op
     engine.dispose()
 
 
@@ -95,7 +95,7 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     before = _snapshot(path, TABLES_0001)
 
     store = Store.open(_url(tmp_path, "old.db"))  # opening migrates to head
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0005"
     after = _snapshot(path, TABLES_0001)
     for table, (cols, rows) in before.items():
         new_cols, new_rows = after[table]
@@ -111,6 +111,9 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     # 0004: users from before the chart setting do not get the chart with their report
     assert con.execute("SELECT tg_user_id, report_chart FROM users ORDER BY id").fetchall() == [
         (1001, 0), (2002, 0)]
+    # 0005: a reading from before the closes were kept has them unknown
+    assert con.execute("SELECT spx, vix, vix9d, vix3m, vvix FROM edr_readings").fetchall() == [
+        (None,) * 5]
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
     con.close()
@@ -153,7 +156,7 @@ def test_concurrent_start_ups_migrate_once(tmp_path):
             t.start()
         for t in threads:
             t.join()
-        assert errors == [] and results == ["0004"] * 6
+        assert errors == [] and results == ["0005"] * 6
 
 
 def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
@@ -169,11 +172,19 @@ def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
     store.add_hedge(5, pos.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 1.2, strike=22))
     store.record_report(5, date(2026, 11, 25), "premarket")
     store.report_skipped(5, date(2026, 11, 25), "premarket", "after the open")
+    store.record_edr_reading(date(2026, 11, 24), 1.0646, "BREACHED", "VIX", vix=16.9, spx=6800)
+    closes = ["spx", "vix", "vix9d", "vix3m", "vvix"]
+    assert downgrade(store.engine, "0004") == "0004"
+    cols, rows = _snapshot(tmp_path / "alvh.db", ("edr_readings",))["edr_readings"]
+    assert not set(closes) & set(cols) and [r[cols.index("edr_pct")] for r in rows] == [1.0646]
+    assert migrate(store.engine) == "0005"
+    [reading] = store.edr_readings()
+    assert (reading.edr_pct, reading.vix, reading.spx) == (1.0646, None, None)  # back unknown
     before = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
     assert downgrade(store.engine, "0003") == "0003"
     assert "report_chart" not in _snapshot(tmp_path / "alvh.db", ("users",))["users"][0]
     assert downgrade(store.engine, "0001") == "0001"
-    assert migrate(store.engine) == "0004"
+    assert migrate(store.engine) == "0005"
     after = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
     chart = before["users"][0].index("report_chart")
     assert [r[chart] for r in after["users"][1]] == [0]  # the dropped setting comes back off

@@ -525,3 +525,18 @@ def test_any_setting_is_stored_or_refused_in_words(store, value, name, text):
                                              k2=4825, k3=5200, k4=5225, net_credit=value)):
         with contextlib.suppress(ValidationError, NotFound, Conflict):
             call()
+
+
+def test_edr_reading_keeps_the_sessions_closes(store):
+    assert store.record_edr_reading(date(2026, 7, 8), 1.0646, "BREACHED", "VIX", spx=7482.71,
+                                    vix=16.9, vix9d=14.41, vix3m=19.46, vvix=None) is True
+    [r] = store.edr_readings()
+    assert (r.spx, r.vix, r.vix9d, r.vix3m, r.vvix) == (7482.71, 16.9, 14.41, 19.46, None)
+    # a corrected close replaces the closes too; one given as None is unknown again
+    store.record_edr_reading(date(2026, 7, 8), 1.07, "BREACHED", "VIX", vix=17.0, replace=True)
+    [r] = store.edr_readings()
+    assert (r.spx, r.vix, r.vix9d) == (None, 17.0, None)
+    for bad in (float("nan"), float("inf"), 0, -16.9, 10**400, "16.9", True):
+        with pytest.raises(ValidationError, match="VIX close must be a positive finite number"):
+            store.record_edr_reading(date(2026, 7, 9), 1.0, "BREACHED", "VIX", vix=bad)
+    assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]

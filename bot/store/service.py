@@ -227,6 +227,17 @@ def to_core_hedge(row: HedgeRow) -> HedgeLayer:
     )
 
 
+def _positive_finite(value: object) -> bool:
+    """A positive finite number (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:
+        return False
+    return math.isfinite(number) and number > 0
+
+
 class Store:
     """The positions store. `Store.open(url)` migrates the database to head first."""
 
@@ -879,9 +890,12 @@ class Store:
 
     # --- official EDR readings (shared by all users) ----------------------------------------
     def record_edr_reading(self, session_date: date, edr_pct: float, state: str, source: str,
-                           *, replace: bool = False) -> bool:
-        """Store the official EDR % of a session's close. False if that session already has a
-        reading (kept as it is unless `replace`, e.g. after a corrected close)."""
+                           *, replace: bool = False, spx: float | None = None,
+                           vix: float | None = None, vix9d: float | None = None,
+                           vix3m: float | None = None, vvix: float | None = None) -> bool:
+        """Store the official EDR % of a session's close, with the session's closes (each
+        positive and finite, or None: unknown). False if that session already has a reading
+        (kept as it is unless `replace`, e.g. after a corrected close)."""
         problems: list[str] = []
         check_date(session_date, "session date", problems)
         if (isinstance(edr_pct, bool) or not isinstance(edr_pct, int | float)
@@ -890,6 +904,11 @@ class Store:
                             f"(got {shown(edr_pct)})")
         _check_key(state, "EDR state", EDR_STATE_MAX_CHARS, problems)
         _check_key(source, "EDR source", EDR_SOURCE_MAX_CHARS, problems)
+        closes = {"spx": spx, "vix": vix, "vix9d": vix9d, "vix3m": vix3m, "vvix": vvix}
+        for name, value in closes.items():
+            if value is not None and not _positive_finite(value):
+                problems.append(f"{name.upper()} close must be a positive finite number or "
+                                f"none (got {shown(value)})")
         if problems:
             raise ValidationError(problems, subject="EDR reading")
 
@@ -901,6 +920,8 @@ class Store:
             row = row or EdrReadingRow(session_date=session_date, edr_pct=0.0, state=state,
                                        source=source, recorded_at=self._now())
             row.edr_pct, row.state, row.source = float(edr_pct), state, source
+            for name, value in closes.items():
+                setattr(row, name, None if value is None else float(value))
             row.recorded_at = self._now()
             s.add(row)
             return True
@@ -911,7 +932,7 @@ class Store:
             return False
 
     def edr_readings(self, last_n: int = 60) -> list[EdrReadingRow]:
-        """The last `last_n` official readings, oldest first."""
+        """The last `last_n` official readings (EDR %, state and the closes), oldest first."""
 
         def work(s: Session) -> list[EdrReadingRow]:
             rows = list(s.exec(select(EdrReadingRow).order_by(EdrReadingRow.session_date.desc())

@@ -214,6 +214,12 @@ class EdrReadingRow(SQLModel, table=True):
     state: str = Field(sa_type=String(16))
     source: str = Field(sa_type=String(32))
     recorded_at: datetime = Field(sa_type=UTCDateTime)
+    # revision 0005: the session's closes, which fill a close history that lags (NULL: unknown)
+    spx: float | None = Field(default=None, nullable=True)
+    vix: float | None = Field(default=None, nullable=True)
+    vix9d: float | None = Field(default=None, nullable=True)
+    vix3m: float | None = Field(default=None, nullable=True)
+    vvix: float | None = Field(default=None, nullable=True)
 
 
 class AlertLogRow(SQLModel, table=True):

@@ -155,3 +155,85 @@ def test_optional_files_missing_give_nan_columns_required_missing_raise(tmp_path
         load_history(tmp_path)
     with pytest.raises(HistoryFormatError, match="not a folder"):
         load_history(tmp_path / "nowhere")
+
+
+# --- overlay of the recorded official closes ---------------------------------------------------
+
+
+def _frame() -> pd.DataFrame:
+    """Three sessions before the Independence Day weekend (NYSE shut Fri 3 July 2026); the
+    1 July row lacks its VIX close (a provider that lags)."""
+    index = pd.DatetimeIndex(pd.to_datetime(["2026-06-30", "2026-07-01", "2026-07-02"]),
+                             name="date").as_unit("s")
+    frame = pd.DataFrame({"spx": [7499.36, 7483.23, 7483.24], "vix": [16.45, np.nan, 16.15],
+                          "vix9d": [13.73, np.nan, 12.37], "vix3m": [19.0, 19.16, 19.04],
+                          "vvix": [86.87, 89.04, 88.80], "rate": [0.0368] * 3}, index=index)
+    frame.attrs["sources"] = {"vix": "shipped history"}
+    return frame
+
+
+def _reading(day: date, **closes: float | None):
+    from types import SimpleNamespace
+
+    values = dict.fromkeys(("spx", "vix", "vix9d", "vix3m", "vvix"))
+    return SimpleNamespace(session_date=day, **{**values, **closes})
+
+
+def test_overlay_appends_the_missing_last_sessions_as_nyse_sessions():
+    from bot.marketdata.history import overlay_official_closes
+
+    h = _frame()
+    out = overlay_official_closes(h, [
+        _reading(date(2026, 7, 8), spx=7482.71, vix=16.90, vix9d=14.41),
+        _reading(date(2026, 7, 6), spx=7537.43, vix=15.57, vix9d=12.32, vix3m=18.78, vvix=87.09),
+    ])
+    # Fri 3 July is the observed holiday: after the 2nd come Mon 6, Tue 7, Wed 8 July
+    assert list(out.index) == [pd.Timestamp(d) for d in ("2026-06-30", "2026-07-01",
+                                                         "2026-07-02", "2026-07-06",
+                                                         "2026-07-07", "2026-07-08")]
+    assert out.index.name == "date" and out.index.unit == "s" and out.index.tz is None
+    assert out.loc["2026-07-06"].tolist()[:5] == [7537.43, 15.57, 12.32, 18.78, 87.09]
+    assert out.loc["2026-07-08", "vix"] == 16.90 and math.isnan(out.loc["2026-07-08", "vvix"])
+    assert out.loc["2026-07-07"].isna().all()  # no reading that day: a NaN row, not a gap
+    assert math.isnan(out.loc["2026-07-06", "rate"])  # readings carry no rate
+    assert out.attrs["official_closes"] == (date(2026, 7, 6), date(2026, 7, 8))
+    assert out.attrs["sources"] == {"vix": "shipped history"}
+    pd.testing.assert_frame_equal(out.iloc[:3], h, check_freq=False)  # the history untouched
+    assert list(h.index)[-1] == pd.Timestamp("2026-07-02")  # the input is not changed
+
+
+def test_overlay_fills_a_nan_vix_row_and_never_overwrites_a_value():
+    from bot.marketdata.history import overlay_official_closes
+
+    h = _frame()
+    out = overlay_official_closes(h, [
+        _reading(date(2026, 7, 1), spx=1.0, vix=16.59, vix9d=13.14, vvix=1.0),
+        _reading(date(2026, 7, 2), spx=1.0, vix=99.0, vix9d=99.0),  # its VIX is there
+    ])
+    assert len(out) == 3
+    assert out.loc["2026-07-01"].tolist() == [7483.23, 16.59, 13.14, 19.16, 89.04, 0.0368]
+    pd.testing.assert_series_equal(out.loc["2026-07-02"], h.loc["2026-07-02"])
+    assert out.attrs["official_closes"] == (date(2026, 7, 1),)
+
+
+def test_overlay_ignores_non_sessions_and_empty_readings():
+    from bot.marketdata.history import overlay_official_closes
+
+    h = _frame()
+    assert overlay_official_closes(h, []) is h
+    ignored = [_reading(date(2026, 7, 3), spx=7500.0, vix=16.0),  # Independence Day observed
+               _reading(date(2026, 7, 4), vix=16.0),  # a Saturday
+               _reading(date(2026, 7, 6)),  # no close recorded (a reading from before 0005)
+               _reading(date(2026, 7, 7), vix=float("nan"), spx=-1.0)]
+    out = overlay_official_closes(h, ignored)
+    pd.testing.assert_frame_equal(out, h)
+    assert overlay_official_closes(h.iloc[:0], []).empty
+
+
+def test_overlay_on_an_empty_history_builds_the_sessions_of_the_readings():
+    from bot.marketdata.history import overlay_official_closes
+
+    out = overlay_official_closes(_frame().iloc[:0], [_reading(date(2026, 7, 6), vix=15.57),
+                                                      _reading(date(2026, 7, 2), vix=16.15)])
+    assert list(out.index) == [pd.Timestamp("2026-07-02"), pd.Timestamp("2026-07-06")]
+    assert out["vix"].tolist() == [16.15, 15.57]

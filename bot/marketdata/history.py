@@ -8,15 +8,25 @@ computes VIX on some US holidays since 2022) are dropped.
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from collections.abc import Iterable
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bot.marketdata.errors import MarketDataError
-from core.calendar import CALENDAR_END, CALENDAR_START, sessions_in_range
+from core.calendar import (
+    CALENDAR_END,
+    CALENDAR_START,
+    CalendarRangeError,
+    is_session,
+    next_session,
+    sessions_in_range,
+)
 from core.models import HISTORY_COLUMNS
 
 CBOE_DATE_FORMAT = "%m/%d/%Y"
@@ -36,6 +46,7 @@ HISTORY_FILES: dict[str, tuple[str, str, str]] = {
     "rate": ("FRED_DFF_fed_funds.csv", "fred", "value"),
 }
 REQUIRED = ("spx", "vix")
+OFFICIAL_CLOSE_COLUMNS = ("spx", "vix", "vix9d", "vix3m", "vvix")  # kept with each EDR reading
 EVENTS_FILE = "events_2024_2027.csv"
 VX_SETTLEMENT_FILE = "VX_settlement_curve_sample.csv"
 
@@ -207,3 +218,77 @@ def load_history(
         frame = frame.loc[: pd.Timestamp(end)]
     return frame
 
+
+
+def _recorded_close(value: Any) -> float:
+    """A recorded close as a float; NaN when it is missing or not a positive finite number."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    try:
+        number = float(value)
+    except OverflowError:
+        return math.nan
+    return number if math.isfinite(number) and number > 0 else math.nan
+
+
+def overlay_official_closes(history: pd.DataFrame, readings: Iterable[Any]) -> pd.DataFrame:
+    """The close history with the recorded official closes where the provider's lags.
+
+    `readings`: objects with `session_date` and the closes `spx`, `vix`, `vix9d`, `vix3m`,
+    `vvix` (None = unknown), e.g. the store's `EdrReadingRow`. A reading's session after the
+    frame's last row is appended (sessions in between without a reading become NaN rows: one
+    row per NYSE session stays true); a row whose `vix` is NaN takes the recorded values in its
+    NaN cells. A value the history has is never overwritten. Readings on a day NYSE was closed,
+    before the frame's last row on a row that has its VIX, or with no close at all are ignored.
+    Returns a new frame (the input's `attrs` kept, `attrs["official_closes"]` = the sessions
+    filled); with nothing to add, the input itself.
+    """
+    recorded: dict[pd.Timestamp, dict[str, float]] = {}
+    for reading in readings:
+        day = getattr(reading, "session_date", None)
+        if isinstance(day, datetime) or not isinstance(day, date):
+            continue
+        try:
+            if not is_session(day):
+                continue
+        except CalendarRangeError:
+            continue
+        values = {c: _recorded_close(getattr(reading, c, None)) for c in OFFICIAL_CLOSE_COLUMNS}
+        values = {c: v for c, v in values.items() if not math.isnan(v)}
+        if values:
+            recorded[pd.Timestamp(day)] = values
+    if not recorded:
+        return history
+
+    out = history.copy()
+    if len(out) == 0:
+        out = pd.DataFrame(columns=list(out.columns) or list(HISTORY_COLUMNS), dtype=float,
+                           index=pd.DatetimeIndex([], name=out.index.name or "date"))
+    for column in sorted({c for v in recorded.values() for c in v} - set(out.columns),
+                         key=OFFICIAL_CLOSE_COLUMNS.index):
+        out[column] = np.nan
+    last = out.index[-1] if len(out) else None
+    later = sorted(d for d in recorded if last is None or d > last)
+    filled: list[date] = []
+    if later:
+        start = later[0].date() if last is None else next_session(last.date())
+        index = pd.DatetimeIndex(pd.to_datetime(sessions_in_range(start, later[-1].date())),
+                                 name=out.index.name)
+        if len(out):
+            index = index.as_unit(out.index.unit)
+        rows = pd.DataFrame(np.nan, index=index, columns=out.columns, dtype=float)
+        for day in later:
+            for column, value in recorded[day].items():
+                rows.loc[day, column] = value
+            filled.append(day.date())
+        out = pd.concat([out, rows]) if len(out) else rows
+    vix = out["vix"] if "vix" in out.columns else None
+    for day in sorted(d for d in recorded if last is not None and d <= last and d in out.index):
+        if vix is not None and not math.isnan(vix.loc[day]):
+            continue  # the provider has this close: it stands
+        for column, value in recorded[day].items():
+            if math.isnan(out.loc[day, column]):
+                out.loc[day, column] = value
+        filled.append(day.date())
+    out.attrs = {**history.attrs, "official_closes": tuple(sorted(filled))}
+    return out

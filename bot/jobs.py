@@ -16,12 +16,14 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 import warnings
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from html import escape as html_escape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +32,7 @@ from apscheduler.triggers.base import BaseTrigger
 from telegram.error import Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.marketdata.history import OFFICIAL_CLOSE_COLUMNS
 from bot.render import render, split_message
 from core import calendar as cal
 from core.models import MarketSnapshot
@@ -321,6 +324,18 @@ def position_alerts(record: Any, spx: float | None, session: date) -> list[Alert
     return out
 
 
+def _close_values(market: Any) -> dict[str, float | None]:
+    """The closes the engine accepted for the official close (SPX, VIX, VIX9D, VIX3M, VVIX);
+    a missing or stale quote is None (unknown), so it never fills the close history."""
+    out: dict[str, float | None] = {}
+    for name in OFFICIAL_CLOSE_COLUMNS:
+        value = getattr(getattr(market, name, None), "value", None)
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              and math.isfinite(value) and value > 0)
+        out[name] = float(value) if ok else None
+    return out
+
+
 def _edr_chart_png(history: Any, asof: datetime, params: Any, today_pct: float | None,
                    today_state: str | None) -> bytes:
     """The /market EDR chart (bot.charts), drawn without touching the event loop."""
@@ -411,7 +426,8 @@ class Scheduler:
                 return snap, m.history, m.events, MARKET_FALLBACK
             empty = MarketSnapshot(asof=self.services.now(), spx=None, vix=None,
                                    flags=(MARKET_UNAVAILABLE,))
-            history = await self._maybe(self.services.provider.history)
+            history = await self.services.with_official_closes(
+                await self._maybe(self.services.provider.history))
             events = await self._maybe(self.services.provider.events)
             return empty, history, events, MARKET_UNAVAILABLE
         self._last_market = m
@@ -725,8 +741,9 @@ class Scheduler:
                         "; ".join(getattr(market, "problems", ()) or ()))
             return None
         source = getattr(market, "edr_source", "") or "close"
-        stored = await asyncio.to_thread(self.store.record_edr_reading, session, float(edr),
-                                         str(state), source[:32])
+        stored = await asyncio.to_thread(partial(
+            self.store.record_edr_reading, session, float(edr), str(state), source[:32],
+            **_close_values(market)))
         log.info("official close %s: EDR %.2f %% %s%s", session, edr, state,
                  "" if stored else " (already recorded)")
         return session, float(edr), str(state)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from bot import parsing
 from bot.marketdata.errors import MarketDataError
+from bot.marketdata.history import overlay_official_closes
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
 from bot.store.errors import NotFound
 from bot.store.inputs import HedgeInput, PositionInput
@@ -33,6 +34,9 @@ from core.params import Params
 log = logging.getLogger(__name__)
 
 MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every user
+# Recorded official closes read per fetch to fill a lagging close history: as many as the
+# official state replays (Params.edr_replay_closes), far more than any provider lag.
+OFFICIAL_READINGS_OVERLAID = 60
 NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
 EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
 EXPIRY_LOOKAHEAD_DAYS = 400
@@ -209,9 +213,24 @@ class Services:
                     raise UserError(
                         f"market data is unavailable right now ({exc.source}); your positions "
                         "are unchanged — try again in a minute", "/check") from exc
+                history = await self.with_official_closes(history)
                 m = MarketData(snapshot, history, list(events), _time.monotonic())
                 self._market = m
             return m
+
+    async def with_official_closes(self, history: Any) -> Any:
+        """`history` with the official closes the close job recorded where the provider's
+        history lags (`overlay_official_closes`): they feed the hysteresis and the EDR chart.
+        A store failure must not stop /check: it is logged and the history used as it is."""
+        if history is None:
+            return None
+        try:
+            readings = await _to_thread(self.store.edr_readings, OFFICIAL_READINGS_OVERLAID)
+            return overlay_official_closes(history, readings)
+        except Exception as exc:
+            log.warning("recorded official closes not used (%s: %s); the provider's history "
+                        "as it is", type(exc).__name__, exc)
+            return history
 
     def _evaluate_fn(self) -> Callable[..., Any]:
         if self._evaluate is None:

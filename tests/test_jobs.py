@@ -13,6 +13,7 @@ from datetime import time as dtime
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from telegram.error import Forbidden, RetryAfter
 from bot.app import default_provider
 from bot.config import Settings
 from bot.jobs import (
+    MARKET_UNAVAILABLE,
     CloseTrigger,
     IntradayTrigger,
     JobConfigError,
@@ -188,6 +190,7 @@ class FlakyProvider:
     def __init__(self, inner):
         self.inner, self.fail, self.asof = inner, False, inner.asof
         self.vix_asof = None  # stamp the VIX quote with this time (a delayed feed)
+        self.history_lag = 0  # sessions missing at the end of the close history (Cboe lags)
 
     async def snapshot(self, asof):
         if self.fail:
@@ -198,7 +201,8 @@ class FlakyProvider:
         return snap
 
     async def history(self, end=None):
-        return await self.inner.history()
+        full = await self.inner.history()
+        return full.iloc[:len(full) - self.history_lag]
 
     async def events(self):
         return await self.inner.events()
@@ -414,6 +418,25 @@ async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample
     await sched.close_round(ny(2026, 7, 8, 16, 30))
     rows = store.edr_readings()
     assert [(r.session_date, r.state) for r in rows] == [(date(2026, 7, 8), "BREACHED")]
+    # with the session's closes (the sample's 16:15 quotes = the shipped 8 July CSV closes)
+    assert (rows[0].spx, rows[0].vix, rows[0].vix9d, rows[0].vix3m, rows[0].vvix) == (
+        7482.71, 16.90, 14.41, 19.46, 91.38)
+
+
+async def test_the_recorded_close_fills_a_lagging_history_in_later_rounds(tmp_path, sample):
+    sched, _, _ = make(tmp_path, sample, users=())
+    await sched.close_round(ny(2026, 7, 8, 16, 20))
+    sched.services.provider.history_lag = 1  # Cboe's CSVs do not have the 8th yet
+    _, history, _, note = await sched.market()
+    assert note == "" and history.index[-1] == pd.Timestamp("2026-07-08")
+    assert history.loc["2026-07-08", ["spx", "vix", "vix9d"]].tolist() == [7482.71, 16.90, 14.41]
+    assert history.loc["2026-07-07", "vix"] == 16.13  # the provider's own rows stand
+    # in an outage the history fetched apart is filled too
+    sched2, store2, _ = make(tmp_path, sample, users=(), db="two.db")
+    store2.record_edr_reading(date(2026, 7, 8), 1.0646, "BREACHED", "VIX", vix=16.90)
+    sched2.services.provider.history_lag, sched2.services.provider.fail = 1, True
+    _, history, _, note = await sched2.market()
+    assert note == MARKET_UNAVAILABLE and history.loc["2026-07-08", "vix"] == 16.90
 
 
 # --- the EDR chart with the report (users.report_chart) ---

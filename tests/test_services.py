@@ -450,3 +450,104 @@ def test_handler_contract_and_help_cover_every_command():
     for key in parsing.SETTING_KEYS:  # every /settings key is documented in both places
         assert f"/settings {key}" in help_settings, key
         assert f"/settings {key}" in docs, key
+
+
+# --- the recorded official closes fill a lagging close history ---
+
+
+class LaggingProvider:
+    """The offline sample whose close history ends `lag` sessions early, as Cboe's daily CSVs
+    do for a while after the close."""
+
+    def __init__(self, inner, lag):
+        self.inner, self.name, self.asof, self.lag = inner, inner.name, inner.asof, lag
+
+    async def snapshot(self, asof):
+        return await self.inner.snapshot(asof)
+
+    async def history(self, end=None):
+        return (await self.inner.history(end)).iloc[:-self.lag]
+
+    async def events(self):
+        return await self.inner.events()
+
+
+# The shipped closes of Tue 7 and Wed 8 July 2026 (bot/data/history CSV rows)
+CLOSES = {date(2026, 7, 7): dict(spx=7503.85, vix=16.13, vix9d=13.42, vix3m=19.01, vvix=87.90),
+          date(2026, 7, 8): dict(spx=7482.71, vix=16.90, vix9d=14.41, vix3m=19.46, vvix=91.38)}
+
+
+@pytest.fixture
+def lagging(tmp_path, offline):
+    clock = lambda: offline.asof  # noqa: E731
+    store = Store.open(f"sqlite:///{tmp_path / 'lag.db'}", clock=clock)
+    yield store, Services(store=store, provider=LaggingProvider(offline, 2), clock=clock)
+    store.close()
+
+
+async def test_recorded_closes_restore_the_official_state_of_the_full_history(lagging, offline):
+    from core.evaluate import evaluate_market
+
+    store, svc = lagging
+    full = evaluate_market(await offline.snapshot(), await offline.history(), [],
+                           asof=offline.asof).record
+    cut = (await svc.market(ANN)).market  # nothing recorded yet: the provider's history only
+    assert cut.history[-1].date == date(2026, 7, 6)
+    for day, closes in CLOSES.items():
+        store.record_edr_reading(day, closes["vix"] / 252 ** 0.5, "BREACHED", "VIX", **closes)
+    svc._market = None  # drop the cached market (as the TTL would)
+    m = (await svc.market(ANN)).market
+    assert m.history == full.history and m.history[-1].date == date(2026, 7, 8)
+    assert m.official_state == full.official_state == "BREACHED"
+    assert m.indicators == full.indicators and m.indicators_asof == date(2026, 7, 8)
+
+
+async def test_recorded_closes_step_the_state_down_and_reach_the_chart(lagging, monkeypatch):
+    from bot import charts
+
+    store, svc = lagging
+    cut = (await svc.market(ANN)).market
+    # BREACHED on the provider's history (last close 6 July: EDR 15.57/√252 = 0.981 %)
+    assert cut.official_state == "BREACHED"
+    # Two closes at VIX 13.0, VIX9D 12.0: EDR = 13.0/√252 = 0.819 %, below BREACHED's exit
+    # level 0.94 − 0.04 = 0.90 % and below APPROACHING's enter 0.9 × 0.94 = 0.85 %: two such
+    # closes step the state down to CALM (METHOD §2), which only these readings can do.
+    for day in CLOSES:
+        store.record_edr_reading(day, 13.0 / 252 ** 0.5, "CALM", "VIX", spx=7500.0, vix=13.0,
+                                 vix9d=12.0)
+    svc._market = None
+    result = await svc.market(ANN)
+    m = result.market
+    assert m.official_state == "CALM"
+    assert [(c.date, round(c.pct, 4), c.state) for c in m.history[-2:]] == [
+        (date(2026, 7, 7), 0.8189, "BREACHED"), (date(2026, 7, 8), 0.8189, "CALM")]
+    drawn = []
+    real = charts.edr_history
+
+    def recording(history, asof, params, **today):
+        drawn.append(real(history, asof, params, **today))
+        return drawn[-1]
+
+    monkeypatch.setattr(charts, "edr_history", recording)
+    assert await svc.edr_chart(ANN, result) is not None
+    [data] = drawn
+    assert data.dates[-2:] == (date(2026, 7, 7), date(2026, 7, 8))
+    assert data.edr_pct[-1] == pytest.approx(13.0 / 252 ** 0.5)
+
+
+async def test_a_store_failure_leaves_check_on_the_providers_history(lagging, monkeypatch,
+                                                                     caplog):
+    from bot.store import StoreError
+
+    store, svc = lagging
+    store.record_edr_reading(date(2026, 7, 7), 1.0, "BREACHED", "VIX", vix=16.13)
+
+    def broken(last_n=60):
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(store, "edr_readings", broken)
+    await svc.add_position(ANN, "SPXW 2026-08-21 7000/7050/7900/7950 @6.50")
+    result = await svc.check(ANN)
+    assert len(result.items()) == 1
+    assert result.market.history[-1].date == date(2026, 7, 6)  # the provider's, as it is
+    assert "recorded official closes not used (StoreError" in caplog.text

@@ -987,8 +987,9 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
         parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
     if flags.delta_drift[i]:
         d_net, theta_net = b2_terms
-        parts.append(f"|Δ$ net| {abs(d_net):,.0f} × EDR {ctx.edr_pts:.1f} pts exceeds "
-                     f"Θ$ net {theta_net:,.0f}/day: DELTA_DRIFT")
+        parts.append(f"|Δ$ net| ${abs(d_net):,.2f}/pt × EDR {ctx.edr_pts:.1f} pts = "
+                     f"${abs(d_net) * ctx.edr_pts:,.0f} exceeds Θ$ net ${theta_net:,.0f}/day: "
+                     "DELTA_DRIFT")
     return "; ".join(parts)
 
 

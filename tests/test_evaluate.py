@@ -171,6 +171,18 @@ def test_under_budget_warning_names_only_bands_the_purchase_leaves_short(hist):
     assert "B1 vega coverage" in warning and "B3" not in warning
 
 
+def test_delta_drift_reason_shows_the_b2_arithmetic(hist):
+    # B2: |Δ$ net| · EDR_pts ≤ Θ$ net fails on this narrower condor; the sentence must carry the
+    # three numbers of that inequality, in dollars, so a trader can check it
+    r = evaluate([condor(k=(4870, 4895, 5105, 5130))], snapshot(), hist, [CPI],
+                 asof=ASOF).positions[0]
+    assert "DELTA_DRIFT" in r.roll.flags
+    d, theta = abs(r.greeks.net.delta), r.greeks.net.theta
+    assert d * r.edr.pts > theta  # the premise, from the record's own numbers
+    assert (f"|Δ$ net| ${d:,.2f}/pt × EDR {r.edr.pts:.1f} pts = ${d * r.edr.pts:,.0f} "
+            f"exceeds Θ$ net ${theta:,.0f}/day") in r.roll.reason
+
+
 def test_worked_example_json_keys(worked):
     d = json.loads(json.dumps(worked.to_dict()))
     assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)

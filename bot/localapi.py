@@ -95,6 +95,11 @@ _ATTR_RE = re.compile(r"([A-Za-z-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>\"
 _ENTITY_RE = re.compile(r"&(?:(lt|gt|amp|quot)|#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
 
 
+# Telegram's own wording when an edit changes nothing
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup of "
+                "the message")
+
 class ApiError(Exception):
     """An error answer of the Bot API: HTTP status, description, optional parameters."""
 
@@ -837,12 +842,7 @@ class LocalBotAPI:
                 old.get("entities"),
                 old.get("reply_markup"),
             ):
-                raise ApiError(
-                    400,
-                    "Bad Request: message is not modified: specified new message content and "
-                    "reply markup are exactly the same as a current content and reply markup "
-                    "of the message",
-                )
+                raise ApiError(400, NOT_MODIFIED)
             new["edit_date"] = int(time.time())
             return self._store_outgoing("editMessageText", chat_id, new, params["text"])
 
@@ -855,12 +855,7 @@ class LocalBotAPI:
             if markup and "inline_keyboard" in markup:
                 new["reply_markup"] = markup
             if new.get("reply_markup") == old.get("reply_markup"):
-                raise ApiError(
-                    400,
-                    "Bad Request: message is not modified: specified new message content and "
-                    "reply markup are exactly the same as a current content and reply markup "
-                    "of the message",
-                )
+                raise ApiError(400, NOT_MODIFIED)
             new["edit_date"] = int(time.time())
             return self._store_outgoing("editMessageReplyMarkup", chat_id, new, None)
 

@@ -28,6 +28,7 @@ from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
 from bot.store.errors import NotFound
 from bot.store.inputs import HedgeInput, PositionInput
 from core import calendar as cal
+from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
 from core.params import Params
 
@@ -142,9 +143,8 @@ def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 def payoff_bounds(p: Position, params: Params) -> tuple[float, float, float, float]:
     """(max profit $, max loss $, lower BE, upper BE) at expiry (METHOD §5, §6 step 8)."""
-    mult = params.spx_multiplier * p.qty
-    return (p.net_credit * mult, (p.width - p.net_credit) * mult,
-            p.k2 - p.net_credit, p.k3 + p.net_credit)
+    bounds = expiry_bounds(Book.from_positions([p], params), params)
+    return tuple(float(x[0]) for x in bounds)  # type: ignore[return-value]
 
 
 def next_report_time(now: datetime, report_time: dtime, tz: str) -> datetime | None:

@@ -62,14 +62,20 @@ class Book:
         return len(self.positions)
 
     @property
-    def multiplier(self) -> np.ndarray:
-        """Dollars per point of condor price for the whole position: 100 × qty."""
-        return DEFAULT_PARAMS.spx_multiplier * self.qty
-
-    @property
     def width(self) -> np.ndarray:
         k = self.strikes
         return np.maximum(k[:, 1] - k[:, 0], k[:, 3] - k[:, 2])
+
+
+def expiry_bounds(
+    book: Book, params: Params = DEFAULT_PARAMS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At expiry, per position: (max profit $, max loss $, lower BE, upper BE) (METHOD §5, §6
+    step 8). Max loss is on the wider wing; break-evens are K2 − Cn and K3 + Cn."""
+    cn = book.net_credit
+    mult = params.spx_multiplier * book.qty
+    k2, k3 = book.strikes[:, 1], book.strikes[:, 2]
+    return cn * mult, (book.width - cn) * mult, k2 - cn, k3 + cn
 
 
 # --- leg implied vols ----------------------------------------------------------------------
@@ -219,7 +225,7 @@ def analyse(
     cn = book.net_credit
     mult = params.spx_multiplier * book.qty
     unreal = cn - mark
-    w = np.maximum(book.strikes[:, 1] - book.strikes[:, 0], book.strikes[:, 3] - book.strikes[:, 2])
+    max_profit_usd, max_loss_usd, be_lo, be_hi = expiry_bounds(book, params)
     s = book.scale
 
     def dollars(x) -> np.ndarray:
@@ -244,8 +250,8 @@ def analyse(
         unrealised=unreal,
         unrealised_usd=unreal * mult,
         pct_of_max=unreal / cn,
-        max_loss_usd=(w - cn) * mult,
-        max_profit_usd=cn * mult,
+        max_loss_usd=max_loss_usd,
+        max_profit_usd=max_profit_usd,
         delta_usd=dollars(delta) * s,
         gamma_usd=dollars(g.gamma) * s * s,
         vega_usd=dollars(g.vega),
@@ -256,8 +262,8 @@ def analyse(
         pot_call=pot_call,
         d_put=spot - k2,
         d_call=k3 - spot,
-        be_lo=k2 - cn,
-        be_hi=k3 + cn,
+        be_lo=be_lo,
+        be_hi=be_hi,
     )
 
 

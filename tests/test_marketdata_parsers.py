@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bot.marketdata import parsers as parsers_module
 from bot.marketdata.errors import MarketDataError
 from bot.marketdata.parsers import (
     ET,
@@ -101,7 +100,9 @@ def bsm_put(S, K, T, r, q, vol):
 
 
 def test_chain_keeps_clean_otm_lines_and_drops_junk(monkeypatch):
-    monkeypatch.setitem(sys.modules, "core.pricing", None)  # no solver: junk lines dropped
+    # a solver that finds no volatility: the junk lines are dropped
+    monkeypatch.setattr(parsers_module, "implied_vol",
+                        lambda price, *a: np.full(len(np.atleast_1d(price)), np.nan))
     underlying, ch = chain()
     assert underlying.value == 6000.0
     assert set(ch) == CLEAN
@@ -143,14 +144,14 @@ def test_chain_dte_slice():
     assert ("SPXW", date(2026, 11, 20), 5000.0, "P") in ch
 
 
-def test_junk_lines_get_iv_from_mid_when_pricing_exists(monkeypatch):
+def test_junk_lines_get_iv_from_mid(monkeypatch):
     calls = {}
 
     def fake_iv(price, spot, strike, tau, rate, div_yield, is_call):
         calls["args"] = (np.asarray(price), spot, np.asarray(strike), np.asarray(is_call))
         return np.full(len(np.atleast_1d(price)), 0.19)
 
-    monkeypatch.setitem(sys.modules, "core.pricing", types.SimpleNamespace(implied_vol=fake_iv))
+    monkeypatch.setattr(parsers_module, "implied_vol", fake_iv)
     _, ch = chain()
     exp = date(2026, 8, 28)
     assert ch[("SPXW", exp, 6100.0, "P")].iv == 0.19  # deep ITM, iv 4.12, delta −999
@@ -165,8 +166,7 @@ def test_junk_lines_get_iv_from_mid_when_pricing_exists(monkeypatch):
 
 
 def test_solver_output_outside_sane_range_is_dropped(monkeypatch):
-    monkeypatch.setitem(sys.modules, "core.pricing",
-                        types.SimpleNamespace(implied_vol=lambda *a: np.array([4.12, np.nan])))
+    monkeypatch.setattr(parsers_module, "implied_vol", lambda *a: np.array([4.12, np.nan]))
     _, ch = chain()
     assert ("SPXW", date(2026, 8, 28), 6100.0, "P") not in ch
 

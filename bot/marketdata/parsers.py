@@ -19,6 +19,7 @@ import pandas as pd
 from bot.marketdata.errors import MarketDataError
 from core.calendar import AM_ROOTS, SECONDS_PER_YEAR, is_session, settlement_epochs
 from core.models import ChainKey, FutureQuote, OptionQuote, Quote
+from core.pricing import implied_vol
 
 ET = ZoneInfo("America/New_York")
 OPTION_SYMBOL = r"^(?P<root>[A-Z]+)(?P<ymd>\d{6})(?P<cp>[CP])(?P<strike>\d{8})$"
@@ -86,20 +87,12 @@ def _is_session(day: np.datetime64) -> bool:
 
 
 def _implied_vol_from_mid(mid, spot, strike, tau, rate, div_yield, is_call) -> np.ndarray:
-    """Recompute IV from mid with core.pricing.implied_vol when that module exists; NaN where
-    it cannot (lines are then dropped)."""
-    out = np.full(len(mid), np.nan)
+    """Recompute IV from mid with core.pricing.implied_vol; NaN where no volatility fits (those
+    lines are then dropped)."""
     if len(mid) == 0:
-        return out
-    try:
-        from core.pricing import implied_vol  # type: ignore[import-not-found]
-    except ImportError:
-        return out
-    try:
-        iv = implied_vol(mid, spot, strike, tau, rate, div_yield, is_call)
-        return np.asarray(iv, dtype=float) * np.ones(len(mid))
-    except Exception:  # an unknown signature or a solver failure: drop, never guess
-        return out
+        return np.full(0, np.nan)
+    iv = implied_vol(mid, spot, strike, tau, rate, div_yield, is_call)
+    return np.asarray(iv, dtype=float) * np.ones(len(mid))
 
 
 def parse_chain(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import importlib
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -190,22 +189,13 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def _install_jobs(application: Application) -> None:
-    """Scheduled work (issue 7) plugs in here: `bot.jobs.setup(application)`, when that module
-    exists, schedules its jobs on `application.job_queue` (which PTB starts and stops with the
-    application)."""
+    """Schedule the reports, the official close and the intraday watch on
+    `application.job_queue` (PTB starts and stops it with the application)."""
     if not application.bot_data.get("install_jobs", True):
         return
-    try:
-        jobs = importlib.import_module("bot.jobs")
-    except ModuleNotFoundError as e:
-        if e.name != "bot.jobs":
-            raise
-        return
-    setup = getattr(jobs, "setup", None)
-    if callable(setup):
-        result = setup(application)
-        if asyncio.iscoroutine(result):
-            await result
+    from bot import jobs  # deferred like the other subsystems: only a running bot needs it
+
+    await jobs.setup(application)
 
 
 async def _post_init(application: Application) -> None:

@@ -157,7 +157,7 @@ async def test_wrong_token_is_refused_at_start(bots, fake_api: FakeBotAPI):
 
 
 async def test_hooks_install_jobs_and_close_resources(bots, fake_api, monkeypatch):
-    import sys
+    import bot.jobs
 
     events = []
 
@@ -174,7 +174,7 @@ async def test_hooks_install_jobs_and_close_resources(bots, fake_api, monkeypatc
         async def aclose(self):
             events.append("provider closed")
 
-    monkeypatch.setitem(sys.modules, "bot.jobs", SimpleNamespace(setup=setup))
+    monkeypatch.setattr(bot.jobs, "setup", setup)
     services = SimpleNamespace(store=Store(), provider=Provider())
     app = await bots.start(**{**tiny(), "services": services})
     assert events == [("jobs", True)]

@@ -15,6 +15,7 @@ Conventions
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -336,6 +337,25 @@ def sessions_to_expiry_many(asof: datetime, expiries, am_settled) -> np.ndarray:
 def sessions_to_expiry(asof: datetime, expiry: date, am_settled: bool) -> float:
     return float(sessions_to_expiry_many(asof, np.array([_check_date(expiry, "expiry")]),
                                          np.array([am_settled]))[0])
+
+
+def close_after_sessions(asof: datetime, n_sessions: float) -> float:
+    """UTC epoch of the close of the session in which a count of `n_sessions` sessions from
+    `asof` ends, counted as §1's n (the fraction of today's session still ahead first, then
+    whole later sessions). n ≤ 0 gives asof itself."""
+    if n_sessions <= 0:
+        return _epoch(asof)
+    c = _cal()
+    today, frac, _ = _session_fraction_ahead(asof)
+    if frac > 0 and n_sessions <= frac + 1e-12:
+        later = 0  # ends within today's session
+    else:
+        later = math.ceil(n_sessions - frac - 1e-9)
+    # today's index if today is a session, else the last session before it; then `later` on
+    i = int(np.searchsorted(c.sessions, today, side="right")) - 1 + later
+    if i >= len(c.sessions):
+        raise CalendarRangeError(f"{n_sessions} sessions from {asof} run past the calendar")
+    return float(c.closes[i])
 
 
 # --- expiries ------------------------------------------------------------------------------

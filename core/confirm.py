@@ -110,10 +110,9 @@ def vote_v3(
 def vote_v4(sig: MarketSignals, params: Params = DEFAULT_PARAMS) -> tuple[int | None, int]:
     """Term structure → (vote or None, the most it could give with the data present).
 
-    VIX/VIX3M ≥ 0.917 → +1, ≥ 1.0 → +2, < 0.85 (steep contango) → −1; VIX9D/VIX ≥ 1 → +1; the
-    two spot-curve readings combine by max (the VIX9D one, METHOD's fallback without VIX3M, also
-    counts beside VIX3M so that losing VIX3M can never raise the vote); front future below VIX
-    → +1 on top; capped at +2.
+    As §4's table: VIX/VIX3M decides the spot-curve reading (≥ 0.917 → +1, ≥ 1.0 → +2,
+    < 0.85 steep contango → −1, else 0); only without VIX3M does VIX9D/VIX ≥ 1 give +1. A
+    front future below VIX adds +1. Capped at +2.
     """
     p = params
     have_3m = sig.vix3m is not None
@@ -121,23 +120,19 @@ def vote_v4(sig: MarketSignals, params: Params = DEFAULT_PARAMS) -> tuple[int | 
     have_f = sig.front_future is not None
     if not (have_3m or have_9d or have_f):
         return None, 0
-    curve_votes: list[int] = []
-    cap = 0
+    vote, cap = 0, 0
     if have_3m:
         ratio = sig.vix / sig.vix3m
         cap = 2
         if ratio >= p.ts_inverted:
-            curve_votes.append(2)
+            vote = 2
         elif ratio >= p.ts_watch:
-            curve_votes.append(1)
+            vote = 1
         elif ratio < p.ts_steep_contango:
-            curve_votes.append(-1)
-        else:
-            curve_votes.append(0)
-    if have_9d:
-        cap = max(cap, 1)
-        curve_votes.append(1 if sig.vix9d / sig.vix >= p.ts_inverted else 0)
-    vote = max(curve_votes) if curve_votes else 0
+            vote = -1
+    elif have_9d:
+        cap = 1
+        vote = 1 if sig.vix9d / sig.vix >= p.ts_inverted else 0
     if have_f:
         cap += 1
         if sig.front_future < sig.vix:

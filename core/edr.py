@@ -301,6 +301,31 @@ def horizon_edr(
 WPR_OK, WPR_WATCH, WPR_TESTED = "OK", "WATCH", "TESTED"
 
 
+def wpr_horizon(
+    edr_pts,
+    n_sessions,
+    settle_epochs,
+    horizon_close_epoch: float,
+    events: Sequence[Event] = (),
+    sigma_source: str = SOURCE_VIX,
+    asof: datetime | None = None,
+    params: Params = DEFAULT_PARAMS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_w, EDR_pts·√(n_w + Σ(k²−1))) per position: §3's one-week horizon, n_w = min(n, H).
+
+    The event window runs from asof (exclusive) to the close of the session in which n_w ends
+    (`horizon_close_epoch`, from `calendar.close_after_sessions(asof, H)`); when the whole
+    remaining life fits in H sessions it is the life itself, to the settlement moment (as
+    EDR_h(n), so a release before an AM settlement counts). §2's VIX9D skip rule applies.
+    """
+    n = np.atleast_1d(np.asarray(n_sessions, dtype=float))
+    settle = np.atleast_1d(np.asarray(settle_epochs, dtype=float))
+    h = float(params.wpr_horizon_sessions)
+    n_w = np.minimum(n, h)
+    ends = np.where(n <= h, settle, np.minimum(settle, horizon_close_epoch))
+    return n_w, horizon_edr(edr_pts, n_w, ends, events, sigma_source, asof, params)
+
+
 def wing_pressure(spx, k2, k3, edr_h, params: Params = DEFAULT_PARAMS):
     """WPR = EDR_h / min(S − K2, K3 − S); ∞ when either cushion ≤ 0 (a short is breached).
 

@@ -23,9 +23,11 @@ import pandas as pd
 from core import calendar as cal
 from core import pricing
 from core.condor import (
+    LEG_CP,
     LEG_IS_CALL,
     LEG_WEIGHT,
     MIN_YEARS,
+    XSP_SCALE,
     Book,
     analyse,
     breakeven_expansion,
@@ -50,6 +52,7 @@ from core.edr import (
     official_state,
     target_states,
     wing_pressure,
+    wpr_horizon,
 )
 from core.hedge import (
     HeldLayers,
@@ -59,6 +62,7 @@ from core.hedge import (
     exit_signals,
     h_target,
     per_owner,
+    put_side_safe,
     size_hedges,
     stress_vix,
     value_held,
@@ -107,10 +111,13 @@ from core.roll import (
     SearchInputs,
     clear,
     closest_expiry,
+    delta_levels,
     program_of,
     roll_flags,
     search,
     short_expiry_candidates,
+    target_deltas,
+    untested_side_move,
 )
 
 OUTCOMES = list(RollOutcome)
@@ -613,9 +620,26 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     edr_h = np.asarray(horizon_edr(ctx.edr_pts, sessions, settle_ep, events, ctx.source, asof,
                                    p), float)
     edr_h_own = edr_h * book.scale
-    wpr, wlevel = wing_pressure(ca.spot, book.strikes[:, 1], book.strikes[:, 2], edr_h_own, p)
+    # §3: WPR over the next min(n, H) sessions (the whole-life EDR_h stays for placement)
+    wpr_close = cal.close_after_sessions(asof, p.wpr_horizon_sessions)
+    n_w, edr_w = wpr_horizon(ctx.edr_pts, sessions, settle_ep, wpr_close, events, ctx.source,
+                             asof, p)
+    edr_w_own = edr_w * book.scale
+    wpr, wlevel = wing_pressure(ca.spot, book.strikes[:, 1], book.strikes[:, 2], edr_w_own, p)
     wpr = np.asarray(wpr, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wpr_put = np.where(ca.d_put > 0, edr_w_own / np.where(ca.d_put > 0, ca.d_put, 1.0),
+                           np.inf)
+        wpr_call = np.where(ca.d_call > 0, edr_w_own / np.where(ca.d_call > 0, ca.d_call, 1.0),
+                            np.inf)
     put_side = threat_side_put(ca.delta_put, ca.delta_call, ca.d_put, ca.d_call)
+    entry_delta = np.array([p.entry_delta if x.entry_delta is None else float(x.entry_delta)
+                            for x in book.positions], dtype=float)
+    delta_t, _ = delta_levels(entry_delta, p)
+    # §6: NOT_APPLICABLE only when the put side is clearly safe; a balanced condor is hedged
+    # for its put side whichever delta is a hair larger (votes and h* read for that side too)
+    put_safe = put_side_safe(ca.delta_put, ca.delta_call, p)
+    hedge_put = put_side | ~put_safe
 
     # V6: a high-impact event within the vote window and before expiry
     t_ev, hi = _high_impact_times(ctx.events, p)
@@ -629,6 +653,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         ev_window = ((t_ev[None, :] > now) & (t_ev[None, :] <= win_end[:, None])).any(axis=1)
     assert ctx.signals is not None
     conf = confirm(ctx.signals, put_side, ev_window, p)
+    conf_hedge = (conf if np.array_equal(hedge_put, put_side)
+                  else confirm(ctx.signals, hedge_put, ev_window, p))
     v1 = None if conf.votes["V1"] is None else int(conf.votes["V1"][0])
     v3 = conf.votes["V3"]
     v3_plus = np.zeros(n, bool) if v3 is None else (v3 == 1)
@@ -641,9 +667,10 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     # --- second engine -------------------------------------------------------------------------
     max_delta = np.maximum(np.abs(ca.delta_put), np.abs(ca.delta_call))
     spot_breached = (ca.d_put <= 0) | (ca.d_call <= 0)
-    tested = spot_breached | (max_delta >= p.short_delta_tested) | (wpr >= p.wpr_tested)
-    is_appl = applicable(put_side, v1)
-    h = np.where(is_appl, h_target(ctx.state, ctx.fast_rise, conf.score, tested, p), 0.0)
+    tested = (spot_breached | (max_delta >= delta_t - 1e-9)
+              | (wpr >= p.wpr_tested - 1e-9))
+    is_appl = applicable(put_side, v1, put_safe)
+    h = np.where(is_appl, h_target(ctx.state, ctx.fast_rise, conf_hedge.score, tested, p), 0.0)
 
     r_star, v_star = stress_vix(V, ctx.edr_pct, p)
     vix_dates = [
@@ -659,7 +686,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         table = vix_table(vix_dates, v_years, v_sess, today, V, ctx.vix3m, ctx.vvix, ctx.futures,
                           ctx.vix_asks, ctx.r, v_star, np.maximum(v_years - days_next / 365.0, 0),
                           p)
-        row = choose_vix_expiry(vix_dates, today, book.expiry, p)
+        row = choose_vix_expiry(v_ep, v_sess, asof.timestamp(), settle_ep, sessions, p)
     iv_stress = ca.iv * (v_star / V)
     loss_c = condor_value_change(book, S * (1 + r_star), years_next, ctx.r, ctx.q, iv_stress,
                                  ca.mark) * p.spx_multiplier * book.qty
@@ -677,7 +704,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         delta_held = per_owner(hv.delta_f_beta, own, n) * dvix_dspx(V, S, p)
         theta_held = per_owner(hv.theta_usd, own, n)
         is_opt = ~held.is_kind(HedgeKind.VIX_FUTURE)
-        life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions)
+        life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions) - 1e-9
+        # only layers that live long enough close the gap to the coverage target
+        vega_live = per_owner(hv.vega_usd * (life_ok | ~is_opt), own, n)
         n_opt = per_owner(is_opt.astype(float), own, n)
         n_bad = per_owner((is_opt & ~life_ok).astype(float), own, n)
         b4 = np.array([None if c == 0 else bool(b == 0) for c, b in zip(n_opt, n_bad,
@@ -699,21 +728,22 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         b4 = np.full(n, None, dtype=object)
         match = np.zeros((n, 2))
         model_f_pos = np.zeros(n, dtype=bool)
+        vega_live = vega_held
 
     delta_net = ca.delta_usd + delta_held
     theta_net = ca.theta_usd + theta_held
     b2 = np.abs(delta_net) * ctx.edr_pts <= theta_net
     sizing = size_hedges(
-        h, is_appl, put_side, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
+        h, is_appl, hedge_put, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
         book.net_credit * p.spx_multiplier * book.qty, row, table, vega_held, stress_held, match,
-        b2, b4, p,
+        b2, b4, p, vega_held_live=vega_live,
     )
 
     # --- roll rules ----------------------------------------------------------------------------
     entry_dte = (book.expiry - book.opened).astype(np.int64)
     dte_now = (book.expiry - np.datetime64(today, "D")).astype(np.int64)
-    flags = roll_flags(ca.d_put, ca.d_call, ca.delta_put, ca.delta_call, wpr, breached,
-                       entry_dte, dte_now, dte_now == 0, b2, p)
+    flags = roll_flags(ca.d_put, ca.d_call, ca.delta_put, ca.delta_call, wpr_put, wpr_call,
+                       breached, entry_dte, dte_now, dte_now == 0, b2, entry_delta, p)
     ev_block, ev_reason = _event_block(ctx, p)
     regime_reasons = []
     if elevated:
@@ -737,26 +767,31 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         regime_block=np.full(n, regime and not defensive),
         few_closes=np.full(n, few),
         hold_unconfirmed=flags.only_soft_need & (conf.level == ConfirmationLevel.CONTRA.value),
-        hedge_first=(h > 0) & ~sizing.stabilised,
         no_viable_roll=np.zeros(n, dtype=bool),
+        hedge_first=np.zeros(n, dtype=bool),
     )
+    # the roll search runs for every position that passes R0–R7: a HEDGE_FIRST carries the
+    # roll that waits behind the hedge, and no hedge is asked for when no roll exists (R8 first)
     pre = clear(conds)
     cleared_i = OUTCOMES.index(RollOutcome.CLEARED)
     cand = np.flatnonzero(pre == cleared_i)
     proposals: dict[int, RollProposal] = {}
     why_not: dict[int, str] = {}
+    no_viable = np.zeros(n, dtype=bool)
     if cand.size:
         res, extra = _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive,
-                                  entry_dte, held)
+                                  entry_dte, held, entry_delta, wpr_close)
         for j, i in enumerate(cand):
             if res.found[j]:
                 proposals[int(i)] = _proposal_record(i, j, book, res, extra, ctx, p, defensive,
                                                      entry_dte)
             else:
                 why_not[int(i)] = str(res.why_not[j])
-        no_viable = np.zeros(n, dtype=bool)
         no_viable[cand] = ~res.found
-        conds = RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable})
+    alternatives = _close_alternatives(np.flatnonzero(no_viable), book, ca, flags, years,
+                                       edr_h_own, entry_delta, ctx, p)
+    conds = RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable,
+                              "hedge_first": (h > 0) & ~sizing.stabilised})
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
@@ -774,9 +809,10 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     cf.votes_of = lambda i: {k: (None if v is None else v[i]) for k, v in cf.votes.items()}
     fl.names = flags.names
     ps_l = [_lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
-                                    theta_held, vega_held, b2, model_f_pos, tested, loss_c)]
+                                    theta_held, vega_held, b2, model_f_pos, tested, loss_c,
+                                    n_w, edr_w)]
     edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
-        model_f_pos, tested, loss_c = ps_l
+        model_f_pos, tested, loss_c, n_w, edr_w = ps_l
     book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
 
     def build(i: int) -> PositionRecord:
@@ -787,7 +823,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
             dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
             b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
-            l2_by_owner=l2_by_owner, review_dates=review_dates,
+            l2_by_owner=l2_by_owner, review_dates=review_dates, n_w=n_w, edr_w=edr_w,
+            alternative=alternatives.get(i),
         )
 
     return build
@@ -804,7 +841,64 @@ class _SearchExtra:
     l2_expiry: np.ndarray  # latest held L2 VIX expiry per candidate position (NaT: none)
 
 
-def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_dte, held):
+def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
+    """(root, expiry, "P"/"C") → (sorted strikes, their IVs), usable lines only."""
+    groups: dict[tuple[str, date, str], list[tuple[float, float]]] = {}
+    for (root, exp, k, cp), q in chain.items():
+        if q is not None and math.isfinite(q.iv) and q.iv > 0:
+            groups.setdefault((root, exp, cp), []).append((float(k), float(q.iv)))
+    out = {}
+    for key, lines in groups.items():
+        arr = np.array(sorted(lines))
+        out[key] = (arr[:, 0], arr[:, 1])
+    return out
+
+
+def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.ndarray,
+                years: np.ndarray, index: dict | None = None):
+    """Leg pricing for rows of a candidate set on one expiry each: the chain's IV where it quotes
+    the leg (as `analyse` does for a held condor), else the smile model; BSM throughout. So a
+    rolled condor, re-evaluated on the same snapshot, shows the deltas the search saw."""
+    model = _price_fn(ctx, p)
+    index = _chain_index(ctx.chain) if index is None and ctx.chain else (index or {})
+    exp64 = np.asarray(expiries, dtype="datetime64[D]")
+    scale = np.where(roots == "XSP", XSP_SCALE, 1.0)
+
+    def price(rows: np.ndarray, strikes: np.ndarray):
+        rows = np.asarray(rows)
+        spot = ctx.spx * scale[rows]
+        yrs = years[rows]
+        prices, deltas, vega, theta, iv = model(spot, strikes, yrs)
+        if not index:
+            return prices, deltas, vega, theta, iv
+        quoted = np.full(strikes.shape, np.nan)
+        pairs = list(zip(roots[rows].tolist(), exp64[rows].astype(object).tolist(), strict=True))
+        for root, e in set(pairs):  # a few (root, expiry) groups, not rows
+            grp = np.array([x == (root, e) for x in pairs])
+            for j in range(4):
+                line = index.get((root, e, LEG_CP[j]))
+                if line is None:
+                    continue
+                ks, ivs = line
+                want = strikes[grp, j]
+                pos = np.clip(np.searchsorted(ks, want), 0, ks.size - 1)
+                quoted[grp, j] = np.where(np.abs(ks[pos] - want) < 1e-9, ivs[pos], np.nan)
+        if not np.isfinite(quoted).any():
+            return prices, deltas, vega, theta, iv
+        iv = np.where(np.isfinite(quoted), quoted, iv)
+        tau = np.maximum(yrs, MIN_YEARS)
+        g = pricing.bsm(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
+                        np.broadcast_to(LEG_IS_CALL, strikes.shape))
+        mult = p.spx_multiplier
+        vega = (np.asarray(g.vega, float) * LEG_WEIGHT).sum(axis=1) * mult
+        theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
+        return np.asarray(g.price, float), np.asarray(g.delta, float), vega, theta, iv
+
+    return price
+
+
+def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_dte, held,
+                 entry_delta, wpr_close):
     asof = ctx.asof
     today = _et_date(asof)
     m = cand.size
@@ -834,36 +928,44 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
         if other.any():
             cands[0][other] = closest_expiry(expiry[other], listed, today, entry_dte[cand][other])
     am = book.am[cand]
-    years_l, hor_l, settle_l = [], [], []
+    years_l, hor_l, hor_w_l, settle_l = [], [], [], []
+    events = ctx.events or ()
     for c in cands:
         ok = ~np.isnat(c)
         safe = np.where(ok, c, expiry)
         ep = cal.settlement_epochs(safe, am)
         yrs = cal.years_to_settlement_many(asof, ep)
         ses = cal.sessions_to_expiry_many(asof, safe, am)
-        hor = np.asarray(horizon_edr(ctx.edr_pts, ses, ep, ctx.events or (), ctx.source, asof, p),
-                         float)
+        hor = np.asarray(horizon_edr(ctx.edr_pts, ses, ep, events, ctx.source, asof, p), float)
+        _, hor_w = wpr_horizon(ctx.edr_pts, ses, ep, wpr_close, events, ctx.source, asof, p)
         years_l.append(yrs)
         hor_l.append(hor)
+        hor_w_l.append(np.asarray(hor_w, float))
         settle_l.append(np.where(ok, ep, np.nan))
     threat_cushion = np.where(put_side[cand], ca.d_put[cand], ca.d_call[cand])
     with np.errstate(divide="ignore", invalid="ignore"):
         z_now = np.where(edr_h_own[cand] > 0, threat_cushion / edr_h_own[cand], 0.0)
     z_now = np.nan_to_num(np.maximum(z_now, 0.0), posinf=0.0)
-    tier_start = (p.defensive_roll_edr_multiple if defensive
-                  else p.roll_tier_breached if ctx.state >= EdrState.BREACHED
-                  else p.roll_tier_default)
     qty = book.qty[cand]
     if defensive:
         qty = np.maximum(1.0, np.floor(qty * p.defensive_roll_size_frac))
     step = np.where(book.scale[cand] < 1.0, p.xsp_strike_step, p.strike_step)
+    target, fallback = target_deltas(entry_delta[cand], ctx.state >= EdrState.BREACHED, p)
     si = SearchInputs(
         spot=ca.spot[cand], scale=book.scale[cand], strikes=book.strikes[cand], qty=qty,
         net_credit=book.net_credit[cand], cost_to_close=ca.mark[cand], put_side=put_side[cand],
         z_threat_now=z_now, step=step, expiry_candidates=cands, years=years_l, horizon=hor_l,
-        tier_start=tier_start,
+        wpr_horizon=hor_w_l, target_delta=target, fallback_delta=fallback,
+        min_cushion_multiple=p.defensive_roll_edr_multiple if defensive else 0.0,
     )
-    res = search(si, _price_fn(ctx, p), p)
+    index = _chain_index(ctx.chain) if ctx.chain else {}
+    pricers = [_row_pricer(ctx, p, roots, np.where(np.isnat(c), expiry, c), y, index)
+               for c, y in zip(cands, years_l, strict=True)]
+
+    def price(ci: int, rows: np.ndarray, strikes: np.ndarray):
+        return pricers[ci](rows, strikes)
+
+    res = search(si, price, p)
     l2_exp = np.full(m, np.datetime64("NaT"), dtype="datetime64[D]")
     if held.size:
         l2_options = held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
@@ -872,6 +974,54 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
             if mine.any():
                 l2_exp[j] = held.expiry[mine].max()
     return res, _SearchExtra(cands, settle_l, qty, l2_exp)
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    """R8's numbers: the cost to close, and (exactly one side tested) the untested short moved
+    to Δ_e in the same expiry."""
+
+    cost_to_close: float  # points per condor
+    cost_to_close_usd: float
+    side: str | None  # the untested side, when exactly one side is tested
+    old_strike: float | None
+    new_strike: float | None
+    credit: float | None  # points per condor (negative: a debit)
+    entry_delta: float
+
+
+def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ctx, p
+                        ) -> dict[int, _Alternative]:
+    if rows.size == 0:
+        return {}
+    one_side = flags.tested_put[rows] ^ flags.tested_call[rows]
+    put_untested = ~flags.tested_put[rows]
+    new_k = np.full(rows.size, np.nan)
+    credit = np.full(rows.size, np.nan)
+    sel = np.flatnonzero(one_side)
+    if sel.size:
+        r = rows[sel]
+        roots = np.array([book.positions[i].root for i in r], dtype=object)
+        pricer = _row_pricer(ctx, p, roots, book.expiry[r], years[r])
+        step = np.where(book.scale[r] < 1.0, p.xsp_strike_step, p.strike_step)
+        k, c = untested_side_move(lambda rr, kk: pricer(rr, kk), book.strikes[r], ca.spot[r],
+                                  step, np.maximum(edr_h_own[r], step), entry_delta[r],
+                                  put_untested[sel])
+        new_k[sel], credit[sel] = k, c
+    out = {}
+    for j, i in enumerate(rows.tolist()):
+        mark = float(ca.mark[i])
+        side = None
+        if one_side[j] and math.isfinite(credit[j]):
+            side = "put" if put_untested[j] else "call"
+        out[i] = _Alternative(
+            cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * float(book.qty[i]),
+            side=side,
+            old_strike=float(book.strikes[i][1 if side == "put" else 2]) if side else None,
+            new_strike=float(new_k[j]) if side else None,
+            credit=float(credit[j]) if side else None, entry_delta=float(entry_delta[i]),
+        )
+    return out
 
 
 def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> RollProposal:
@@ -885,8 +1035,7 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
                                    res.iv[j, [1, 2]])
     touch = np.asarray(tp.touch, float)
     cn_new = float(res.net_credit_new[j])
-    hor_own = float(res.horizon[j]) * book.scale[i]
-    wpr_new = hor_own / min(spot - k[1], k[2] - spot)
+    wpr_new = float(res.wpr[j])
     events_in = tuple(
         f"{e.kind.value} {_fmt_et(e.when)}" for e in (ctx.events or ())
         if ctx.asof < e.when and e.when.timestamp() <= settle_t
@@ -902,7 +1051,7 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
         strikes=tuple(float(x) for x in k),  # type: ignore[arg-type]
         qty=int(extra.qty[j]),
         width=float(res.width[j]),
-        tier=float(res.tier[j]),
+        target_delta=float(res.target_delta[j]),
         credit_new=float(res.credit_new[j]),
         cost_to_close=float(res.credit_new[j] - res.r[j]),
         r=float(res.r[j]),
@@ -955,35 +1104,49 @@ def _k(x: float) -> str:
     return f"{x:g}"
 
 
+def _wpr_words(value: float, d_put: float, d_call: float, k2: float, k3: float) -> str:
+    """WPR as a trader reads it: the number, or which short is breached (never "inf")."""
+    if math.isfinite(value):
+        return f"WPR {value:.2f}"
+    side, k = ("put", k2) if d_put <= 0 else ("call", k3)
+    return f"short {side} {_k(k)} breached"
+
+
 def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_terms) -> str:
     k2, k3 = book.strikes[i][1], book.strikes[i][2]
     dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
     side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
+    d_t, d_w = flags.delta_tested[i], flags.delta_watch[i]
+    tol = 1e-9
     parts: list[str] = []
     if flags.tested[i]:
         if ca.d_put[i] <= 0 or ca.d_call[i] <= 0:
             b_side, b_k = ("put", k2) if ca.d_put[i] <= 0 else ("call", k3)
             parts.append(f"Short {b_side} {_k(b_k)} is breached (spot {ca.spot[i]:,.2f}): TESTED")
-        elif d_side >= p.short_delta_tested:
+        elif d_side >= d_t - tol:
             parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
-                         f"(≥ {p.short_delta_tested:.2f}): TESTED")
+                         f"(≥ {d_t:.2f}): TESTED")
         else:
-            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}: TESTED")
+            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f} (one-sigma move of the next "
+                         f"sessions reaches the nearer short): TESTED")
     elif flags.watch[i]:
-        if d_side >= p.short_delta_watch:
+        if d_side >= d_w - tol:
             parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
-                         f"(≥ {p.short_delta_watch:.2f}): WATCH")
+                         f"(≥ {d_w:.2f}): WATCH")
         else:
             parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_watch:.2f}: WATCH")
     if flags.time[i]:
-        if dte_now[i] == 0 and entry_dte_i <= p.short_program_max_dte:
+        if entry_dte_i <= p.short_program_max_dte:
             parts.append(f"entered at {entry_dte_i} DTE and it is expiry day: TIME")
         else:
             parts.append(f"entered at {entry_dte_i} DTE, now {dte_now[i]} DTE "
-                         f"(≤ {p.time_trigger_dte}): TIME")
+                         f"(≤ {flags.time_dte[i]}, {p.time_trigger_frac:g} × entry): TIME")
     if flags.edr_pressure[i]:
-        what = (f"WPR {wpr[i]:.2f} (≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr
-                else f"short {side} {d_side:.2f} delta (≥ {p.edr_pressure_delta:.2f})")
+        what = (f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)} "
+                f"(≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr - tol
+                else f"short {side} {d_side:.2f} delta (≥ {d_w:.2f})")
+        if not math.isfinite(wpr[i]):
+            what = _wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)
         parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
     if flags.delta_drift[i]:
         d_net, theta_net = b2_terms
@@ -996,7 +1159,8 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
 def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p, *, edr_h,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
-                     tested, loss_c, l2_by_owner, review_dates) -> PositionRecord:
+                     tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
+                     alternative) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -1025,8 +1189,9 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     cushion = min(ca.d_put[i], ca.d_call[i])
     wrec = _new(WprRecord,
         value=float(wpr[i]), level=_WPR_LEVELS[wlevel[i]],
-        z_min=float(cushion / (edr_h[i] * book.scale[i])) if edr_h[i] > 0 else float("inf"),
+        z_min=float(cushion / (edr_w[i] * book.scale[i])) if edr_w[i] > 0 else float("inf"),
         d_put=float(ca.d_put[i]), d_call=float(ca.d_call[i]), asof=asof,
+        horizon_pts=float(edr_w[i]), sessions=float(n_w[i]),
     )
     shorts = _new(ShortsRecord,
         put=_new(ShortSide, float(book.strikes[i][1]), float(ca.delta_put[i]), float(ca.pot_put[i]),
@@ -1150,7 +1315,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     need = _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i,
                           (g_n.delta, g_n.theta))
     reason = _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
-                          why_not, ev_reason, regime_reasons, sessions, wpr, ctx, p)
+                          why_not, ev_reason, regime_reasons, sessions, wpr, ctx, p,
+                          alternative)
     provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
     if provisional:
         reason += " Provisional: confirm after the open."
@@ -1167,7 +1333,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
 
 
 def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal, why_not,
-                 ev_reason, regime_reasons, sessions, wpr, ctx, p) -> str:
+                 ev_reason, regime_reasons, sessions, wpr, ctx, p, alternative=None) -> str:
     pos = book.positions[i]
     cn = float(book.net_credit[i])
     u = float(ca.unrealised[i])
@@ -1189,9 +1355,10 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
         return (f"Short {side} {_k(k)} is breached with {sessions[i]:.2f} session(s) left: "
                 "exit.")
     if outcome is O.ROLL_NOT_NEEDED:
-        s = (f"No roll needed: short put {_k(book.strikes[i][1])} Δ {ca.delta_put[i]:+.2f}, "
-             f"short call {_k(book.strikes[i][2])} Δ {ca.delta_call[i]:+.2f}, "
-             f"WPR {wpr[i]:.2f}.")
+        k2, k3 = book.strikes[i][1], book.strikes[i][2]
+        s = (f"No roll needed: short put {_k(k2)} Δ {ca.delta_put[i]:+.2f}, "
+             f"short call {_k(k3)} Δ {ca.delta_call[i]:+.2f}, "
+             f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)}.")
         if flags.watch[i]:
             s += " " + need + ": monitor."
         return s
@@ -1206,17 +1373,31 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
         return (lead + "the need comes only from EDR pressure/WATCH and confirmation is CONTRA "
                 f"({int(conf.score[i])}/{int(conf.max_available[i])}): hold.")
     if outcome is O.HEDGE_FIRST:
+        waiting = ""
+        if proposal is not None:
+            waiting = (f" Then the roll that is waiting: {proposal.expiry} "
+                       f"{'/'.join(_k(x) for x in proposal.strikes)}.")
         if rec is not None and rec.qty > 0:
             what = (f"{rec.strikes[0]:g}/{rec.strikes[1]:g} call spread"
                     if len(rec.strikes) > 1 else f"{rec.strikes[0]:g}C")
             return (lead + f"hedge first: buy {rec.qty} VIX {rec.expiry} {what} "
                     f"(~${rec.est_cost:,.0f}); coverage {_pct(rec.coverage)}, stress offset "
-                    f"{_pct(rec.stress_offset)}.")
+                    f"{_pct(rec.stress_offset)}." + waiting)
         return (lead + f"hedge first: the held VIX layers fail "
                 f"{', '.join(b for b in ('B1', 'B3', 'B4') if b in _failing(sizing, i))}: "
-                "adjust or roll the hedge.")
+                "adjust or roll the hedge." + waiting)
     if outcome is O.NO_VIABLE_ROLL:
-        return lead + f"the roll search found nothing ({why_not}): close instead."
+        s = lead + f"the roll search found nothing ({why_not}): close instead"
+        if alternative is not None:
+            a = alternative
+            s += (f" (cost to close {a.cost_to_close:.2f} pts, ${a.cost_to_close_usd:,.0f} for "
+                  f"{pos.qty} lot{'s' if pos.qty != 1 else ''})")
+            if a.side is not None and a.credit is not None:
+                cr = "a credit" if a.credit >= 0 else "a debit"
+                s += (f"; or keep the tested side and move the untested short {a.side} "
+                      f"{_k(a.old_strike)} to {_k(a.new_strike)} (Δ {a.entry_delta:.2f}) in "
+                      f"the same expiry for {cr} of {abs(a.credit):.2f} pts")
+        return s + "."
     assert proposal is not None
     cr = "credit" if proposal.r >= 0 else "debit"
     return (lead + f"cleared: roll to {pos.root} {proposal.expiry} "

@@ -54,43 +54,79 @@ def h_target(
     )
 
 
-def applicable(put_side: np.ndarray, v1: int | None) -> np.ndarray:
-    """False on a call-side threat unless VIX momentum confirms (V1 > 0): VIX usually falls in
-    rallies, so VIX calls do not protect the call side. An abstained V1 counts as ≤ 0."""
+def put_side_safe(
+    delta_put: np.ndarray, delta_call: np.ndarray, params: Params = DEFAULT_PARAMS
+) -> np.ndarray:
+    """The put side is clearly safe: |Δ_K2| < ½·|Δ_K3| (§6). Otherwise the condor is balanced
+    (or put-threatened) and is hedged for its put side whichever delta is a hair larger."""
+    return np.abs(np.asarray(delta_put, float)) < (
+        params.put_safe_delta_ratio * np.abs(np.asarray(delta_call, float)))
+
+
+def applicable(
+    put_side: np.ndarray, v1: int | None, put_safe: np.ndarray | None = None
+) -> np.ndarray:
+    """False only on a call-side threat whose put side is clearly safe (`put_safe`; None: every
+    call-side threat counts as such) while VIX momentum does not confirm (V1 ≤ 0): VIX usually
+    falls in rallies, so VIX calls do not protect the call side. An abstained V1 counts as ≤ 0."""
     put_side = np.asarray(put_side, dtype=bool)
-    return put_side | ((v1 or 0) > 0)
+    safe = np.ones_like(put_side) if put_safe is None else np.asarray(put_safe, dtype=bool)
+    return put_side | ~safe | ((v1 or 0) > 0)
 
 
 # --- Step 1: VIX expiry ----------------------------------------------------------------------
 
 
 def choose_vix_expiry(
-    vix_dates: Sequence[date],
-    asof_date: date,
-    condor_expiries: np.ndarray,
+    vix_settle: np.ndarray,
+    vix_sessions: np.ndarray,
+    asof_epoch: float,
+    condor_settle: np.ndarray,
+    condor_sessions: np.ndarray,
     params: Params = DEFAULT_PARAMS,
 ) -> np.ndarray:
-    """Index into `vix_dates` (sorted) per position; −1 when none qualifies.
+    """Index into the (sorted) listed VIX expiries per position; −1 when none qualifies.
 
-    The earliest with 7–14 calendar DTE that outlives the condor (expiry ≥ condor expiry); else
-    the latest inside 7–14; else the nearest inside 15–35; never under 5 DTE.
+    DTE counts from asof to each VIX settlement moment (09:30 ET). Among the expiries that pass
+    B4 for the position (sessions to the VIX settlement ≥ min(n, 5)): the earliest with 7–14
+    DTE that outlives the condor; else the latest inside 7–14; else the nearest inside 15–35;
+    else (decision) the earliest listed one that passes B4; never under 5 DTE. "Outlives"
+    compares settlement moments: a VIX option settling at or after the condor's settlement
+    covers its whole life; one settling 09:30 on a PM condor's expiry day does not.
     """
     p = params
-    d = np.array([(x - asof_date).days for x in vix_dates], dtype=np.int64)
-    vix64 = np.array(vix_dates, dtype="datetime64[D]")
-    cond = np.asarray(condor_expiries, dtype="datetime64[D]")
-    n = cond.shape[0]
-    if d.size == 0:
+    v_settle = np.asarray(vix_settle, dtype=float)
+    v_sess = np.asarray(vix_sessions, dtype=float)
+    c_settle = np.asarray(condor_settle, dtype=float)
+    c_sess = np.asarray(condor_sessions, dtype=float)
+    n = c_settle.shape[0]
+    if v_settle.size == 0:
         return np.full(n, -1, dtype=np.int64)
-    primary = (d >= p.vix_dte_min) & (d <= p.vix_dte_max) & (d >= p.vix_dte_floor)
-    fallback = (d > p.vix_dte_max) & (d <= p.vix_dte_fallback_max) & (d >= p.vix_dte_floor)
-    idx = np.arange(d.size)
-    outlives = primary[None, :] & (vix64[None, :] >= cond[:, None])  # positions × expiries
-    first_outliving = np.where(outlives.any(axis=1), np.argmax(outlives, axis=1), -1)
-    latest_primary = int(idx[primary][-1]) if primary.any() else -1
-    nearest_fallback = int(idx[fallback][0]) if fallback.any() else -1
-    other = latest_primary if latest_primary >= 0 else nearest_fallback
-    return np.where(first_outliving >= 0, first_outliving, other).astype(np.int64)
+    dte = (v_settle - asof_epoch) / 86400.0
+    tol = 1e-9
+    listed = dte >= p.vix_dte_floor - tol
+    primary = listed & (dte >= p.vix_dte_min - tol) & (dte <= p.vix_dte_max + tol)
+    fallback = listed & (dte > p.vix_dte_max + tol) & (dte <= p.vix_dte_fallback_max + tol)
+    b4_ok = v_sess[None, :] >= np.minimum(c_sess, p.b4_min_sessions)[:, None] - tol
+    outlives = v_settle[None, :] >= c_settle[:, None]
+    k = v_settle.size
+
+    def first(mask: np.ndarray) -> np.ndarray:
+        return np.where(mask.any(axis=1), np.argmax(mask, axis=1), -1)
+
+    def last(mask: np.ndarray) -> np.ndarray:
+        return np.where(mask.any(axis=1), k - 1 - np.argmax(mask[:, ::-1], axis=1), -1)
+
+    choices = (
+        first(primary[None, :] & outlives & b4_ok),
+        last(primary[None, :] & b4_ok),
+        first(fallback[None, :] & b4_ok),
+        first(listed[None, :] & b4_ok),
+    )
+    out = np.full(n, -1, dtype=np.int64)
+    for c in choices:
+        out = np.where(out >= 0, out, c)
+    return out.astype(np.int64)
 
 
 # --- Step 2 and 3: future and Black vol ------------------------------------------------------
@@ -512,12 +548,15 @@ def size_hedges(
     b2: np.ndarray,
     b4: np.ndarray,
     params: Params = DEFAULT_PARAMS,
+    vega_held_live: np.ndarray | None = None,
 ) -> Sizing:
     """Steps 6–9 and the bands for every position at once.
 
     `match_qty[i, 0]`: held L2 VIX calls of position i at a strike no further out of the money
     and expiring no earlier than the recommended call; `[i, 1]` the same for the spread.
     `loss_stress_usd` is L_c (negative is a loss); `b4` object array (None: no option held).
+    `vega_held_live`: the held vega of layers that pass B4 (default: all of it); only that vega
+    closes the gap to the target, so an expiring layer is replaced, not counted.
     """
     from core.records import SecondEngineStatus as St
 
@@ -573,7 +612,8 @@ def size_hedges(
     # strike would re-buy a hedge that is already there)
     with np.errstate(divide="ignore", invalid="ignore"):
         want_cover = np.maximum(want, n_floor * unit_u)
-        n_gap = np.nan_to_num(np.ceil((want_cover - vega_held) / unit_u - 1e-9), nan=0.0,
+        live = vega_held if vega_held_live is None else vega_held_live
+        n_gap = np.nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
                               posinf=0.0, neginf=0.0)
     to_buy = np.where(active, np.maximum(0.0, np.minimum(n_total - held_match, n_gap)), 0.0)
 
@@ -592,8 +632,9 @@ def size_hedges(
     b4_ok = np.array([x is None or bool(x) for x in b4], dtype=bool)
     b3_pass = ~b3_applies | b3_ok
     # the method never demands a hedge it will not recommend: held layers that match the
-    # engine's own (budget-capped) recommendation, with B4, count as stabilised
-    matches = active & (held_match >= n_total)
+    # engine's own (budget-capped) recommendation — nothing is left to buy — with B4, count as
+    # stabilised (the UNDER_BUDGET warning then names the bands still short)
+    matches = active & ((held_match >= n_total) | (to_buy <= 0))
     no_vix = (h > 0) & is_applicable & ~have_row
     stabilised = (b1 & b3_pass & b4_ok) | (h <= 0) | ~is_applicable | (matches & b4_ok) | no_vix
     status = np.full(n, St.RECOMMEND.value, dtype=object)

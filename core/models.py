@@ -15,6 +15,7 @@ from enum import StrEnum
 
 ROOTS = ("SPX", "SPXW", "XSP")
 AM_SETTLED_ROOTS = ("SPX",)  # SPX monthlies settle at the open (SOQ); SPXW and XSP at 16:00
+MAX_ENTRY_DELTA = 0.5  # a short beyond 50Δ is in the money: not a condor's entry delta
 
 
 class InputError(ValueError):
@@ -82,7 +83,9 @@ class Position:
 
     `entry_credit` is C0 in index points per condor; `roll_credits` is ΣR; the net credit is
     Cn = C0 + ΣR. `opened` is the date the current condor was opened (its entry DTE drives the
-    program and the TIME flag).
+    program and the TIME flag). `entry_delta` is the trader's entry short delta Δ_e for this
+    position (None: the user's or the default `Params.entry_delta`); it sets the watch and tested
+    delta levels and the roll's target delta (METHOD §8).
     """
 
     id: int
@@ -98,6 +101,7 @@ class Position:
     roll_credits: float = 0.0
     hedges: tuple[HedgeLayer, ...] = ()
     label: str = ""
+    entry_delta: float | None = None
 
     @property
     def net_credit(self) -> float:
@@ -148,6 +152,11 @@ class Position:
                 p.append(
                     f"net credit {self.net_credit:g} must be below the narrower wing width {w:g}"
                 )
+        if self.entry_delta is not None and (
+            not _finite(self.entry_delta) or not 0 < self.entry_delta < MAX_ENTRY_DELTA
+        ):
+            p.append(f"entry delta must be between 0 and {MAX_ENTRY_DELTA:g} "
+                     f"(got {self.entry_delta})")
         if self.opened > self.expiry:
             p.append(f"opened {self.opened} is after expiry {self.expiry}")
         if asof is not None and self.expiry < asof:

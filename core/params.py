@@ -41,6 +41,7 @@ class Params:
     # --- §3 Wing-Pressure Ratio ---------------------------------------------------------
     wpr_watch: float = 0.94
     wpr_tested: float = 1.0
+    wpr_horizon_sessions: float = 5.0  # H: WPR looks min(n, H) sessions ahead (one week)
 
     # --- §1 smile model -------------------------------------------------------------------
     smile_atm_ratio: float = 0.88  # σ_ATM = 0.88 · σ_VIX(τ)
@@ -86,6 +87,8 @@ class Params:
     h_table_breached: tuple[float, float, float] = (0.33, 0.50, 0.67)
     h_breached_tested: float = 0.50  # BREACHED, C ≤ 1, TESTED
     h_table_elevated: tuple[float, float, float] = (0.67, 0.67, 0.67)
+    # call-side threat with V1 ≤ 0 is NOT_APPLICABLE only while |Δ_K2| < 0.5·|Δ_K3|
+    put_safe_delta_ratio: float = 0.5
     vix_dte_min: int = 7
     vix_dte_max: int = 14
     vix_dte_fallback_max: int = 35
@@ -133,31 +136,29 @@ class Params:
     b4_min_sessions: int = 5
 
     # --- §8 roll clearance -----------------------------------------------------------------
-    short_delta_watch: float = 0.25
-    short_delta_tested: float = 0.30
-    short_delta_new: float = 0.20
+    entry_delta: float = 0.20  # Δ_e, the trader's entry short delta (CNDR convention)
+    delta_tested_floor: float = 0.30  # Δ_T = max(0.30, Δ_e + 0.10)
+    delta_tested_offset: float = 0.10
+    delta_watch_floor: float = 0.25  # Δ_W = max(0.25, Δ_e + 0.05)
+    delta_watch_offset: float = 0.05
     edr_pressure_wpr: float = 0.80
-    edr_pressure_delta: float = 0.20
-    time_trigger_entry_dte: int = 35
-    time_trigger_dte: int = 21
+    time_trigger_frac: float = 0.47  # TIME at DTE ≤ round(0.47 × entry DTE) (45 → 21)
     short_program_max_dte: int = 7
     swing_program_max_dte: int = 20
     take_profit_frac: float = 0.50
     loss_limit_multiple: float = 2.0
     settle_cutoff: str = "15:30"  # ET on expiry day (AM: the day before)
     event_block_minutes: int = 30
-    roll_tier_breached: float = 1.5
-    roll_tier_default: float = 1.25
-    roll_tier_floor: float = 1.0
-    roll_tier_step: float = 0.25
-    roll_wpr_max: float = 0.80
+    roll_target_breached_frac: float = 0.75  # Δ* = 0.75·Δ_e when the state is ≥ BREACHED
+    roll_fallback_delta_step: float = 0.05  # one fallback to Δ* + 0.05 (kept below Δ_W)
+    roll_wpr_max: float = 0.80  # WPR' < 0.80: the new condor carries no EDR_PRESSURE
     roll_width_shrink: tuple[float, float] = (0.80, 0.85)
     roll_target_entry_dte: int = 45
     roll_short_sessions_max: int = 5
     roll_allow_debit: bool = False
     roll_debit_max_width_frac: float = 0.10
     defensive_roll_allowed: bool = False
-    defensive_roll_edr_multiple: float = 1.5
+    defensive_roll_edr_multiple: float = 1.5  # defensive roll: shorts at least 1.5·EDR_h(n')
     defensive_roll_size_frac: float = 0.5
     strike_step: float = 5.0  # SPX strikes on a 5-point grid
     xsp_strike_step: float = 1.0  # XSP (SPX/10) lists 1-point strikes

@@ -35,8 +35,8 @@ class RollOutcome(StrEnum):
     BLOCKED_BY_EVENT = "BLOCKED_BY_EVENT"  # R5
     BLOCKED_BY_REGIME = "BLOCKED_BY_REGIME"  # R6
     HOLD_UNCONFIRMED = "HOLD_UNCONFIRMED"  # R7
-    HEDGE_FIRST = "HEDGE_FIRST"  # R8
-    NO_VIABLE_ROLL = "NO_VIABLE_ROLL"  # R9
+    NO_VIABLE_ROLL = "NO_VIABLE_ROLL"  # R8: before HEDGE_FIRST (never "hedge", then "close")
+    HEDGE_FIRST = "HEDGE_FIRST"  # R9: a viable roll waits in `roll.proposal`
     CLEARED = "CLEARED"  # R10
 
     @property
@@ -206,7 +206,9 @@ class EdrRecord(_Record):
 
 @dataclass(frozen=True)
 class WprRecord(_Record):
-    """§3. `z_min` is the nearer short's cushion in horizon-sigma units (1/WPR)."""
+    """§3. WPR looks `sessions` = min(n, H) sessions ahead: `horizon_pts` is the one-sigma move
+    over them (events inside included). `z_min` is the nearer short's cushion in units of that
+    move (1/WPR)."""
 
     value: float
     level: WprLevel
@@ -214,6 +216,8 @@ class WprRecord(_Record):
     d_put: float
     d_call: float
     asof: datetime | None
+    horizon_pts: float | None = None
+    sessions: float | None = None
 
 
 @dataclass(frozen=True)
@@ -360,14 +364,15 @@ class SecondEngineRecord(_Record):
 
 @dataclass(frozen=True)
 class RollProposal(_Record):
-    """§8 roll search result: a complete proposal. Prices in points per condor."""
+    """§8 roll search result: a complete proposal. Prices in points per condor. `wpr` is WPR'
+    of the new condor (same min(n', H) window as §3)."""
 
     program: str
     expiry: date
     strikes: tuple[float, float, float, float]
     qty: int
     width: float
-    tier: float
+    target_delta: float  # Δ* the shorts were placed at (Δ_e, 0.75·Δ_e, or the +0.05 fallback)
     credit_new: float  # modelled credit of the new condor
     cost_to_close: float
     r: float  # credit_new − cost_to_close (negative = debit)

@@ -3,10 +3,13 @@
 `clear()` evaluates every rule's condition as a boolean array and takes, per position, the first
 rule that holds (np.select keeps the order). The closes-count part of R0 sits after R6, because
 only the outcomes from R7 on need confirmation (§8 R0: "< 35 closes (for outcomes that need
-confirmation)").
+confirmation)"). NO_VIABLE_ROLL (R8) comes before HEDGE_FIRST (R9): the method never asks for a
+hedge and then says "close instead".
 
-The roll search tries, for every position at once, a small fixed sequence of alternatives (new
-expiry candidates × strike tiers × widths) and keeps the first that meets every constraint.
+The delta levels follow the trader's entry delta Δ_e: tested Δ_T = max(0.30, Δ_e + 0.10), watch
+Δ_W = max(0.25, Δ_e + 0.05). The roll search places the new shorts by delta (Δ* = Δ_e, or
+0.75·Δ_e from BREACHED on, one fallback of +0.05 kept below Δ_W when the credit fails), then
+applies the cushion and WPR' rules and the economics, for every position at once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
+from scipy.special import ndtri
 
 from core.params import DEFAULT_PARAMS, Params
 from core.records import RollOutcome
@@ -35,6 +39,24 @@ EXECUTION_NOTE = (
     "Send one combo order (close the 4 old legs, open the 4 new legs) near the mid; "
     "do not leg in or out."
 )
+# a strike is moved at most this many grid steps while the search looks for its delta; far more
+# than the few steps a model-delta first guess needs, and a guard against a runaway walk
+MAX_STRIKE_STEPS = 200
+# thresholds are written as decimals (0.30, 0.80) and compared with binary floats
+_TOL = 1e-9
+
+
+def delta_levels(entry_delta, params: Params = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
+    """(Δ_T, Δ_W) per position: max(0.30, Δ_e + 0.10), max(0.25, Δ_e + 0.05)."""
+    e = np.asarray(entry_delta, dtype=float)
+    p = params
+    return (np.maximum(p.delta_tested_floor, e + p.delta_tested_offset),
+            np.maximum(p.delta_watch_floor, e + p.delta_watch_offset))
+
+
+def time_trigger_dte(entry_dte, params: Params = DEFAULT_PARAMS) -> np.ndarray:
+    """round(0.47 × entry DTE), halves up (45 → 21, 30 → 14, 28 → 13)."""
+    return np.floor(params.time_trigger_frac * np.asarray(entry_dte, float) + 0.5).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,11 @@ class RollFlags:
     time: np.ndarray
     edr_pressure: np.ndarray
     delta_drift: np.ndarray
+    tested_put: np.ndarray  # the put side alone is tested (breached, |Δ| ≥ Δ_T or WPR ≥ 1)
+    tested_call: np.ndarray
+    delta_tested: np.ndarray  # Δ_T per position
+    delta_watch: np.ndarray  # Δ_W per position
+    time_dte: np.ndarray  # the TIME trigger's DTE per position
 
     def names(self, i: int) -> tuple[str, ...]:
         pairs = (
@@ -67,28 +94,38 @@ def roll_flags(
     d_call: np.ndarray,
     delta_put: np.ndarray,
     delta_call: np.ndarray,
-    wpr: np.ndarray,
+    wpr_put: np.ndarray,
+    wpr_call: np.ndarray,
     state_at_least_breached: bool,
     entry_dte: np.ndarray,
     dte_now: np.ndarray,
     expiry_today: np.ndarray,
     b2_ok: np.ndarray,
+    entry_delta: np.ndarray | float,
     params: Params = DEFAULT_PARAMS,
 ) -> RollFlags:
-    """§8 flags. Deltas signed (put negative); cushions in the position's own points."""
+    """§8 flags. Deltas signed (put negative); cushions in the position's own points; WPR per
+    side (the one-week move over that side's cushion, ∞ when breached): WPR = the larger."""
     p = params
-    max_delta = np.maximum(np.abs(delta_put), np.abs(delta_call))
-    breached = (d_put <= 0) | (d_call <= 0)
-    tested = breached | (max_delta >= p.short_delta_tested) | (wpr >= p.wpr_tested)
-    watch = (max_delta >= p.short_delta_watch) | (wpr >= p.wpr_watch)
-    time = ((entry_dte >= p.time_trigger_entry_dte) & (dte_now <= p.time_trigger_dte)) | (
-        (entry_dte <= p.short_program_max_dte) & expiry_today
-    )
+    d_t, d_w = delta_levels(entry_delta, p)
+    a_put, a_call = np.abs(delta_put), np.abs(delta_call)
+    max_delta = np.maximum(a_put, a_call)
+    wpr = np.maximum(wpr_put, wpr_call)
+    tested_put = (d_put <= 0) | (a_put >= d_t - _TOL) | (wpr_put >= p.wpr_tested - _TOL)
+    tested_call = (d_call <= 0) | (a_call >= d_t - _TOL) | (wpr_call >= p.wpr_tested - _TOL)
+    tested = tested_put | tested_call
+    watch = (max_delta >= d_w - _TOL) | (wpr >= p.wpr_watch - _TOL)
+    entry = np.asarray(entry_dte)
+    trig = time_trigger_dte(entry, p)
+    short = entry <= p.short_program_max_dte
+    time = (~short & (dte_now <= trig)) | (short & expiry_today)
     pressure = state_at_least_breached & (
-        (wpr >= p.edr_pressure_wpr) | (max_delta >= p.edr_pressure_delta)
+        (wpr >= p.edr_pressure_wpr - _TOL) | (max_delta >= d_w - _TOL)
     )
     drift = ~b2_ok & watch
-    return RollFlags(tested, watch, time, pressure, drift)
+    return RollFlags(tested, watch, time, pressure, drift, tested_put, tested_call,
+                     np.broadcast_to(d_t, tested.shape), np.broadcast_to(d_w, tested.shape),
+                     trig)
 
 
 @dataclass(frozen=True)
@@ -105,8 +142,8 @@ class RuleConditions:
     regime_block: np.ndarray
     few_closes: np.ndarray
     hold_unconfirmed: np.ndarray
-    hedge_first: np.ndarray
     no_viable_roll: np.ndarray
+    hedge_first: np.ndarray
 
 
 def clear(c: RuleConditions) -> np.ndarray:
@@ -122,8 +159,8 @@ def clear(c: RuleConditions) -> np.ndarray:
         (c.regime_block, o[RollOutcome.BLOCKED_BY_REGIME]),
         (c.few_closes, o[RollOutcome.INSUFFICIENT_DATA]),
         (c.hold_unconfirmed, o[RollOutcome.HOLD_UNCONFIRMED]),
-        (c.hedge_first, o[RollOutcome.HEDGE_FIRST]),
         (c.no_viable_roll, o[RollOutcome.NO_VIABLE_ROLL]),
+        (c.hedge_first, o[RollOutcome.HEDGE_FIRST]),
     ]
     conds = [np.asarray(a, dtype=bool) for a, _ in ordered]
     return np.select(conds, [v for _, v in ordered], o[RollOutcome.CLEARED]).astype(np.int64)
@@ -137,6 +174,19 @@ def program_of(entry_dte: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.nda
         [PROGRAM_SHORT, PROGRAM_SWING],
         PROGRAM_MONTHLY,
     ).astype(object)
+
+
+def target_deltas(entry_delta, breached: bool, params: Params = DEFAULT_PARAMS
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(Δ*, fallback) per position: Δ* = Δ_e (CALM/APPROACHING) or 0.75·Δ_e (≥ BREACHED); the
+    fallback Δ* + 0.05 is kept strictly below Δ_W, so a new short never starts on WATCH."""
+    p = params
+    e = np.asarray(entry_delta, dtype=float)
+    target = e * p.roll_target_breached_frac if breached else e
+    _, d_w = delta_levels(e, p)
+    below_watch = d_w - 1e-6
+    target = np.minimum(target, below_watch)
+    return target, np.minimum(target + p.roll_fallback_delta_step, below_watch)
 
 
 # --- strike grid helpers ----------------------------------------------------------------------
@@ -153,6 +203,55 @@ def ceil_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
 def round_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
     """Nearest grid point, halves rounded up (no banker's rounding)."""
     return np.floor(np.asarray(x) / step + 0.5) * step
+
+
+# --- placing shorts by delta ------------------------------------------------------------------
+
+# price(rows, strikes (r, 4)) → (prices, deltas, vega$ per condor, Θ$ per condor, iv), legs in
+# the condor's column order (put, put, call, call), for the rows of the candidate set
+RowPricer = Callable[[np.ndarray, np.ndarray], tuple]
+
+
+def shorts_at_delta(
+    price: RowPricer,
+    rows: np.ndarray,
+    spot: np.ndarray,
+    step: np.ndarray,
+    move: np.ndarray,
+    target: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(K2, K3, found) per row: the grid strikes whose |Δ| is closest to `target` without
+    exceeding it (the innermost such strike on each side).
+
+    First guess S ∓ N⁻¹(1 − Δ*)·`move` (`move` ≈ the one-sigma move to expiry, own points),
+    then every row walks one grid step at a time, all at once: outward while |Δ| > Δ*, inward
+    while the next strike in still has |Δ| ≤ Δ*. Never oscillates: a step in is taken only
+    onto a strike already known to qualify.
+    """
+    t = np.asarray(target, float)
+    z = ndtri(1.0 - t)
+    k2 = floor_to(spot - z * move, step)
+    k3 = ceil_to(spot + z * move, step)
+    k2 = np.minimum(k2, floor_to(spot, step))
+    k3 = np.maximum(k3, ceil_to(spot, step))
+    put_out = call_out = np.ones(rows.size, dtype=bool)
+    for _ in range(MAX_STRIKE_STEPS):
+        k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
+        _, d, *_ = price(rows, k)
+        d = np.abs(np.asarray(d, float))
+        put_out = ~(d[:, 0] <= t + _TOL) & (k2 - step > 0)  # NaN reads as "too large"
+        call_out = ~(d[:, 3] <= t + _TOL)
+        put_in = ~put_out & (d[:, 1] <= t + _TOL) & (k2 + step < spot)
+        call_in = ~call_out & (d[:, 2] <= t + _TOL) & (k3 - step > spot)
+        if not (put_out | call_out | put_in | call_in).any():
+            break
+        k2 = k2 - step * put_out + step * put_in
+        k3 = k3 + step * call_out - step * call_in
+    k = np.stack([k2, k2, k3, k3], axis=1)
+    _, d, *_ = price(rows, k)
+    d = np.abs(np.asarray(d, float))
+    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
+    return k2, k3, found
 
 
 # --- the roll search --------------------------------------------------------------------------
@@ -173,8 +272,11 @@ class SearchInputs:
     step: np.ndarray  # strike grid per position (own points)
     expiry_candidates: list[np.ndarray]  # each (m,) datetime64[D] (NaT = no candidate)
     years: list[np.ndarray]  # per candidate, (m,) ACT/365 years to its settlement
-    horizon: list[np.ndarray]  # per candidate, EDR_h(n') (m,) in SPX points
-    tier_start: float
+    horizon: list[np.ndarray]  # per candidate, EDR_h(n') (m,) in SPX points (whole life)
+    wpr_horizon: list[np.ndarray]  # per candidate, the §3 one-week move (m,) in SPX points
+    target_delta: np.ndarray  # Δ* (m,)
+    fallback_delta: np.ndarray  # Δ* + 0.05 kept below Δ_W (m,)
+    min_cushion_multiple: float = 0.0  # defensive roll: shorts at least m·EDR_h(n') away
 
 
 @dataclass(frozen=True)
@@ -182,7 +284,7 @@ class SearchResult:
     found: np.ndarray  # (m,) bool
     candidate: np.ndarray  # index into expiry_candidates
     strikes: np.ndarray  # (m, 4)
-    tier: np.ndarray
+    target_delta: np.ndarray
     width: np.ndarray
     credit_new: np.ndarray
     r: np.ndarray
@@ -195,17 +297,9 @@ class SearchResult:
     theta_usd: np.ndarray
     years: np.ndarray
     horizon: np.ndarray
+    wpr: np.ndarray  # WPR' of the new condor
     iv: np.ndarray  # (m, 4)
     why_not: np.ndarray  # object: the last constraint that failed
-
-
-def tiers(start: float, params: Params = DEFAULT_PARAMS) -> list[float]:
-    """start, start − step, … down to the floor (never below it)."""
-    out, m = [], start
-    while m >= params.roll_tier_floor - 1e-9:
-        out.append(round(m, 6))
-        m -= params.roll_tier_step
-    return out
 
 
 def widths(w_now: np.ndarray, step: np.ndarray, params: Params = DEFAULT_PARAMS) -> list:
@@ -218,18 +312,20 @@ def widths(w_now: np.ndarray, step: np.ndarray, params: Params = DEFAULT_PARAMS)
 
 def search(
     si: SearchInputs,
-    price: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple],
+    price: Callable[[int, np.ndarray, np.ndarray], tuple],
     params: Params = DEFAULT_PARAMS,
-    max_steps: int = 80,
 ) -> SearchResult:
-    """First viable (expiry candidate, tier, width) per position.
+    """First viable (expiry candidate, target delta, width) per position (§8 steps 2–6).
 
-    `price(spot (m,), strikes (m, 4), years (m,))` returns (prices (m,4), deltas (m,4),
-    vega$ per condor (m,), Θ$ per condor (m,), iv (m,4)) with the engine's IV model.
-    Shorts start at floor/ceil(S ∓ m·EDR_h(n')) and move outward one strike step at a time
-    until both |Δ| ≤ 0.20, the threat side's cushion in EDR_h units is no smaller than now, and
-    WPR' ≤ 0.80. Then, per width, the economics: R = credit − cost to close ≥ 0 (or a debit up
-    to 10 % of width when allowed), MaxLoss' ≤ MaxLoss now.
+    `price(ci, rows, strikes (r, 4))` prices condor legs on expiry candidate `ci` for the given
+    rows of the candidate set: (prices (r,4), deltas (r,4), vega$ per condor (r,), Θ$ per
+    condor (r,), iv (r,4)), with the engine's IVs (chain where quoted, else the smile).
+
+    Per candidate expiry (nearest first): shorts at the grid strikes with |Δ| closest to Δ*
+    without exceeding it; the threat side no closer, in EDR_h(n') units, than it is now in
+    EDR_h(n) units; then both shorts outward until WPR' < 0.80. Per width (W, then the shrunk
+    ones): R = credit − cost to close ≥ 0 (or a debit up to 10 % of width when allowed) and
+    MaxLoss' ≤ MaxLoss. Only when the credit fails, once more at the fallback delta.
     """
     p = params
     m = si.spot.shape[0]
@@ -239,76 +335,82 @@ def search(
     found = np.zeros(m, dtype=bool)
     res = {
         "candidate": np.full(m, -1, dtype=np.int64),
-        "strikes": np.full((m, 4), np.nan),
-        "tier": np.full(m, np.nan), "width": np.full(m, np.nan),
+        "strikes": np.full((m, 4), np.nan), "target_delta": np.full(m, np.nan),
+        "width": np.full(m, np.nan),
         "credit_new": np.full(m, np.nan), "r": np.full(m, np.nan),
         "net_credit_new": np.full(m, np.nan), "max_loss_new": np.full(m, np.nan),
         "delta_put": np.full(m, np.nan), "delta_call": np.full(m, np.nan),
         "vega_usd": np.full(m, np.nan), "theta_usd": np.full(m, np.nan),
-        "years": np.full(m, np.nan), "horizon": np.full(m, np.nan),
+        "years": np.full(m, np.nan), "horizon": np.full(m, np.nan), "wpr": np.full(m, np.nan),
         "iv": np.full((m, 4), np.nan),
     }
     why = np.full(m, "no listed expiry in the roll window", dtype=object)
-    debit_allowed = np.where(p.roll_allow_debit, p.roll_debit_max_width_frac, 0.0)
+    debit_allowed = p.roll_debit_max_width_frac if p.roll_allow_debit else 0.0
 
-    for ci, (exp, yrs, hor) in enumerate(
-        zip(si.expiry_candidates, si.years, si.horizon, strict=True)
+    for ci, (exp, yrs, hor, hor_w) in enumerate(
+        zip(si.expiry_candidates, si.years, si.horizon, si.wpr_horizon, strict=True)
     ):
         has = ~np.isnat(exp) & ~found
         if not has.any():
             continue
-        hor_own = hor * si.scale
-        for tier in tiers(si.tier_start, p):
-            todo = has & ~found
+        credit_failed = np.zeros(m, dtype=bool)
+        for attempt, targets in enumerate((si.target_delta, si.fallback_delta)):
+            todo = has & ~found & (credit_failed if attempt else True)
             if not todo.any():
                 break
             idx = np.flatnonzero(todo)
-            s, step, h = si.spot[idx], si.step[idx], hor_own[idx]
-            y = yrs[idx]
-            # minimum distance: the tier, WPR' ≤ 0.80, and the threat side's cushion unchanged
-            min_cush = np.maximum(tier * h, h / p.roll_wpr_max)
-            put_min = np.where(si.put_side[idx], np.maximum(min_cush, si.z_threat_now[idx] * h),
-                               min_cush)
-            call_min = np.where(~si.put_side[idx], np.maximum(min_cush, si.z_threat_now[idx] * h),
-                                min_cush)
-            k2 = floor_to(s - put_min, step)
-            k3 = ceil_to(s + call_min, step)
+            s, step, t = si.spot[idx], si.step[idx], targets[idx]
+            h_own = hor[idx] * si.scale[idx]
+            w_own = hor_w[idx] * si.scale[idx]
+
+            def price_rows(rows, k, _ci=ci):
+                return price(_ci, rows, k)
+
+            k2, k3, placed = shorts_at_delta(price_rows, idx, s, step, h_own, t)
+            why[idx[~placed]] = "no listed short strike has a delta as small as the target"
+            # the threat side no closer (in whole-life sigmas) than now; defensive floor
+            threat_min = si.z_threat_now[idx] * h_own
+            put_min = np.where(si.put_side[idx], threat_min, 0.0)
+            call_min = np.where(~si.put_side[idx], threat_min, 0.0)
+            put_min = np.maximum(put_min, si.min_cushion_multiple * h_own)
+            call_min = np.maximum(call_min, si.min_cushion_multiple * h_own)
+            k2 = np.minimum(k2, floor_to(s - put_min, step))
+            k3 = np.maximum(k3, ceil_to(s + call_min, step))
+            # WPR' < 0.80 strictly: both cushions beyond the one-week move / 0.80
+            wpr_cushion = w_own / p.roll_wpr_max
+            k2 = np.minimum(k2, floor_to(s - wpr_cushion - 1e-6, step))
+            k3 = np.maximum(k3, ceil_to(s + wpr_cushion + 1e-6, step))
             w0 = w_now[idx]
-            ok_delta = np.zeros(idx.size, dtype=bool)
-            for _ in range(max_steps):  # outward steps, all positions at once
-                k = np.stack([k2 - w0, k2, k3, k3 + w0], axis=1)
-                _, deltas, _, _, _ = price(s, k, y)
-                put_bad = np.abs(deltas[:, 1]) > p.short_delta_new + 1e-12
-                call_bad = np.abs(deltas[:, 2]) > p.short_delta_new + 1e-12
-                ok_delta = ~put_bad & ~call_bad
-                if ok_delta.all():
-                    break
-                k2 = np.where(put_bad, k2 - step, k2)
-                k3 = np.where(call_bad, k3 + step, k3)
-            why[idx[~ok_delta]] = (
-                f"no short strike within reach has |Δ| ≤ {p.short_delta_new:.2f}")
+            live0 = placed & (k2 - w0 > 0)
             for w in widths(w0, step, p):
-                live = ok_delta & ~found[idx]
+                live = live0 & ~found[idx]
                 if not live.any():
                     break
                 k = np.stack([k2 - w, k2, k3, k3 + w], axis=1)
-                prices, deltas, vega, theta, iv = price(s, k, y)
+                prices, deltas, vega, theta, iv = price(ci, idx, k)
                 credit = -(prices * np.array([1.0, -1.0, -1.0, 1.0])).sum(axis=1)
                 r = credit - si.cost_to_close[idx]
                 cn_new = si.net_credit[idx] + r
                 ml_new = (w - cn_new) * mult[idx]
+                delta_ok = ((np.abs(deltas[:, 1]) <= t + _TOL)
+                            & (np.abs(deltas[:, 2]) <= t + _TOL))
                 credit_ok = r >= -debit_allowed * w - 1e-12
                 loss_ok = ml_new <= max_loss_now[idx] + 1e-9
-                good = live & credit_ok & loss_ok
-                why[idx[live & ~credit_ok]] = "the new condor's credit does not pay to close"
-                why[idx[live & credit_ok & ~loss_ok]] = "the new max loss would exceed today's"
+                good = live & delta_ok & credit_ok & loss_ok
+                why[idx[live & ~delta_ok]] = (
+                    "moving the shorts out for cushion raised a short's delta (smile)")
+                why[idx[live & delta_ok & ~credit_ok]] = (
+                    "the new condor's credit does not pay to close")
+                why[idx[live & delta_ok & credit_ok & ~loss_ok]] = (
+                    "the new max loss would exceed today's")
+                credit_failed[idx[live & delta_ok & ~credit_ok]] = True
                 if not good.any():
                     continue
                 g = idx[good]
                 found[g] = True
                 res["candidate"][g] = ci
                 res["strikes"][g] = k[good]
-                res["tier"][g] = tier
+                res["target_delta"][g] = t[good]
                 res["width"][g] = w[good]
                 res["credit_new"][g] = credit[good]
                 res["r"][g] = r[good]
@@ -318,11 +420,45 @@ def search(
                 res["delta_call"][g] = deltas[good, 2]
                 res["vega_usd"][g] = vega[good] * si.qty[g]
                 res["theta_usd"][g] = theta[good] * si.qty[g]
-                res["years"][g] = y[good]
-                res["horizon"][g] = hor[idx][good]
+                res["years"][g] = yrs[g]
+                res["horizon"][g] = hor[g]
+                cushion = np.minimum(s - k2, k3 - s)[good]
+                res["wpr"][g] = w_own[good] / cushion
                 res["iv"][g] = iv[good]
                 why[g] = ""
     return SearchResult(found=found, max_loss_now=max_loss_now, why_not=why, **res)
+
+
+def untested_side_move(
+    price: RowPricer,
+    strikes: np.ndarray,
+    spot: np.ndarray,
+    step: np.ndarray,
+    move: np.ndarray,
+    entry_delta: np.ndarray,
+    put_untested: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """R8's alternative when exactly one side is tested: move the untested short to Δ_e in the
+    same expiry (its wing width kept). → (new short strike, credit in points per condor: the
+    new vertical's value minus the old one's; NaN where no valid strike exists)."""
+    m = spot.shape[0]
+    rows = np.arange(m)
+    k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta)
+    w_put = strikes[:, 1] - strikes[:, 0]
+    w_call = strikes[:, 3] - strikes[:, 2]
+    new_k = np.where(put_untested, k2, k3)
+    # the new untested short must stay on its side of the tested one
+    valid = found & np.where(put_untested, k2 < strikes[:, 2], k3 > strikes[:, 1])
+    old = strikes
+    new = np.where(put_untested[:, None],
+                   np.stack([k2 - w_put, k2, old[:, 2], old[:, 3]], axis=1),
+                   np.stack([old[:, 0], old[:, 1], k3, k3 + w_call], axis=1))
+    p_old, *_ = price(rows, old)
+    p_new, *_ = price(rows, new)
+    weight = np.array([1.0, -1.0, -1.0, 1.0])
+    credit = (-(np.asarray(p_new, float) * weight).sum(axis=1)
+              + (np.asarray(p_old, float) * weight).sum(axis=1))
+    return np.where(valid, new_k, np.nan), np.where(valid, credit, np.nan)
 
 
 def short_expiry_candidates(

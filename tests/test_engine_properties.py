@@ -2,8 +2,11 @@
 
 - a roll proposal never raises quantity, width or max loss;
 - vega coverage and stress offset are monotone in the number of held hedge contracts;
-- a call-side threat with VIX momentum not rising never yields a VIX-call recommendation;
-- missing optional market data never makes confirmation easier.
+- a call-side threat with VIX momentum not rising and the put side clearly safe
+  (|Δ_K2| < ½·|Δ_K3|) never yields a VIX-call recommendation; a balanced condor is hedged for
+  its put side;
+- missing optional market data never makes confirmation easier (except, by §4's table, V4
+  when VIX3M goes missing: docs/engine.md Decision 2).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def test_a_proposal_never_raises_quantity_width_or_max_loss(ps):
             prop = rec.roll.proposal
             if prop is None:
                 continue
-            assert rec.roll.outcome is RollOutcome.CLEARED
+            # a HEDGE_FIRST carries the roll that waits behind the hedge (R9)
+            assert rec.roll.outcome in (RollOutcome.CLEARED, RollOutcome.HEDGE_FIRST)
             assert prop.qty <= pos.qty
             assert prop.width <= pos.width
             assert prop.max_loss <= prop.max_loss_before + 1e-6
@@ -106,6 +110,11 @@ def test_call_side_threat_never_gets_vix_calls_when_vix_momentum_is_not_up(ps):
         if rec.confirmation is None or rec.confirmation.threat_side != "call":
             continue
         assert rec.confirmation.votes["V1"] is not None and rec.confirmation.votes["V1"] <= 0
+        if abs(rec.shorts.put.delta) >= 0.5 * abs(rec.shorts.call.delta):
+            # balanced: hedged for its put side, so never NOT_APPLICABLE
+            assert rec.second_engine.applicable
+            assert rec.second_engine.status is not SecondEngineStatus.NOT_APPLICABLE
+            continue
         assert rec.second_engine.status is SecondEngineStatus.NOT_APPLICABLE
         assert rec.second_engine.recommendation is None
         assert rec.second_engine.h_target == 0.0
@@ -133,4 +142,13 @@ def test_missing_optional_data_never_makes_confirmation_easier(ps, drop, v9, v3m
         pos_votes = lambda r: sum(max(0, v) for v in r.confirmation.votes.values()  # noqa: E731
                                   if v is not None)
         assert rb.confirmation.max_available <= ra.confirmation.max_available
+        if "vix3m" in drop:
+            # §4: VIX/VIX3M decides and VIX9D/VIX counts only without it, so V4 may rise
+            # (Decision 2); every other vote still may not
+            rest = {k: v for k, v in rb.confirmation.votes.items() if k != "V4"}
+            full = {k: v for k, v in ra.confirmation.votes.items() if k != "V4"}
+            assert (sum(max(0, v) for v in rest.values() if v is not None)
+                    <= sum(max(0, v) for v in full.values() if v is not None)
+                    or ("vix9d" in drop and v9 > 15.5))
+            continue
         assert pos_votes(rb) <= pos_votes(ra) or ("vix9d" in drop and v9 > 15.5)

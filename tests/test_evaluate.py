@@ -189,8 +189,9 @@ def test_worked_example_json_keys(worked):
     assert d["edr"]["state"] == "BREACHED"
     assert d["wpr"]["value"] == pytest.approx(0.84, abs=0.01)
     assert d["second_engine"]["recommendation"]["qty"] == 1
-    assert d["roll"]["outcome"] == "HEDGE_FIRST"
-    assert d["roll"]["proposal"] is None
+    assert d["roll"]["outcome"] == "HEDGE_FIRST" and d["roll"]["rule"] == "R9"
+    # the roll that waits behind the hedge (R9 is reached only when one exists: I4)
+    assert len(d["roll"]["proposal"]["strikes"]) == 4
     assert set(d["greeks"]["condor"]) == {"delta$", "gamma$", "vega$", "theta$"}
     assert d["breakeven"]["shocks"][0]["M"] == 1.25
     assert d["data"]["asof"].startswith("2026-11-13T16:30")
@@ -369,21 +370,38 @@ def test_r7_hold_unconfirmed():
     assert "CONTRA" in r.roll.reason
 
 
-def test_r8_before_r9_and_r10(worked):
-    # the worked example before its hedge: a roll would be found (see the after-case), yet
-    # HEDGE_FIRST comes first
-    assert worked.roll.outcome is RollOutcome.HEDGE_FIRST
+def test_r9_hedge_first_carries_the_waiting_roll(worked):
+    # the worked example before its hedge: a roll is found (see the after-case), the hedge
+    # comes first, and the roll that waits behind it is in the record
+    assert worked.roll.outcome is RollOutcome.HEDGE_FIRST and worked.roll.rule == "R9"
+    prop = worked.roll.proposal
+    assert prop is not None and prop.strikes[1] < 4870 and prop.strikes[2] > 5130
+    assert "Then the roll that is waiting: " in worked.roll.reason
 
 
-def test_r9_no_viable_roll():
+def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
     # call side tested in a falling-VIX market: VIX calls do not apply (NOT_APPLICABLE), and the
     # cost to close far exceeds what any compliant new condor collects
     pos = condor(k=(4700, 4750, 5020, 5045), credit=6.0)
     r = evaluate([pos], snapshot(vix3m=19.0), contra_history(), [], asof=ASOF).positions[0]
     assert r.confirmation.threat_side == "call"
     assert "TESTED" in r.roll.flags
-    assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL
+    assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL and r.roll.rule == "R8"
+    assert r.roll.proposal is None
     assert "close instead" in r.roll.reason
+    mark = r.pnl.mark
+    assert f"cost to close {mark:.2f} pts, ${mark * 100:,.0f} for 1 lot" in r.roll.reason
+    # exactly one side (the call) is tested: the put may move in to Δ_e in the same expiry
+    assert "move the untested short put 4750 to " in r.roll.reason
+    assert "(Δ 0.20) in the same expiry for a credit of " in r.roll.reason
+
+
+def test_r8_names_no_side_move_when_both_sides_are_tested():
+    # a narrow condor with both shorts within reach of spot: both tested, no one-side alternative
+    pos = condor(k=(4960, 4985, 5015, 5040), credit=10.0)
+    r = evaluate([pos], snapshot(vix3m=19.0), contra_history(), [], asof=ASOF).positions[0]
+    if r.roll.outcome is RollOutcome.NO_VIABLE_ROLL:
+        assert "cost to close" in r.roll.reason and "untested" not in r.roll.reason
 
 
 def test_call_side_threat_with_no_vix_momentum_is_not_applicable():

@@ -1,10 +1,11 @@
 """Second engine decision tables (METHOD.md §6) checked cell by cell, by hand."""
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pytest
 
+from core import calendar as cal
 from core.edr import EdrState
 from core.hedge import (
     applicable,
@@ -14,6 +15,7 @@ from core.hedge import (
     exit_signals,
     h_target,
     model_future,
+    put_side_safe,
     strike_band,
 )
 
@@ -50,21 +52,79 @@ def test_call_side_applicability():
     assert applicable(put_side, None).tolist() == [True, False, False]
 
 
+@pytest.mark.parametrize(("d_put", "d_call", "safe"), [
+    (-0.05, 0.20, True), (-0.0999, 0.20, True),
+    (-0.10, 0.20, False),  # |Δ_K2| = ½·|Δ_K3|: balanced, hedged for the put side
+    (-0.19, 0.20, False),  # the 20Δ twin of a 16Δ condor: a hair more call delta
+    (-0.20, 0.10, False),
+])
+def test_not_applicable_only_when_the_put_side_is_clearly_safe(d_put, d_call, safe):
+    got = put_side_safe(np.array([d_put]), np.array([d_call]))
+    assert got.tolist() == [safe]
+    put_side = np.array([abs(d_put) >= abs(d_call)])
+    # NOT_APPLICABLE (V1 ≤ 0) exactly on a call-side threat whose put side is clearly safe
+    assert applicable(put_side, 0, got).tolist() == [not safe]
+    assert applicable(put_side, 1, got).tolist() == [True]  # V1 > 0 always applies
+
+
+ET = cal.ET
+
+
+def _vix_choice(asof, vix_dates, condors):
+    """condors: [(expiry, am)]; returns the chosen VIX dates (None: none qualifies)."""
+    v_ep = cal.settlement_epochs(vix_dates, True)
+    v_sess = cal.sessions_to_expiry_many(asof, vix_dates, True)
+    exp = [c[0] for c in condors]
+    am = np.array([c[1] for c in condors])
+    c_ep = cal.settlement_epochs(exp, am)
+    c_sess = cal.sessions_to_expiry_many(asof, exp, am)
+    got = choose_vix_expiry(v_ep, v_sess, asof.timestamp(), c_ep, c_sess)
+    return [None if g < 0 else vix_dates[g] for g in got]
+
+
 def test_vix_expiry_choice():
-    today = date(2026, 11, 25)
+    asof = datetime(2026, 11, 25, 9, 0, tzinfo=ET)  # Wednesday before the open
     vix = [date(2026, 11, 30), date(2026, 12, 2), date(2026, 12, 9), date(2026, 12, 16),
            date(2026, 12, 23), date(2027, 1, 20)]
-    # DTE: 5, 7, 14, 21, 28, 56
-    cond = np.array(["2026-12-01", "2026-12-04", "2026-12-12", "2026-12-31"],
-                    dtype="datetime64[D]")
-    got = choose_vix_expiry(vix, today, cond).tolist()
-    # outlives 12-01 → 12-02 (7 d); 12-04 → 12-09 (14 d); 12-12: none in 7–14 outlives → latest
-    # in 7–14 = 12-09; 12-31 likewise
-    assert got == [1, 2, 2, 2]
+    # DTE to the 09:30 settlements: 5.0, 7.0, 14.0, 21.0, 28.0, 56.0
+    got = _vix_choice(asof, vix, [(date(2026, 12, 1), False), (date(2026, 12, 4), False),
+                                  (date(2026, 12, 11), False), (date(2026, 12, 31), False)])
+    # outlives 12-01 PM → 12-02 (7 d); 12-04 → 12-09 (14 d); 12-11: none in 7–14 outlives →
+    # latest in 7–14 = 12-09; 12-31 likewise
+    assert got == [date(2026, 12, 2), date(2026, 12, 9), date(2026, 12, 9), date(2026, 12, 9)]
     # no 7–14: nearest inside 15–35 (21 d); never under 5
-    assert choose_vix_expiry([date(2026, 11, 28), date(2026, 12, 16), date(2026, 12, 23)], today,
-                             cond[:1]).tolist() == [1]
-    assert choose_vix_expiry([date(2026, 11, 28)], today, cond[:1]).tolist() == [-1]
+    cond = [(date(2026, 12, 1), False)]
+    assert _vix_choice(asof, [date(2026, 11, 30), date(2026, 12, 16), date(2026, 12, 23)],
+                       cond) == [date(2026, 12, 16)]
+    assert _vix_choice(asof, [date(2026, 11, 27)], cond) == [None]
+
+
+def test_outlives_compares_settlement_moments():
+    # a PM condor expiring Wed 9 Dec: the VIX option settling 09:30 that morning does not
+    # outlive it (v1 compared dates and picked it); the next Wednesday does
+    asof = datetime(2026, 12, 2, 16, 30, tzinfo=ET)
+    vix = [date(2026, 12, 9), date(2026, 12, 16), date(2026, 12, 23)]
+    assert _vix_choice(asof, vix, [(date(2026, 12, 9), False)]) == [date(2026, 12, 16)]
+    # the same date AM-settled (09:30): the same settlement moment covers its whole life
+    asof = datetime(2026, 12, 1, 9, 0, tzinfo=ET)
+    assert _vix_choice(asof, vix, [(date(2026, 12, 9), True)]) == [date(2026, 12, 9)]
+
+
+def test_the_pick_always_passes_b4():
+    # Wed 16:30: the next Wednesday is 6.7 days away (under 7), the one after 13.7 — the 7-DTE
+    # PM condor of Wed 9 Dec needs ≥ 5 sessions of hedge life; every pick must give that
+    asof = datetime(2026, 12, 2, 16, 30, tzinfo=ET)
+    vix = [date(2026, 12, 9), date(2026, 12, 16), date(2026, 12, 23), date(2027, 1, 20)]
+    condors = [(date(2026, 12, 3), False), (date(2026, 12, 9), False), (date(2026, 12, 18), True),
+               (date(2027, 1, 15), True)]
+    got = _vix_choice(asof, vix, condors)
+    v_sess = dict(zip(vix, cal.sessions_to_expiry_many(asof, vix, True), strict=True))
+    for (exp, am), pick in zip(condors, got, strict=True):
+        n = cal.sessions_to_expiry(asof, exp, am)
+        assert pick is not None and v_sess[pick] >= min(n, 5)
+    # when nothing in the windows passes B4, the earliest listed one that does (decision)
+    only_far = [date(2026, 12, 9), date(2027, 1, 20)]  # 6.7 d fails B4; 48.7 d is outside 35
+    assert _vix_choice(asof, only_far, [(date(2026, 12, 18), True)]) == [date(2027, 1, 20)]
 
 
 def test_model_future_rules():

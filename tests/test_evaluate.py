@@ -400,8 +400,9 @@ def test_r8_names_no_side_move_when_both_sides_are_tested():
     # a narrow condor with both shorts within reach of spot: both tested, no one-side alternative
     pos = condor(k=(4960, 4985, 5015, 5040), credit=10.0)
     r = evaluate([pos], snapshot(vix3m=19.0), contra_history(), [], asof=ASOF).positions[0]
-    if r.roll.outcome is RollOutcome.NO_VIABLE_ROLL:
-        assert "cost to close" in r.roll.reason and "untested" not in r.roll.reason
+    assert abs(r.shorts.put.delta) >= 0.30 and abs(r.shorts.call.delta) >= 0.30  # premise
+    assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL
+    assert "cost to close" in r.roll.reason and "untested" not in r.roll.reason
 
 
 def test_call_side_threat_with_no_vix_momentum_is_not_applicable():

@@ -99,7 +99,7 @@ def recommendation(**kw) -> HedgeRecommendation:
 
 def proposal(**kw) -> RollProposal:
     base = dict(program="SHORT", expiry=date(2026, 7, 17), strikes=(4780.0, 4805.0, 5195.0, 5220.0),
-                qty=1, width=25.0, tier=1.5, credit_new=3.2, cost_to_close=3.1, r=0.1,
+                qty=1, width=25.0, target_delta=0.15, credit_new=3.2, cost_to_close=3.1, r=0.1,
                 net_credit=3.1, max_loss=2190.0, max_loss_before=2200.0,
                 short_deltas={"put": -0.15, "call": 0.12}, pop=0.73,
                 pot={"put": 0.30, "call": 0.24}, breakevens={"lo": 4801.9, "hi": 5198.1},
@@ -257,7 +257,7 @@ def test_check_shows_edr_state_hedge_and_roll_in_plain_words():
     assert_telegram_html(html)
     assert "EDR 0.98 %" in html and "48.8 pts" in html and "BREACHED" in html
     assert "Buy 1 VIX 2026-07-29 19C (~$40); coverage 40 %, stress offset 20 %" in html
-    assert "hedge first" in html and "(R8)" in html
+    assert "hedge first" in html and "(R9)" in html
     assert "as of the close 2026-07-08 16:15 ET" in html  # the data time
     assert R.DISCLAIMER in html
 
@@ -323,8 +323,18 @@ def test_detail_roll_market_report_render():
     assert "VIX 15.50 (2026-07-08 16:15 ET)" in html
     assert "VVIX n/a (missing)" in html
     assert "CPI" in html and "2026-07-14 08:30 ET" in html
+    # HEDGE_FIRST (R9): the hedge first, the waiting roll shown, but no "place it" instruction
     roll = render("roll", result=result)
+    assert_telegram_html(roll)
+    assert "Waiting behind the hedge" in roll and "target Δ 0.15" in roll
+    assert "/roll 1 done" not in roll
+    cleared = check_result([p], [position_record(p, outcome=RollOutcome.CLEARED,
+                                                 with_proposal=True,
+                                                 status=SecondEngineStatus.STABILISED)])
+    roll = render("roll", result=cleared)
+    assert_telegram_html(roll)
     assert "/roll 1 done 2026-07-17 4780/4805/5195/5220 @&lt;net&gt;" in roll
+    assert "Waiting behind the hedge" not in roll
 
 
 def test_small_replies_render():

@@ -54,7 +54,7 @@ def outcome(c: RuleConditions) -> RollOutcome:
 
 
 def test_fields_are_in_rule_order():
-    assert FIELDS == list(RULE_OF)
+    assert list(RULE_OF) == FIELDS
 
 
 def test_nothing_holds_is_cleared():

@@ -839,6 +839,8 @@ class _SearchExtra:
     settle: list[np.ndarray]
     qty: np.ndarray
     l2_expiry: np.ndarray  # latest held L2 VIX expiry per candidate position (NaT: none)
+    touch: np.ndarray  # (m, 2) first-passage probability of the new shorts (NaN: not found)
+    program: np.ndarray  # (m,) object
 
 
 def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
@@ -973,7 +975,15 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
             mine = (held.owner == i) & l2_options
             if mine.any():
                 l2_exp[j] = held.expiry[mine].max()
-    return res, _SearchExtra(cands, settle_l, qty, l2_exp)
+    # the report's touch probabilities, for every proposal at once
+    touch = np.full((m, 2), np.nan)
+    f = np.flatnonzero(res.found)
+    if f.size:
+        tp = pricing.touch_probability(
+            ca.spot[cand][f][:, None], res.strikes[f][:, [1, 2]],
+            np.maximum(res.years[f], MIN_YEARS)[:, None], ctx.r, ctx.q, res.iv[f][:, [1, 2]])
+        touch[f] = np.asarray(tp.touch, float)
+    return res, _SearchExtra(cands, settle_l, qty, l2_exp, touch, program)
 
 
 @dataclass(frozen=True)
@@ -1029,11 +1039,7 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
     new_exp = extra.candidates[ci][j]
     settle_t = extra.settle[ci][j]
     k = res.strikes[j]
-    spot = ctx.spx * book.scale[i]
-    tau = max(float(res.years[j]), MIN_YEARS)
-    tp = pricing.touch_probability(spot, np.array([k[1], k[2]]), tau, ctx.r, ctx.q,
-                                   res.iv[j, [1, 2]])
-    touch = np.asarray(tp.touch, float)
+    touch = extra.touch[j]
     cn_new = float(res.net_credit_new[j])
     wpr_new = float(res.wpr[j])
     events_in = tuple(
@@ -1044,7 +1050,7 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
         ctx.state >= EdrState.BREACHED and not np.isnat(extra.l2_expiry[j])
         and extra.l2_expiry[j] < new_exp
     )
-    program = str(program_of(np.array([entry_dte[i]]), p)[0])
+    program = str(extra.program[j])
     return RollProposal(
         program=program,
         expiry=new_exp.astype(object),

@@ -228,25 +228,30 @@ def shorts_at_delta(
     while the next strike in still has |Δ| ≤ Δ*. Never oscillates: a step in is taken only
     onto a strike already known to qualify.
     """
-    t = np.asarray(target, float)
+    spot = np.asarray(spot, float)
+    t = np.broadcast_to(np.asarray(target, float), spot.shape)
+    step = np.broadcast_to(np.asarray(step, float), spot.shape)
     z = ndtri(1.0 - t)
     k2 = floor_to(spot - z * move, step)
     k3 = ceil_to(spot + z * move, step)
     k2 = np.minimum(k2, floor_to(spot, step))
     k3 = np.maximum(k3, ceil_to(spot, step))
-    put_out = call_out = np.ones(rows.size, dtype=bool)
+    live = np.arange(rows.size)  # rows still walking: only they are priced again
     for _ in range(MAX_STRIKE_STEPS):
-        k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
-        _, d, *_ = price(rows, k)
+        a2, a3, st, tt, sp = k2[live], k3[live], step[live], t[live], spot[live]
+        k = np.stack([a2, a2 + st, a3 - st, a3], axis=1)
+        _, d, *_ = price(rows[live], k)
         d = np.abs(np.asarray(d, float))
-        put_out = ~(d[:, 0] <= t + _TOL) & (k2 - step > 0)  # NaN reads as "too large"
-        call_out = ~(d[:, 3] <= t + _TOL)
-        put_in = ~put_out & (d[:, 1] <= t + _TOL) & (k2 + step < spot)
-        call_in = ~call_out & (d[:, 2] <= t + _TOL) & (k3 - step > spot)
-        if not (put_out | call_out | put_in | call_in).any():
+        put_out = ~(d[:, 0] <= tt + _TOL) & (a2 - st > 0)  # NaN reads as "too large"
+        call_out = ~(d[:, 3] <= tt + _TOL)
+        put_in = ~put_out & (d[:, 1] <= tt + _TOL) & (a2 + st < sp)
+        call_in = ~call_out & (d[:, 2] <= tt + _TOL) & (a3 - st > sp)
+        moving = put_out | call_out | put_in | call_in
+        k2[live] = a2 - st * put_out + st * put_in
+        k3[live] = a3 + st * call_out - st * call_in
+        live = live[moving]
+        if live.size == 0:
             break
-        k2 = k2 - step * put_out + step * put_in
-        k3 = k3 + step * call_out - step * call_in
     k = np.stack([k2, k2, k3, k3], axis=1)
     _, d, *_ = price(rows, k)
     d = np.abs(np.asarray(d, float))

@@ -405,6 +405,15 @@ def test_r8_names_no_side_move_when_both_sides_are_tested():
     assert "cost to close" in r.roll.reason and "untested" not in r.roll.reason
 
 
+def test_a_breached_short_is_said_in_words_never_inf(hist):
+    # WPR is ∞ when a short is breached; v1 printed "WPR inf (≥ 0.80): EDR_PRESSURE"
+    r = evaluate([condor(k=(4955, 5005, 5300, 5350), credit=20.0)], snapshot(), hist, [CPI],
+                 asof=ASOF).positions[0]
+    assert r.wpr.value == float("inf") and "EDR_PRESSURE" in r.roll.flags
+    assert "state BREACHED with short put 5005 breached: EDR_PRESSURE" in r.roll.reason
+    assert "inf" not in r.roll.reason and "nan" not in r.roll.reason
+
+
 def test_call_side_threat_with_no_vix_momentum_is_not_applicable():
     h = contra_history()
     pos = condor(k=(4700, 4750, 5020, 5045), credit=6.0)
@@ -469,6 +478,10 @@ def test_cli_examples_run_offline_json(capsys):
     assert "short put 7250 must be above long put 7300" in by_id[4]["roll"]["reason"]
     assert out["unreadable"][0]["position_id"] == 5
     assert {p["roll"]["rule"] for p in out["positions"]} <= {f"R{i}" for i in range(11)}
+    # §4: VIX/VIX3M 15.84/18.99 = 0.834 < 0.85 is steep contango, −1, whatever VIX9D says (v1
+    # took the larger of that and the VIX9D/VIX reading and showed 0)
+    assert out["market"]["term_structure"] == pytest.approx(0.834, abs=0.0005)
+    assert by_id[2]["confirmation"]["votes"]["V4"] == -1
 
 
 def test_cli_text_and_bad_market_file(capsys, tmp_path):

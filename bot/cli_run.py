@@ -7,14 +7,14 @@ import argparse
 import sys
 
 from bot.config import ConfigError, Settings, configure_logging, mask_token
-from bot.console import add_console_parser, run_console
+from bot.telegram.console import add_console_parser, run_console
 
 
 def _run_telegram(settings: Settings) -> int:
     from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.app import build_application
+    from bot.telegram.app import build_application
 
     configure_logging(settings)
     print(

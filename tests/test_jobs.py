@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram.error import Forbidden, RetryAfter
 
-from bot.app import default_provider
 from bot.config import Settings
-from bot.jobs import (
+from bot.marketdata.errors import MarketDataError
+from bot.scheduler import (
     MARKET_UNAVAILABLE,
     CloseTrigger,
     IntradayTrigger,
@@ -35,9 +35,9 @@ from bot.jobs import (
     position_alerts,
     report_decision,
 )
-from bot.marketdata.errors import MarketDataError
 from bot.services import Services
 from bot.store import PositionInput, Store
+from bot.telegram.app import default_provider
 from core import calendar as cal
 
 NY = ZoneInfo("America/New_York")
@@ -548,7 +548,7 @@ class FakeJobQueue:
 
 
 async def test_close_job_retries_until_the_delayed_feed_shows_the_close(tmp_path, sample):
-    from bot.jobs import _close_job
+    from bot.scheduler.jobs import _close_job
 
     sched, store, _ = make(tmp_path, sample, users=())
     sched.services.provider.vix_asof = ny(2026, 7, 8, 16, 0)  # 15-minute delayed feed

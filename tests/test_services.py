@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import parsing
-from bot.handlers import BOT_COMMANDS, all_handlers
-from bot.handlers.start import HELP_TOPICS
 from bot.marketdata.offline import OfflineProvider
 from bot.render import render
 from bot.services import Services, UserError, UserRef, next_report_time, payoff_bounds
 from bot.store import NotFound, Store
+from bot.telegram.handlers import BOT_COMMANDS, all_handlers
+from bot.telegram.handlers.start import HELP_TOPICS
 from core.models import HedgeKind
 from core.params import Params
 from core.records import Evaluation

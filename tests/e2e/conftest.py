@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application, start_polling, stop_polling
 from bot.config import Settings
+from bot.telegram.app import build_application, start_polling, stop_polling
 
 # tests/ is not a package: make `import fakebotapi` work for this folder's modules.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
@@ -63,7 +63,7 @@ async def stop_bot(app: Application) -> None:
 def offline_provider():
     """One offline sample provider for the session: it is read-only, and loading the sample
     for every test would cost most of the suite's time."""
-    from bot.app import default_provider
+    from bot.telegram.app import default_provider
 
     return default_provider(Settings(market_data_provider="offline"))
 

@@ -7,7 +7,7 @@ import struct
 
 from fakebotapi import FakeBotAPI
 
-from bot.app import FRIENDLY_ERROR
+from bot.telegram.app import FRIENDLY_ERROR
 
 ANN = 611
 # around the sample's SPX close 7,482.71 (2026-07-08), so strikes and break-evens are on the chart

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.console import Console, format_message
+from bot.telegram.console import Console, format_message
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(tmp_path, f
     import signal
     import time
 
-    from bot.localapi import LOCAL_TOKEN
+    from bot.telegram.botapi_server import LOCAL_TOKEN
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_"))},

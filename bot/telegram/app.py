@@ -193,9 +193,9 @@ async def _install_jobs(application: Application) -> None:
     `application.job_queue` (PTB starts and stops it with the application)."""
     if not application.bot_data.get("install_jobs", True):
         return
-    from bot import jobs  # deferred like the other subsystems: only a running bot needs it
+    from bot import scheduler  # deferred like the other subsystems: only a running bot needs it
 
-    await jobs.setup(application)
+    await scheduler.setup(application)
 
 
 async def _post_init(application: Application) -> None:
@@ -245,7 +245,7 @@ def build_application(
 
     `store`, `provider`, `clock` default to the ones `settings` names. Tests may inject
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
-    `bot_commands` (default: `bot.handlers.all_handlers()` and `BOT_COMMANDS`), and a
+    `bot_commands` (default: `bot.telegram.handlers.all_handlers()` and `BOT_COMMANDS`), and a
     `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none), and turn
     off the scheduled jobs (`install_jobs=False`).
     """
@@ -253,7 +253,7 @@ def build_application(
         raise ConfigError(["TELEGRAM_BOT_TOKEN is not set; get one from @BotFather"])
 
     if handlers is None or bot_commands is None:
-        from bot.handlers import BOT_COMMANDS, all_handlers
+        from bot.telegram.handlers import BOT_COMMANDS, all_handlers
 
         handlers = all_handlers() if handlers is None else handlers
         bot_commands = list(BOT_COMMANDS) if bot_commands is None else bot_commands

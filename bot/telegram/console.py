@@ -1,8 +1,9 @@
 """`alvh console`: the same bot in the terminal.
 
 The real python-telegram-bot `Application` polls an in-process local Bot API server
-(`bot.localapi`); each line of standard input is sent as a user's message, and the bot's replies
-are printed as plain text once the bot is idle. Offline market sample, local database.
+(`bot.telegram.botapi_server`); each line of standard input is sent as a user's message, and
+the bot's replies are printed as plain text once the bot is idle. Offline market sample, local
+database.
 
 Input lines:
 - any text (`/start`, `/check 3`, an answer in a conversation) is a message;
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import ConfigError, Settings
-from bot.localapi import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text, settle
+from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text, settle
 
 CONSOLE_USER_ID = 1  # the private chat id equals the user id
 DEFAULT_DATABASE_URL = "sqlite:///var/console.db"  # the store puts relative paths in the project
@@ -178,7 +179,7 @@ class Console:
         out.flush()
 
     async def run(self, stdin: TextIO, out: TextIO, *, interactive: bool = False) -> int:
-        from bot.app import build_application, start_polling, stop_polling
+        from bot.telegram.app import build_application, start_polling, stop_polling
 
         self.api.start()
         try:

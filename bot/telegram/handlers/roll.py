@@ -6,9 +6,16 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import parsing
-from bot.handlers._common import command_args, reply, services, typing, user_errors, user_ref
-from bot.handlers.check import send_chart
 from bot.render import render
+from bot.telegram.handlers._common import (
+    command_args,
+    reply,
+    services,
+    typing,
+    user_errors,
+    user_ref,
+)
+from bot.telegram.handlers.check import send_chart
 
 
 @user_errors(parsing.USAGE["roll"])

@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
 from bot import parsing
-from bot.handlers._common import command_args, reply, services, user_errors, user_ref
 from bot.render import render
+from bot.telegram.handlers._common import command_args, reply, services, user_errors, user_ref
 
 
 @user_errors(parsing.USAGE["hedge"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.handlers._common import (
+from bot.render import render
+from bot.telegram.handlers._common import (
     command_args,
     reply,
     reply_error,
@@ -13,7 +14,6 @@ from bot.handlers._common import (
     user_errors,
     user_ref,
 )
-from bot.render import render
 
 HELP_TOPICS = ("start", "add", "positions", "check", "market", "hedge", "roll", "close",
                "report", "settings", "subscribe", "unsubscribe", "export", "cancel")

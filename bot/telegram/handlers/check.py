@@ -10,7 +10,9 @@ from telegram.constants import ParseMode
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import parsing
-from bot.handlers._common import (
+from bot.render import render
+from bot.services import CheckResult
+from bot.telegram.handlers._common import (
     command_args,
     reply,
     reply_error,
@@ -19,8 +21,6 @@ from bot.handlers._common import (
     user_errors,
     user_ref,
 )
-from bot.render import render
-from bot.services import CheckResult
 
 # chk:<position id | all>:<action>; anything else is refused (a tampered button).
 CALLBACK_RE = re.compile(r"^chk:(all|\d{1,10}):(refresh|details|roll)$")

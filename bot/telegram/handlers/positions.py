@@ -18,7 +18,11 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot import parsing
-from bot.handlers._common import (
+from bot.parsing import CondorSpec, ParseError
+from bot.render import render
+from bot.services import UserError
+from bot.store.errors import Conflict, NotFound, ValidationError
+from bot.telegram.handlers._common import (
     answer_user_error,
     command_args,
     reply,
@@ -27,10 +31,6 @@ from bot.handlers._common import (
     user_errors,
     user_ref,
 )
-from bot.parsing import CondorSpec, ParseError
-from bot.render import render
-from bot.services import UserError
-from bot.store.errors import Conflict, NotFound, ValidationError
 from core.models import ROOTS
 
 ROOT, EXPIRY, STRIKES, QTY, CREDIT, CONFIRM = range(6)

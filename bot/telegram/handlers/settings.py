@@ -8,9 +8,9 @@ import json
 from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes
 
-from bot import jobs, parsing
-from bot.handlers._common import command_args, reply, services, user_errors, user_ref
+from bot import parsing, scheduler
 from bot.render import render
+from bot.telegram.handlers._common import command_args, reply, services, user_errors, user_ref
 
 
 @user_errors(parsing.USAGE["settings"])
@@ -21,21 +21,21 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         view = await svc.settings_get(user_ref(update))
     else:
         view = await svc.settings_set(user_ref(update), update_)
-    view = await jobs.on_settings_changed(context.application, view)  # reschedule at once
+    view = await scheduler.on_settings_changed(context.application, view)  # reschedule at once
     await reply(update, render("settings", s=view, changed=update_.key if update_ else None))
 
 
 @user_errors()
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     view = await services(context).subscribe(user_ref(update))
-    view = await jobs.on_settings_changed(context.application, view)
+    view = await scheduler.on_settings_changed(context.application, view)
     await reply(update, render("settings", s=view, changed="subscribed"))
 
 
 @user_errors()
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     view = await services(context).unsubscribe(user_ref(update))
-    view = await jobs.on_settings_changed(context.application, view)
+    view = await scheduler.on_settings_changed(context.application, view)
     await reply(update, render("settings", s=view, changed="subscribed"))
 
 

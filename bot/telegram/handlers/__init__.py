@@ -29,7 +29,7 @@ BOT_COMMANDS: list[tuple[str, str]] = [
 
 def all_handlers() -> list[BaseHandler]:
     """Every handler, conversation first (it must see its own messages before the others)."""
-    from bot.handlers import check, hedge, positions, roll, settings, start
+    from bot.telegram.handlers import check, hedge, positions, roll, settings, start
 
     out: list[BaseHandler] = []
     for module in (positions, start, check, hedge, roll, settings):

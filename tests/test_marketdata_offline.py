@@ -6,8 +6,9 @@ from datetime import date, datetime, time
 
 import pytest
 
+from bot.marketdata.factory import make_provider
 from bot.marketdata.parsers import ET
-from bot.marketdata.provider import MarketDataProvider, make_provider
+from bot.marketdata.provider import MarketDataProvider
 
 SAMPLE_ASOF = datetime(2026, 7, 8, 16, 15, tzinfo=ET)
 # closes of 2026-07-08 read by hand from shared/data (SPX is Yahoo ^GSPC, rounded to cents)

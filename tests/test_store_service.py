@@ -260,7 +260,7 @@ def test_database_constraints_become_clear_errors(store, tmp_path):
                 " '2026-12-18', 5000, 4900, 5100, 5200, 1, 1, 0, '', '', 'open', '2026-11-25',"
                 " '2026-11-25 00:00:00')"))
         assert "ck_positions_strikes" in str(info.value)
-    from bot.store.service import _integrity_error
+    from bot.store.errors import integrity_error as _integrity_error
 
     assert isinstance(_integrity_error(info.value), ValidationError)
     # A duplicate user through the API path becomes a Conflict, not a traceback.

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from bot.store.coltypes import DOLLARS_SCALE
 from bot.store.engine import database_url, is_locked_error, make_engine, retry_locked
-from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
+from bot.store.errors import Conflict, NotFound, StoreError, ValidationError, integrity_error
 from bot.store.inputs import (
     HedgeInput,
     PositionInput,
@@ -288,7 +288,7 @@ class Store:
                     return result
                 except exc.IntegrityError as err:
                     session.rollback()
-                    raise _integrity_error(err) from err
+                    raise integrity_error(err) from err
 
         try:
             return retry_locked(attempt)
@@ -1022,16 +1022,3 @@ def _unavailable(err: exc.OperationalError) -> StoreError:
     if is_locked_error(err):
         return StoreError("the book is busy right now; please try again in a moment")
     return StoreError("the book cannot be reached right now; please try again later")
-
-
-def _integrity_error(err: exc.IntegrityError) -> StoreError:
-    """A constraint the database enforced, in words (validation should have caught it first)."""
-    text = str(err.orig).lower()
-    if "unique" in text or "duplicate" in text:
-        return Conflict("that record already exists")
-    if "foreign key" in text:
-        return Conflict("that refers to a record that does not exist in your book")
-    if "check constraint" in text or "not null" in text:
-        detail = str(err.orig).split(":")[-1].strip()
-        return ValidationError([f"the database refused the values ({detail})"], "record")
-    return Conflict("the database refused the change")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Boolean, Engine, Float, Integer, Table, exc, insert, select
 
 from bot.store.engine import sqlite_path
-from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
+from bot.store.errors import Conflict, NotFound, StoreError, ValidationError, integrity_error
 from bot.store.migrate import head_revision
 from bot.store.serialize import from_plain, to_plain
 from bot.store.tables import (
@@ -211,9 +211,7 @@ def import_user(engine: Engine, data: dict[str, Any]) -> int:
     try:
         _insert_all(engine, parsed, user)
     except exc.IntegrityError as err:
-        from bot.store.service import _integrity_error
-
-        raise _integrity_error(err) from err
+        raise integrity_error(err) from err
     return user["tg_user_id"]
 
 

@@ -49,7 +49,7 @@ Clock = Callable[[], datetime]
 
 def default_provider(settings: Settings) -> Any:
     """The market data provider named by MARKET_DATA_PROVIDER (offline sample or live)."""
-    from bot.marketdata.provider import provider_from_env
+    from bot.marketdata.factory import provider_from_env
 
     return provider_from_env(
         {**settings.subsystem_env, "MARKET_DATA_PROVIDER": settings.market_data_provider}

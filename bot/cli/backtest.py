@@ -1,9 +1,8 @@
-"""`alvh backtest` and `alvh calibrate` (offline: the shipped history, no network)."""
+"""`alvh backtest`: replay the method over the shipped close history (offline, no network)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date
 from pathlib import Path
@@ -63,38 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", type=Path, help="history folder (default: shipped CSVs)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for CSV/PNG/report")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_backtest)
-
-    c = sub.add_parser(
-        "calibrate", help="estimate spot-vol betas and EDR state statistics from history",
-        description="Spot-vol betas (β_rel, β_down, σ_ε) over trailing windows and EDR state "
-        "statistics, beside the current defaults; --write saves a params JSON.")
-    c.add_argument("--history", type=Path)
-    c.add_argument("--params", type=Path, help="params JSON to start from")
-    c.add_argument("--window", default="10y", help="window whose betas --write saves")
-    c.add_argument("--write", type=Path, help="write the params JSON here")
-    c.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=run)
 
 
-def _params(path: Path | None):
-    from core.params import Params
-
-    if path is None:
-        return Params(), {}
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"params file {path}: cannot read ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"params file {path}: expected a JSON object of field: value")
-    for k, v in raw.items():  # JSON has lists where Params has tuples
-        if isinstance(v, list):
-            raw[k] = tuple(v)
-    return Params.from_overrides(raw), raw
-
-
-def cmd_backtest(args: argparse.Namespace) -> int:
-    from bot.backtest.config import BacktestConfig, Program, StrikeMode, Variant
+def run(args: argparse.Namespace) -> int:
+    from bot.backtest.config import BacktestConfig, Program, StrikeMode, Variant, load_params
     from bot.backtest.market import MarketDays
     from bot.backtest.replay import print_progress, run_backtest
     from bot.backtest.report import table, write_equity_png, write_trades
@@ -102,7 +74,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from bot.marketdata.history import load_history
 
     try:
-        params, _ = _params(args.params)
+        params, _ = load_params(args.params)
         names = [x.strip() for x in args.variants.split(",") if x.strip()]
         unknown = [x for x in names if x not in {v.value for v in Variant}]
         if unknown:
@@ -145,24 +117,3 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"\n{n} trades → {out / 'trades.csv'}; equity curve → {out / 'equity.png'}; "
           f"report → {out / 'report.txt'} ({result.seconds:.1f} s)")
     return 130 if result.interrupted_at is not None else 0
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bot.backtest.calibrate import calibrate, render, write_params
-    from bot.marketdata.history import load_history
-
-    try:
-        params, base = _params(args.params)
-        history = load_history(args.history)
-        cal = calibrate(history, params)
-        print(render(cal, params))
-        if args.write:
-            if args.window not in cal.windows:
-                raise ValueError(f"no window {args.window!r}; have {', '.join(cal.windows)}")
-            out = write_params(cal, args.window, args.write, base)
-            print(f"\nWrote {args.write} ({args.window} betas): "
-                  + ", ".join(f"{k}={out[k]}" for k in ("beta_rel", "beta_down", "sigma_eps")))
-    except (ValueError, MarketDataError) as exc:
-        print(f"alvh calibrate: {exc}", file=sys.stderr)
-        return 2
-    return 0

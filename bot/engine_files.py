@@ -1,4 +1,6 @@
-"""`alvh evaluate`: run the decision engine on a positions file and a market file (no network).
+"""The decision engine on files (no network): read a positions file and a market file (and
+optionally a history folder and an events file), evaluate, and give the records back as JSON-ready
+data or as plain text. `alvh evaluate` (bot/cli/evaluate.py) is its command line.
 
 Input formats (docs/engine.md, examples under examples/):
 
@@ -23,10 +25,8 @@ are still evaluated. A market file that cannot be read stops with every problem 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,27 +47,6 @@ from core.models import (
 from core.records import to_jsonable
 
 QUOTE_NAMES = ("spx", "vix", "vix9d", "vix3m", "vvix", "rate")
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add this subsystem's subcommands to `alvh`."""
-    p = sub.add_parser(
-        "evaluate",
-        help="evaluate positions against a market snapshot (the ALVH decision engine)",
-        description="Evaluate condors against one market snapshot: EDR, WPR, confirmations, "
-        "second engine, bands and roll clearance. Educational, not advice.",
-    )
-    p.add_argument("--positions", required=True, type=Path, help="positions JSON file")
-    p.add_argument("--market", required=True, type=Path, help="market snapshot JSON file")
-    p.add_argument("--history", type=Path, default=None,
-                   help="folder of daily close CSVs (default: the shipped history)")
-    p.add_argument("--events", type=Path, default=None,
-                   help="events file (CSV date,time,event,label or JSON list); "
-                   "default: the shipped FOMC/CPI/PPI list")
-    p.add_argument("--asof", default=None,
-                   help="evaluation time, ISO-8601 with zone (default: the market file's asof)")
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
-    p.set_defaults(func=run)
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -318,43 +297,40 @@ def _load_history(path: Path | None):
         raise InputError([str(exc)], subject="history") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_files(positions: Path, market: Path, history: Path | None = None,
+                   events: Path | None = None, asof: str | None = None) -> tuple[Any, list]:
+    """Read the files and evaluate: (the engine's Evaluation, the unreadable positions as
+    (id, label, problems)). `asof` is ISO-8601 with zone (default: the market file's asof).
+    Raises `InputError` (every problem named) or `ValueError`."""
     from core.evaluate import evaluate
 
-    try:
-        snap = parse_market(_read_json(args.market, "market file"))
-        positions, unreadable = parse_positions(_read_json(args.positions, "positions file"))
-        asof = snap.asof
-        if args.asof:
-            problems: list[str] = []
-            asof = _datetime(args.asof, "--asof", problems)
-            if problems:
-                raise InputError(problems, subject="--asof")
-        history = _load_history(args.history)
-        events = _load_events(args.events)
-        ev = evaluate(positions, snap, history, events, asof=asof)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        out = {
-            "market": ev.market.to_dict(),
-            "positions": [p.to_dict() for p in ev.positions],
-            "unreadable": [
-                {"position_id": pid, "label": label,
-                 "roll": {"outcome": "INSUFFICIENT_DATA", "rule": "R0",
-                          "reason": "Cannot read: " + "; ".join(probs) + "."},
-                 "problems": probs}
-                for pid, label, probs in unreadable
-            ],
-        }
-        print(json.dumps(to_jsonable(out), indent=2, ensure_ascii=False))
-        return 0
-    print(render_text(ev, unreadable))
-    return 0
+    snap = parse_market(_read_json(market, "market file"))
+    positions_read, unreadable = parse_positions(_read_json(positions, "positions file"))
+    when = snap.asof
+    if asof:
+        problems: list[str] = []
+        when = _datetime(asof, "--asof", problems)
+        if problems:
+            raise InputError(problems, subject="--asof")
+    closes = _load_history(history)
+    calendar = _load_events(events)
+    return evaluate(positions_read, snap, closes, calendar, asof=when), unreadable
+
+
+def evaluation_json(ev, unreadable=()) -> Any:
+    """The records as JSON-ready data; an unreadable position reads as R0 INSUFFICIENT_DATA."""
+    out = {
+        "market": ev.market.to_dict(),
+        "positions": [p.to_dict() for p in ev.positions],
+        "unreadable": [
+            {"position_id": pid, "label": label,
+             "roll": {"outcome": "INSUFFICIENT_DATA", "rule": "R0",
+                      "reason": "Cannot read: " + "; ".join(probs) + "."},
+             "problems": probs}
+            for pid, label, probs in unreadable
+        ],
+    }
+    return to_jsonable(out)
 
 
 # --- readable text --------------------------------------------------------------------------

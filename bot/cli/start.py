@@ -1,5 +1,4 @@
-"""`alvh start`: the Telegram bot when a token is configured, otherwise the offline console.
-`alvh console`: the console, always."""
+"""`alvh start`: the Telegram bot when a token is configured, otherwise the offline console."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import argparse
 import sys
 
 from bot.config import ConfigError, Settings, configure_logging, mask_token
-from bot.telegram.console import add_console_parser, run_console
+from bot.telegram.console import run_console
 
 
 def _run_telegram(settings: Settings) -> int:
@@ -70,4 +69,3 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="console only: SQLite file or SQLAlchemy URL (default var/console.db)",
     )
     p.set_defaults(func=_start)
-    add_console_parser(sub)

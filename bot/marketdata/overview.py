@@ -1,32 +1,19 @@
-"""`alvh market [--offline] [--json]`: the current snapshot with its timestamps and flags."""
+"""The current market snapshot with its timestamps and flags, as plain data (`snapshot_dict`)
+and as text (`render_text`); `alvh market` (bot/cli/market.py) prints it."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import sys
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from bot.marketdata.errors import MarketDataError
 from bot.marketdata.freshness import QUOTE_FIELDS
-from bot.marketdata.provider import MarketDataProvider, provider_from_env
+from bot.marketdata.provider import MarketDataProvider
 from core.calendar import ET, SessionPhase, session_phase
 from core.models import Event, MarketSnapshot
 
 NEXT_EVENTS_SHOWN = 5
 LABELS = {"spx": "SPX", "vix": "VIX", "vix9d": "VIX9D", "vix3m": "VIX3M", "vvix": "VVIX"}
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add this subsystem's subcommands to `alvh`."""
-    p = sub.add_parser("market", help="show the current market snapshot, its times and flags")
-    p.add_argument("--offline", action="store_true",
-                   help="use the bundled sample (no network), whatever MARKET_DATA_PROVIDER says")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
 
 
 def _t(ts: datetime | None) -> str | None:
@@ -105,23 +92,9 @@ def render_text(d: dict[str, Any], snap: MarketSnapshot) -> str:
     return "\n".join(lines)
 
 
-async def _collect(provider: MarketDataProvider) -> tuple[MarketSnapshot, list[Event]]:
+async def collect(provider: MarketDataProvider) -> tuple[MarketSnapshot, list[Event]]:
+    """(snapshot now, the events from then on), closing the provider after."""
     async with provider:
         snap = await provider.snapshot(datetime.now(ET))
         events = [e for e in await provider.events() if e.when >= snap.asof]
         return snap, events
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        provider = provider_from_env(offline=args.offline)
-        snap, events = asyncio.run(_collect(provider))
-    except (MarketDataError, ValueError) as exc:
-        print(f"market data: {exc}", file=sys.stderr)
-        return 1
-    d = snapshot_dict(snap, provider, events)
-    if args.json:
-        print(json.dumps(d, indent=1))
-    else:
-        print(render_text(d, snap))
-    return 0

@@ -19,7 +19,6 @@ def state_rank(state: str) -> int:
     return STATE_ORDER.index(state) if state in STATE_ORDER else -1
 
 
-
 @dataclass(frozen=True)
 class Alert:
     key: str  # record_alert key: the same key is never sent twice to a user

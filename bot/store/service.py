@@ -5,6 +5,13 @@ Synchronous and thread-safe: one Engine, one short session per call (the bot cal
 rows: another user's id, a deleted row and an id that never existed all raise the same
 `NotFound` with the same message. Every change is written together with its audit entry in one
 transaction, which is retried as a whole if SQLite stays locked.
+
+Kept whole: `Store` is one class whose sections (users and settings, positions, hedges, the
+engine's view, report and alert logs, official EDR readings) share the session plumbing
+(`_read` / `_write` with the lock retries), the per-user isolation (`_registered`, `_position`,
+`_hedge`) and the rule that a change and its audit entry are one transaction. Split into
+per-concern mixins, each file would lean on invariants written in another. Export, import and
+backup are `transfer.py`; the database errors in words are `errors.py`.
 """
 
 from __future__ import annotations

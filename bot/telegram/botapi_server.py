@@ -7,6 +7,10 @@ length, HTML entities, button data, command lists), and can be told to answer 40
 
 Thread model: the HTTP server runs in its own thread (`ThreadingHTTPServer`); the test-side API
 (`inject_*`, `wait_for_*`) is thread-safe and blocking, with `async` twins for event-loop code.
+
+Kept whole: `LocalBotAPI` speaks one protocol; its methods share one state, one lock and the
+checks Telegram makes (HTML entities, lengths, button data, command lists). The HTML entity
+parser beside it is what those checks use. Split by method, the rules would be scattered.
 """
 
 from __future__ import annotations

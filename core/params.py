@@ -225,6 +225,15 @@ def retired_names(overrides: dict[str, Any] | None) -> list[str]:
     return sorted(set(overrides or {}) & RETIRED_PARAMS)
 
 
+def ssvi_eta_max(rho: float, gamma: float) -> float:
+    """The largest η (strictly) free of butterfly arbitrage up to θ = SSVI_THETA_MAX for this
+    ρ and γ ∈ (0, ½] (the two conditions of `ssvi_problems` solved for η)."""
+    skew = 1.0 + abs(rho)
+    wings = 4.0 / (SSVI_THETA_MAX ** (1.0 - gamma) * skew)
+    near_money = math.sqrt(4.0 / (SSVI_THETA_MAX ** (1.0 - 2.0 * gamma) * skew))
+    return min(wings * (1.0 - 1e-9), near_money)
+
+
 def ssvi_problems(p: Params) -> list[str]:
     """Why the smile parameters would not give an arbitrage-free surface (empty: they do).
 

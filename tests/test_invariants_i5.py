@@ -15,6 +15,7 @@ its quotes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -200,7 +201,7 @@ def test_a_further_condor_never_marks_above_a_nearer_one():
         book = Book.from_positions([model_condor(k)])
         marks.append(float(analyse(book, S, np.array([tau]), r, q, 16.9, 14.41, 19.46,
                                    None).mark[0]))
-    assert all(a > b for a, b in zip(marks, marks[1:], strict=False)), marks
+    assert all(a > b for a, b in itertools.pairwise(marks)), marks
 
 
 def test_chain_legs_keep_their_quote_times_the_ratio():
@@ -243,7 +244,7 @@ def years_to(root, expiry):
 
 
 def test_sample_mids_have_no_vertical_or_butterfly_arbitrage():
-    S, r, by_expiry = sample_quotes()
+    _, r, by_expiry = sample_quotes()
     assert len(by_expiry) == 11
     for (root, expiry), quotes in by_expiry.items():
         K = np.array(sorted({k for k, _ in quotes}))
@@ -276,7 +277,7 @@ def test_sample_total_variance_never_falls_with_expiry():
         curves.append((tau, np.log(K[order] / F), (iv[order] ** 2) * tau, root, expiry))
     curves.sort(key=lambda c: c[0])
     compared = 0
-    for (t1, k1, w1, *name1), (t2, k2, w2, *name2) in zip(curves, curves[1:], strict=False):
+    for (_, k1, w1, *name1), (_, k2, w2, *name2) in itertools.pairwise(curves):
         inside = (k1 >= k2[0]) & (k1 <= k2[-1])
         later = np.interp(k1[inside], k2, w2)
         # the mids' 4 decimals move w by under 1e-7 where a line has a bid
@@ -295,4 +296,4 @@ def test_sample_put_spread_mids_fall_as_they_move_away_from_spot():
         return sum(quotes[(float(k), "P")]) / 2
 
     spreads = [mid(k + 50) - mid(k) for k in range(6500, 7450, 50)]
-    assert all(a < b for a, b in zip(spreads, spreads[1:], strict=False)), spreads
+    assert all(a < b for a, b in itertools.pairwise(spreads)), spreads

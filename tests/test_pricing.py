@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from core import pricing
-from core.params import Params
 from core.pricing import (
     black76,
     bsm,

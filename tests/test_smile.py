@@ -7,6 +7,7 @@ tests/test_invariants_i5.py."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mpmath as mp
@@ -40,7 +41,7 @@ def term_total_variance(tau_days, points):
         return pts[0][1] ** 2 * tau_days
     if tau_days >= pts[-1][0]:
         return pts[-1][1] ** 2 * tau_days
-    for (t0, v0), (t1, v1) in zip(pts, pts[1:], strict=False):
+    for (t0, v0), (t1, v1) in itertools.pairwise(pts):
         if t0 <= tau_days <= t1:
             w0, w1 = v0 * v0 * t0, v1 * v1 * t1
             return w0 + (w1 - w0) * (tau_days - t0) / (t1 - t0)
@@ -219,8 +220,8 @@ def test_params_refuse_a_surface_with_butterfly_arbitrage():
 
 
 def test_retired_v1_smile_names_are_ignored_when_loading():
-    assert RETIRED_PARAMS == {"smile_atm_ratio", "smile_a", "smile_b", "smile_clamp_lo",
-                              "smile_clamp_hi"}
+    v1_smile = {"smile_atm_ratio", "smile_a", "smile_b", "smile_clamp_lo", "smile_clamp_hi"}
+    assert v1_smile == RETIRED_PARAMS
     stored = {"smile_atm_ratio": 0.9, "smile_a": -0.3, "edr_trigger_pct": 1.1}
     p = Params.from_overrides(stored)
     assert p.edr_trigger_pct == 1.1 and p.smile_c == 0.82

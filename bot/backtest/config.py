@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, Params, retired_names
+
+log = logging.getLogger(__name__)
 
 
 class Program(StrEnum):
@@ -118,6 +121,10 @@ def load_params(path: Path | None) -> tuple[Params, dict]:
         raise ValueError(f"params file {path}: cannot read ({exc})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"params file {path}: expected a JSON object of field: value")
+    retired = retired_names(raw)
+    if retired:  # a file written before METHOD v2 still loads; the dropped names are said
+        log.warning("params file %s: ignoring retired parameter(s) %s", path, ", ".join(retired))
+        raw = {k: v for k, v in raw.items() if k not in retired}
     for k, v in raw.items():  # JSON has lists where Params has tuples
         if isinstance(v, list):
             raw[k] = tuple(v)

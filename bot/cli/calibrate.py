@@ -18,6 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--params", type=Path, help="params JSON to start from")
     c.add_argument("--window", default="10y", help="window whose betas --write saves")
     c.add_argument("--write", type=Path, help="write the params JSON here")
+    c.add_argument("--smile", action="store_true", help="fit the SSVI smile (c, ρ, η) to the "
+                   "shipped real SPX chains instead; --write saves the pooled fit")
+    c.add_argument("--chains", type=Path, help="chain slices CSV for --smile")
+    c.add_argument("--fit-gamma", action="store_true", help="with --smile: fit γ in [0.3, 0.5]")
     c.set_defaults(func=run)
 
 
@@ -29,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         params, base = load_params(args.params)
         history = load_history(args.history)
+        if args.smile:
+            from bot.backtest.smile_calibration import run_smile
+
+            print(run_smile(history, params, args.chains, args.fit_gamma, args.write, base))
+            return 0
         cal = calibrate(history, params)
         print(render(cal, params))
         if args.write:

@@ -60,7 +60,7 @@ from bot.store.tables import (
     UserRow,
 )
 from core.models import HedgeKind, HedgeLayer, Layer, Position
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, Params, retired_names
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -168,10 +168,16 @@ def _hhmm(value: object, name: str, problems: list[str]) -> str | None:
 
 
 def _check_overrides(value: object, problems: list[str]) -> str | None:
-    """Overrides as canonical JSON, after Params accepts them and each value has its type."""
+    """Overrides as canonical JSON, after Params accepts them and each value has its type.
+    Retired names (e.g. the v1 smile's, stored before METHOD v2) are dropped, not refused, so a
+    user with old overrides can still change a setting; what is dropped is logged."""
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         problems.append("parameter overrides must be a mapping of name → value")
         return None
+    retired = retired_names(value)
+    if retired:
+        log.info("dropping retired parameter override(s): %s", ", ".join(retired))
+        value = {k: v for k, v in value.items() if k not in retired}
     try:
         Params.from_overrides(value)
     except (ValueError, TypeError) as err:

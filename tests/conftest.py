@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 
 TEST_PG_ENV = "ALVH_TEST_PG"
 TEST_DATABASE_URL_ENV = "ALVH_TEST_DATABASE_URL"
-DATABASE_FIXTURE = "make_database_url"
+DATABASE_FIXTURES = {"make_database_url", "make_shared_database_url"}
 
 
 def on_postgres() -> bool:
@@ -40,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     pg = on_postgres()
     keep, drop = [], []
     for item in items:
-        uses_db = DATABASE_FIXTURE in getattr(item, "fixturenames", ())
+        uses_db = bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
         if pg:
             wanted = uses_db and item.get_closest_marker("sqlite_only") is None
         else:
@@ -63,10 +64,13 @@ class _Postgres:
         self.counter = itertools.count(1)
         self.prefix = f"alvh_t{os.getpid()}_"
 
-    def create(self, name: str) -> str:
+    def create(self, name: str, template: str | None = None) -> str:
+        from sqlalchemy.engine import make_url
+
         db = self.prefix + f"{next(self.counter)}_" + re.sub(r"\W", "_", name)[:30]
+        clone = f' TEMPLATE "{make_url(template).database}"' if template else ""
         with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{db}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{db}"{clone}')
         return self.base.set(database=db).render_as_string(hide_password=False)
 
     def drop(self, url: str) -> None:
@@ -100,21 +104,60 @@ def postgres_server() -> Iterator[_Postgres | None]:
         cluster.stop()
 
 
-@pytest.fixture
-def make_database_url(tmp_path: Path, postgres_server) -> Iterator[Callable[..., str]]:
-    """`make_database_url("name")` → the URL of a new empty database (SQLite file or a
-    PostgreSQL database, dropped after the test)."""
-    created: list[str] = []
+@pytest.fixture(scope="session")
+def _migrated_template(postgres_server, tmp_path_factory) -> str:
+    """One database at the newest schema, cloned by `make_database_url(migrated=True)`
+    (migrating every test's database costs more than copying one)."""
+    from bot.store.migrate import migrate
 
-    def new(name: str = "alvh") -> str:
+    if postgres_server is None:
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'alvh.db'}"
+    else:
+        url = postgres_server.create("template")
+    migrate(url)
+    return url
+
+
+def _factory(folder: Path, postgres_server, request: pytest.FixtureRequest,
+             created: list[str]) -> Callable[..., str]:
+    by_name: dict[str, str] = {}
+
+    def new(name: str = "alvh", migrated: bool = False) -> str:
+        """The same name gives the same database again (like a file path would)."""
         stem = name.removesuffix(".db")
+        if stem in by_name:
+            return by_name[stem]
+        template = request.getfixturevalue("_migrated_template") if migrated else None
         if postgres_server is None:
-            return f"sqlite:///{tmp_path / (stem + '.db')}"
-        url = postgres_server.create(stem)
-        created.append(url)
+            path = folder / f"{stem}.db"
+            if template:
+                shutil.copy(template.removeprefix("sqlite:///"), path)
+            url = f"sqlite:///{path}"
+        else:
+            url = postgres_server.create(stem, template)
+            created.append(url)
+        by_name[stem] = url
         return url
 
-    yield new
+    return new
+
+
+@pytest.fixture
+def make_database_url(tmp_path: Path, postgres_server, request) -> Iterator[Callable[..., str]]:
+    """`make_database_url("name", migrated=False)` → the URL of a new database, empty or at
+    the newest schema (an SQLite file in tmp_path, or a PostgreSQL database dropped after the
+    test)."""
+    created: list[str] = []
+    yield _factory(tmp_path, postgres_server, request, created)
+    for url in created:
+        postgres_server.drop(url)
+
+
+@pytest.fixture(scope="session")
+def make_shared_database_url(tmp_path_factory, postgres_server, request):
+    """`make_database_url` for module- and session-scoped fixtures."""
+    created: list[str] = []
+    yield _factory(tmp_path_factory.mktemp("shared"), postgres_server, request, created)
     for url in created:
         postgres_server.drop(url)
 

@@ -29,7 +29,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_bindir() -> Path:
+def pg_bindir() -> Path:
     # Found, not imported: importing pgserver sets up things these tests do not use.
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
@@ -72,7 +72,7 @@ def _usable_by(user: list[str], binary: Path) -> bool:
 
 def start_postgres() -> PgCluster:
     """initdb + pg_ctl start; returns once the server accepts connections."""
-    bindir = _pg_bindir()
+    bindir = pg_bindir()
     root = Path(tempfile.mkdtemp(prefix="alvh-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:

@@ -65,7 +65,10 @@ from core.params import DEFAULT_PARAMS, Params
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
-MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
+MAX_DB_ID = 2**63 - 1  # BIGINT (Telegram user and chat ids)
+# Row ids are INTEGER: 32 bits on PostgreSQL, which refuses a larger value in a query instead
+# of finding nothing; such ids cannot exist, so they are simply not found.
+MAX_ROW_ID = 2**31 - 1
 SHOWN_ID_MAX_CHARS = 40
 # Parameter overrides: sane shapes only (the method's own limits are the engine's business).
 MAX_OVERRIDE_NUMBER = 10**9
@@ -138,10 +141,10 @@ def parse_id(raw: object) -> int | None:
         return None
     if isinstance(raw, str):
         text = raw.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_DB_ID)):
+        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
             return None
         raw = int(text)
-    if not isinstance(raw, int) or not 0 < raw <= MAX_DB_ID:
+    if not isinstance(raw, int) or not 0 < raw <= MAX_ROW_ID:
         return None
     return raw
 

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.paths import data_dir, source_checkout
+
 TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
-DEFAULT_DATABASE_URL = "sqlite:///var/alvh.db"
+DEFAULT_DATABASE_URL = "sqlite:///alvh.db"  # relative: in the data folder (bot/paths.py)
 PROVIDERS = ("offline", "live")
 SUBSYSTEM_ENV_PREFIXES = ("MARKET_DATA_", "ALVH_")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -26,12 +28,16 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-AUTO = "auto"  # `.env` of the current directory, else of the project
+AUTO = "auto"  # `.env` of the current directory, else of the data folder (or checkout)
 
 
 def default_env_file() -> Path | None:
-    for candidate in (Path.cwd() / ".env", PROJECT_ROOT / ".env"):
+    """`.env` in the current directory, else in the data folder, else (running from a
+    checkout) the checkout's; never site-packages."""
+    candidates = [Path.cwd() / ".env", data_dir(create=False) / ".env"]
+    if (checkout := source_checkout()) is not None:
+        candidates.append(checkout / ".env")
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None

@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def on_postgres() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Files the code puts in its data folder (bot/paths.py) go to a throw-away one.
+    os.environ["ALVH_DATA_DIR"] = tempfile.mkdtemp(prefix="alvh-test-data-")
     config.addinivalue_line("markers", "sqlite_only: SQLite by nature (PRAGMA, file copies)")
     config.addinivalue_line("markers", "postgres_only: needs PostgreSQL (ALVH_TEST_PG=1)")
     config.addinivalue_line("markers", "slow: builds or starts processes; still runs in CI")

@@ -20,8 +20,9 @@ from sqlalchemy import Engine, text
 from bot.store.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# pg_advisory_xact_lock key of the migration runner (any constant no other lock uses).
-MIGRATION_LOCK_KEY = 0x414C5648_01  # "ALVH", 1
+# pg_advisory_xact_lock keys of the migration runner: this constant and the database's name
+# (bot/store/leader.py uses 0x414C5602 for the scheduler).
+MIGRATION_LOCK_KEY = 0x414C5601
 
 
 def alembic_config() -> Config:
@@ -48,7 +49,8 @@ def _run(target: str | Engine, step, revision: str) -> str | None:
             conn.execution_options(sqlite_write=True)
             with conn.begin():
                 if conn.dialect.name == "postgresql":  # released at commit or rollback
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key, "
+                                      "hashtext(current_database()))"),
                                  {"key": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 step(cfg, revision)

@@ -42,6 +42,7 @@ from bot.store.inputs import (
     shown,
     to_decimal,
 )
+from bot.store.leader import Leadership
 from bot.store.serialize import row_json
 from bot.store.tables import (
     ALERT_KEY_MAX_CHARS,
@@ -255,6 +256,7 @@ class Store:
         self.engine = engine
         self._write_engine = engine.execution_options(sqlite_write=True)
         self._clock = clock
+        self._leadership: Leadership | None = None
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True,
@@ -268,7 +270,15 @@ class Store:
         return cls(engine, clock)
 
     def close(self) -> None:
+        if self._leadership is not None:  # a closing leader hands over at once
+            self._leadership.release()
         self.engine.dispose()
+
+    def leadership(self) -> Leadership:
+        """This process's claim to run the scheduled rounds (bot/store/leader.py)."""
+        if self._leadership is None:
+            self._leadership = Leadership(self.engine)
+        return self._leadership
 
     # --- plumbing -------------------------------------------------------------------------
     def _now(self) -> datetime:

@@ -27,14 +27,16 @@ KEPT_WHOLE = "Kept whole:"
 # The rooms of bot/ and what each may import from bot/ (docs/architecture.md); core is always
 # allowed. bot.telegram may import every room but the CLI; bot.cli, the outermost, anything.
 MAY_IMPORT: dict[str, set[str]] = {
-    "bot.parsing": set(), "bot.render": set(), "bot.charts": set(), "bot.config": set(),
-    "bot.store": set(),
-    "bot.marketdata": set(),
+    "bot.parsing": set(), "bot.render": set(), "bot.charts": set(),
+    "bot.paths": set(), "bot.environment": set(), "bot.config": {"bot.paths", "bot.environment"},
+    "bot.store": {"bot.paths"},
+    "bot.marketdata": {"bot.environment"},
     "bot.backtest": {"bot.marketdata", "bot.charts"},
     "bot.data": {"bot.marketdata"},  # the script that made the offline sample
     "bot.services": {"bot.parsing", "bot.store", "bot.marketdata", "bot.charts"},
     "bot.engine_files": {"bot.marketdata"},
-    "bot.scheduler": {"bot.services", "bot.render", "bot.charts", "bot.marketdata"},
+    "bot.scheduler": {"bot.services", "bot.render", "bot.charts", "bot.marketdata",
+                      "bot.environment"},
 }
 
 

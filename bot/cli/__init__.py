@@ -1,18 +1,18 @@
 """`alvh`: one command-line entry point (`alvh = "bot.cli:main"`; also `python -m bot.cli`).
 
 One module per sub-command, each holding only its argument parsing and the call into the
-library: `start`, `console`, `evaluate`, `db`, `market`, `backtest`, `calibrate`. A module
-exposes `register(subparsers)`; its sub-commands set `func(args) -> int` (the exit status).
+library: `start`, `console`, `evaluate`, `db`, `market`, `backtest`, `calibrate`, `health`.
+A module exposes `register(subparsers)`; its sub-commands set `func(args) -> int` (the exit status).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from bot.cli import backtest, calibrate, console, db, evaluate, market, start
+from bot.cli import backtest, calibrate, console, db, evaluate, health, market, start
 
 # The order `alvh --help` lists them in.
-SUBCOMMANDS = (start, console, evaluate, db, market, backtest, calibrate)
+SUBCOMMANDS = (start, console, evaluate, db, market, backtest, calibrate, health)
 
 
 def build_parser() -> argparse.ArgumentParser:

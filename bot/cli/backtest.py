@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 
 from bot.marketdata.errors import MarketDataError
+from bot.paths import data_dir
 
-DEFAULT_OUT = Path("var/backtest")
+DEFAULT_OUT = Path("backtest")  # in the data folder (bot/paths.py) unless --out is given
 
 
 def _date(s: str) -> date:
@@ -60,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma list of alvh,no_hedge,static")
     p.add_argument("--params", type=Path, help="params JSON (overrides, e.g. from calibrate)")
     p.add_argument("--history", type=Path, help="history folder (default: shipped CSVs)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for CSV/PNG/report")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                   help="folder for CSV/PNG/report (default: backtest/ in the data folder)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     text = table(result)
-    out: Path = args.out
+    out: Path = data_dir() / DEFAULT_OUT if args.out is DEFAULT_OUT else args.out
     out.mkdir(parents=True, exist_ok=True)
     n = write_trades(result, out / "trades.csv")
     write_equity_png(result, out / "equity.png")

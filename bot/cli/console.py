@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--database",
         default=None,
-        help="SQLite file or SQLAlchemy URL (default var/console.db in the project)",
+        help="SQLite file or SQLAlchemy URL (default console.db in the data folder)",
     )
     p.add_argument(
         "--user-id",

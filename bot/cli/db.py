@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add `alvh db migrate|backup|export|import`."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--database-url", metavar="URL", default=None,
-                        help="database to use (default: DATABASE_URL, else sqlite:///var/alvh.db)")
+                        help="database to use (default: DATABASE_URL, else alvh.db in the "
+                             "data folder)")
     db = sub.add_parser("db", help="the positions store: migrate, backup, export, import")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
 

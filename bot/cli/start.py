@@ -66,6 +66,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--database",
         default=None,
-        help="console only: SQLite file or SQLAlchemy URL (default var/console.db)",
+        help="console only: SQLite file or SQLAlchemy URL (default console.db in the data folder)",
     )
     p.set_defaults(func=_start)

@@ -1,6 +1,12 @@
 """The JobQueue side: install the report, official-close and intraday jobs on PTB's JobQueue,
 keep one report job per (report time, zone) in step with the subscribers, and run each job's
 round with the application's clock.
+
+Several bot processes on one PostgreSQL database: only the leader runs rounds
+(`Store.leadership()`, an advisory lock; bot/store/leader.py). Every process installs the jobs;
+each job first asks whether this process leads, and a standby tries for the lock every
+`LEADER_POLL_S` and, on taking over, runs the catch-up pass (the reports the dead leader had not
+sent yet, while the session has not opened). On SQLite every process leads (one is assumed).
 """
 
 from __future__ import annotations
@@ -32,6 +38,40 @@ CLOSE_JOB = "official-close"
 CLOSE_RETRY_JOB = "official-close-retry"
 INTRADAY_JOB = "intraday-watch"
 CATCHUP_JOB = "startup-catch-up"
+LEADER_JOB = "scheduler-leader"
+LEADER_POLL_S = 15  # a standby takes over within this long after the leader's session ends
+
+
+def _leadership(application: Any) -> Any | None:
+    store = getattr(application.bot_data.get("services"), "store", None)
+    return store.leadership() if store is not None and hasattr(store, "leadership") else None
+
+
+async def is_leader(application: Any) -> bool:
+    """Whether this process runs the scheduled rounds now (tries for the lock if not)."""
+    leadership = _leadership(application)
+    if leadership is None:
+        return True
+    was = leadership.held
+    try:
+        now = await asyncio.to_thread(leadership.try_acquire)
+    except Exception:  # the database is away: run nothing, try again at the next poll
+        log.exception("could not reach the database for the scheduler lock")
+        return False
+    if now and not was:
+        log.info("this process now runs the scheduled rounds")
+    return now
+
+
+async def _leader_job(context: Any) -> None:
+    """A standby's poll: on taking over, catch up on what the old leader left unsent."""
+    leadership = _leadership(context.application)
+    if leadership is None or leadership.held:
+        if leadership is not None:
+            await is_leader(context.application)  # a held lock: check it is still ours
+        return
+    if await is_leader(context.application):
+        await scheduler_of(context.application).catch_up(_clock(context.application)())
 
 
 
@@ -70,6 +110,8 @@ def _job_kwargs(application: Any, trigger: BaseTrigger) -> dict[str, Any]:
 
 
 async def _report_job(context: Any) -> None:
+    if not await is_leader(context.application):
+        return
     report_time, tz = context.job.data
     now = _clock(context.application)()
     if report_session(now) is None:  # belt and braces: the trigger already skips them
@@ -81,6 +123,8 @@ async def _report_job(context: Any) -> None:
 async def _close_job(context: Any) -> None:
     """The close; while its data are missing, again every ALVH_CLOSE_RETRY_MINUTES until the
     next open (after which live data can no longer be taken for the close)."""
+    if not await is_leader(context.application):
+        return
     sched = scheduler_of(context.application)
     now = _clock(context.application)()
     await sched.close_round(now)
@@ -93,10 +137,14 @@ async def _close_job(context: Any) -> None:
 
 
 async def _intraday_job(context: Any) -> None:
+    if not await is_leader(context.application):
+        return
     await scheduler_of(context.application).intraday_round(_clock(context.application)())
 
 
 async def _catch_up_job(context: Any) -> None:
+    if not await is_leader(context.application):
+        return
     await scheduler_of(context.application).catch_up(_clock(context.application)())
 
 
@@ -149,6 +197,10 @@ async def schedule_all(application: Any) -> None:
         jq.run_custom(_intraday_job, job_kwargs=_job_kwargs(application, trigger),
                       name=INTRADAY_JOB)
     jq.run_once(_catch_up_job, when=0, name=CATCHUP_JOB)
+    leadership = _leadership(application)
+    if leadership is not None and leadership.shared:
+        jq.run_repeating(_leader_job, interval=LEADER_POLL_S, first=LEADER_POLL_S,
+                         name=LEADER_JOB)
 
 
 setup = schedule_all  # the hook `bot.telegram.app` calls from post_init

@@ -6,6 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.environment import Environment, EnvironmentProblems
+
+JOB_VARIABLES = ("ALVH_INTRADAY_MINUTES", "ALVH_INTRADAY_ALERTS", "ALVH_JOB_MISFIRE_GRACE_S",
+                 "ALVH_RETRY_AFTER_MAX_S", "ALVH_SEND_ATTEMPTS", "ALVH_CONCURRENT_SENDS",
+                 "ALVH_CLOSE_RETRY_MINUTES")
+
 
 class JobConfigError(ValueError):
     def __init__(self, problems: list[str]):
@@ -27,37 +33,22 @@ class JobSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None) -> JobSettings:
-        env = env or {}
-        problems: list[str] = []
+        """Read the ALVH_* scheduler variables through the one settings model
+        (bot/environment.py); `JobConfigError` names every bad one."""
+        try:
+            parsed = Environment.parse(env or {}, only=JOB_VARIABLES)
+        except EnvironmentProblems as err:
+            raise JobConfigError(err.problems) from None
 
-        def number(name: str, default: float, kind: type = int, low: float = 1) -> Any:
-            text = (env.get(name) or "").strip()
-            if not text:
-                return default
-            try:
-                value = kind(text)
-            except ValueError:
-                value = None
-            if value is None or value < low:
-                problems.append(f"{name} {text!r} must be a {kind.__name__} of at least {low}")
-                return default
-            return value
+        def given(value: Any, default: Any) -> Any:
+            return default if value is None else value
 
-        minutes = number("ALVH_INTRADAY_MINUTES", cls.intraday_minutes)
-        if 60 % minutes:
-            problems.append(f"ALVH_INTRADAY_MINUTES {minutes} must divide 60 (1, 5, 15, 30...)")
-        enabled_text = (env.get("ALVH_INTRADAY_ALERTS") or "on").strip().lower()
-        if enabled_text not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
-            problems.append(f"ALVH_INTRADAY_ALERTS {enabled_text!r} must be on or off")
-        result = cls(
-            intraday_minutes=minutes,
-            misfire_grace_s=number("ALVH_JOB_MISFIRE_GRACE_S", cls.misfire_grace_s),
-            retry_after_max_s=number("ALVH_RETRY_AFTER_MAX_S", cls.retry_after_max_s, float, 0),
-            send_attempts=number("ALVH_SEND_ATTEMPTS", cls.send_attempts),
-            concurrent_sends=number("ALVH_CONCURRENT_SENDS", cls.concurrent_sends),
-            intraday_enabled=enabled_text in ("on", "1", "true", "yes"),
-            close_retry_minutes=number("ALVH_CLOSE_RETRY_MINUTES", cls.close_retry_minutes),
+        return cls(
+            intraday_minutes=given(parsed.intraday_minutes, cls.intraday_minutes),
+            misfire_grace_s=given(parsed.job_misfire_grace_s, cls.misfire_grace_s),
+            retry_after_max_s=given(parsed.retry_after_max_s, cls.retry_after_max_s),
+            send_attempts=given(parsed.send_attempts, cls.send_attempts),
+            concurrent_sends=given(parsed.concurrent_sends, cls.concurrent_sends),
+            intraday_enabled=given(parsed.intraday_alerts, cls.intraday_enabled),
+            close_retry_minutes=given(parsed.close_retry_minutes, cls.close_retry_minutes),
         )
-        if problems:
-            raise JobConfigError(problems)
-        return result

@@ -42,6 +42,7 @@ from bot.store.inputs import (
     shown,
     to_decimal,
 )
+from bot.store.leader import Leadership
 from bot.store.serialize import row_json
 from bot.store.tables import (
     ALERT_KEY_MAX_CHARS,
@@ -65,7 +66,10 @@ from core.params import DEFAULT_PARAMS, Params, retired_names
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
-MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
+MAX_DB_ID = 2**63 - 1  # BIGINT (Telegram user and chat ids)
+# Row ids are INTEGER: 32 bits on PostgreSQL, which refuses a larger value in a query instead
+# of finding nothing; such ids cannot exist, so they are simply not found.
+MAX_ROW_ID = 2**31 - 1
 SHOWN_ID_MAX_CHARS = 40
 # Parameter overrides: sane shapes only (the method's own limits are the engine's business).
 MAX_OVERRIDE_NUMBER = 10**9
@@ -138,10 +142,10 @@ def parse_id(raw: object) -> int | None:
         return None
     if isinstance(raw, str):
         text = raw.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_DB_ID)):
+        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
             return None
         raw = int(text)
-    if not isinstance(raw, int) or not 0 < raw <= MAX_DB_ID:
+    if not isinstance(raw, int) or not 0 < raw <= MAX_ROW_ID:
         return None
     return raw
 
@@ -258,6 +262,7 @@ class Store:
         self.engine = engine
         self._write_engine = engine.execution_options(sqlite_write=True)
         self._clock = clock
+        self._leadership: Leadership | None = None
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True,
@@ -271,7 +276,15 @@ class Store:
         return cls(engine, clock)
 
     def close(self) -> None:
+        if self._leadership is not None:  # a closing leader hands over at once
+            self._leadership.release()
         self.engine.dispose()
+
+    def leadership(self) -> Leadership:
+        """This process's claim to run the scheduled rounds (bot/store/leader.py)."""
+        if self._leadership is None:
+            self._leadership = Leadership(self.engine)
+        return self._leadership
 
     # --- plumbing -------------------------------------------------------------------------
     def _now(self) -> datetime:

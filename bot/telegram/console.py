@@ -28,7 +28,7 @@ from bot.config import ConfigError, Settings
 from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text, settle
 
 CONSOLE_USER_ID = 1  # the private chat id equals the user id
-DEFAULT_DATABASE_URL = "sqlite:///var/console.db"  # the store puts relative paths in the project
+DEFAULT_DATABASE_URL = "sqlite:///console.db"  # relative: in the data folder (bot/paths.py)
 IDLE_QUIET_S = 0.3  # no bot activity for this long after a message: its replies are complete
 REPLY_TIMEOUT_S = 60.0  # overall wait for one message's replies
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def database_url(database: str | None) -> str:
     """`--database` as given: a SQLAlchemy URL, or an SQLite file path taken from the current
-    directory (its folder is made if missing); default `var/console.db` in the project."""
+    directory (its folder is made if missing); default `console.db` in the data folder."""
     if not database:
         return DEFAULT_DATABASE_URL
     if "://" in database:

@@ -34,16 +34,11 @@ def fake_api() -> Iterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "e2e.db"
-
-
-@pytest.fixture
-def e2e_settings(fake_api: FakeBotAPI, db_path: Path) -> Settings:
+def e2e_settings(fake_api: FakeBotAPI, database_url: str) -> Settings:
     return Settings(
         telegram_bot_token=LOCAL_TOKEN,
         telegram_api_base_url=fake_api.base_url,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         market_data_provider="offline",
     )
 

@@ -1,4 +1,5 @@
 # Two entry points for a fresh machine: `make run` and `make test`.
+# `make test-pg`: the tests that use a database again, on a throw-away PostgreSQL 16 (pgserver).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install run test lint bench
+.PHONY: install run test test-pg lint bench
 install: $(STAMP)
 
 run: $(STAMP)
@@ -19,6 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+test-pg: $(STAMP)
+	ALVH_TEST_PG=1 $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

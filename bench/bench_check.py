@@ -24,12 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import build_application, default_clock, default_provider, start_polling, stop_polling
 from bot.config import Settings
-from bot.localapi import LOCAL_TOKEN, LocalBotAPI, settle
 from bot.render import render, split_message
 from bot.services import Services, UserRef
 from bot.store import PositionInput, Store, make_engine, migrate
+from bot.telegram.app import (
+    build_application,
+    default_clock,
+    default_provider,
+    start_polling,
+    stop_polling,
+)
+from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI, settle
 
 USER = 777
 POSITIONS = 20

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert
 
-from bot.app import build_application, default_provider
 from bot.config import Settings
-from bot.jobs import Scheduler
-from bot.localapi import LOCAL_TOKEN, LocalBotAPI
+from bot.scheduler import Scheduler
 from bot.store import Store
 from bot.store.tables import PositionRow, UserRow
+from bot.telegram.app import build_application, default_provider
+from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI
 
 NY = ZoneInfo("America/New_York")
 ROUND_AT = datetime(2026, 7, 8, 8, 46, tzinfo=NY)  # the offline sample's session, pre-open

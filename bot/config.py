@@ -1,5 +1,8 @@
 """Settings of the application, from the environment and `.env` (the environment wins).
 
+Every variable is a field of one pydantic-settings model, `bot.environment.Environment`
+(SecretStr for the token); `Settings` is the platform's typed view of it.
+
 The bot token is a secret: `Settings` never shows it in `repr`/`str`, and `configure_logging`
 silences the `httpx` request log, whose URLs contain the token.
 """
@@ -8,30 +11,41 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
-TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
-DEFAULT_DATABASE_URL = "sqlite:///var/alvh.db"
-PROVIDERS = ("offline", "live")
+from bot.environment import (  # noqa: F401 - re-exported: the platform's names
+    DEFAULT_DATABASE_URL,
+    LOG_LEVELS,
+    PROVIDERS,
+    TELEGRAM_API_BASE_URL,
+    Environment,
+    EnvironmentProblems,
+    mask_token,
+)
+from bot.paths import data_dir, source_checkout
+
 SUBSYSTEM_ENV_PREFIXES = ("MARKET_DATA_", "ALVH_")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# A token from @BotFather: "<bot id>:<35-ish url-safe characters>".
-_TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
-
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-AUTO = "auto"  # `.env` of the current directory, else of the project
+# The variables this room checks (the subsystems check theirs when they start).
+PLATFORM_VARIABLES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE_URL", "ALLOWED_USER_IDS",
+                      "DATABASE_URL", "MARKET_DATA_PROVIDER", "REPORT_TIME", "TIMEZONE",
+                      "LOG_LEVEL", "RATE_LIMIT_OVERALL_PER_SECOND",
+                      "RATE_LIMIT_GROUP_PER_MINUTE", "RATE_LIMIT_MAX_RETRIES")
+AUTO = "auto"  # `.env` of the current directory, else of the data folder (or checkout)
 
 
 def default_env_file() -> Path | None:
-    for candidate in (Path.cwd() / ".env", PROJECT_ROOT / ".env"):
+    """`.env` in the current directory, else in the data folder, else (running from a
+    checkout) the checkout's; never site-packages."""
+    candidates = [Path.cwd() / ".env", data_dir(create=False) / ".env"]
+    if (checkout := source_checkout()) is not None:
+        candidates.append(checkout / ".env")
+    for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None
@@ -43,14 +57,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
         super().__init__("invalid settings:\n  - " + "\n  - ".join(self.problems))
-
-
-def mask_token(token: str | None) -> str:
-    """`123456:ABC…` → `123456:***`: the bot id is public, the secret part is not."""
-    if not token:
-        return "<unset>"
-    bot_id = token.split(":", 1)[0]
-    return f"{bot_id}:***" if bot_id.isdigit() else "***"
 
 
 @dataclass(frozen=True)
@@ -109,107 +115,31 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, str]) -> Settings:
-        problems: list[str] = []
-
-        def get(name: str) -> str | None:
-            value = raw.get(name)
-            value = value.strip() if isinstance(value, str) else None
-            return value or None
-
-        token = get("TELEGRAM_BOT_TOKEN")
-        if token is not None and not _TOKEN_RE.match(token):
-            problems.append(
-                f"TELEGRAM_BOT_TOKEN ({mask_token(token)}) does not look like a bot token; "
-                "expected '<digits>:<secret>' as given by @BotFather"
-            )
-
-        base_url = get("TELEGRAM_API_BASE_URL") or TELEGRAM_API_BASE_URL
-        if not re.match(r"^https?://[^/\s]+(/\S*)?$", base_url):
-            problems.append(
-                f"TELEGRAM_API_BASE_URL {base_url!r} must be an http(s) URL such as "
-                f"{TELEGRAM_API_BASE_URL!r}"
-            )
-
-        allowed: set[int] = set()
-        for item in (get("ALLOWED_USER_IDS") or "").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            if re.fullmatch(r"-?\d+", item):
-                allowed.add(int(item))
-            else:
-                problems.append(
-                    f"ALLOWED_USER_IDS: {item!r} is not a numeric Telegram user id; "
-                    "expected e.g. '12345,67890' (empty: anyone)"
-                )
-
-        database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        if "://" not in database_url:
-            problems.append(
-                f"DATABASE_URL {database_url!r} must be a SQLAlchemy URL, e.g. "
-                f"{DEFAULT_DATABASE_URL!r}"
-            )
-
-        provider = (get("MARKET_DATA_PROVIDER") or "offline").lower()
-        if provider not in PROVIDERS:
-            problems.append(f"MARKET_DATA_PROVIDER {provider!r} must be one of {PROVIDERS}")
-
-        report_time = time(8, 45)
-        raw_time = get("REPORT_TIME")
-        if raw_time is not None:
-            m = re.fullmatch(r"(\d{1,2}):(\d{2})", raw_time)
-            if m and int(m[1]) < 24 and int(m[2]) < 60:
-                report_time = time(int(m[1]), int(m[2]))
-            else:
-                problems.append(f"REPORT_TIME {raw_time!r} must be HH:MM on a 24-hour clock")
-
-        tz = get("TIMEZONE") or "America/New_York"
+        """The platform's variables of `raw`, checked by the one model (bot/environment.py);
+        `ConfigError` names every bad one."""
         try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"TIMEZONE {tz!r} is not an IANA time zone, e.g. 'America/New_York'")
-
-        log_level = (get("LOG_LEVEL") or "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            problems.append(f"LOG_LEVEL {log_level!r} must be one of {LOG_LEVELS}")
-
-        def positive(name: str, default: float, kind: type = float) -> float:
-            text = get(name)
-            if text is None:
-                return default
-            try:
-                value = kind(text)
-            except ValueError:
-                value = None
-            if value is None or value <= 0:
-                problems.append(f"{name} {text!r} must be a {kind.__name__} above 0")
-                return default
-            return value
-
-        overall = positive("RATE_LIMIT_OVERALL_PER_SECOND", 30.0)
-        group = positive("RATE_LIMIT_GROUP_PER_MINUTE", 20.0)
-        retries = int(positive("RATE_LIMIT_MAX_RETRIES", 2, int))
-
-        if problems:
-            raise ConfigError(problems)
+            env = Environment.parse(raw, only=PLATFORM_VARIABLES)
+        except EnvironmentProblems as err:
+            raise ConfigError(err.problems) from None
         subsystem_env = {
             k: v
             for k, v in raw.items()
             if isinstance(v, str) and k.startswith(SUBSYSTEM_ENV_PREFIXES)
         }
+        token = env.telegram_bot_token
         return cls(
             subsystem_env=subsystem_env,
-            telegram_bot_token=token,
-            telegram_api_base_url=base_url,
-            allowed_user_ids=frozenset(allowed),
-            database_url=database_url,
-            market_data_provider=provider,
-            report_time=report_time,
-            timezone=tz,
-            log_level=log_level,
-            rate_limit_overall_per_second=overall,
-            rate_limit_group_per_minute=group,
-            rate_limit_max_retries=retries,
+            telegram_bot_token=token.get_secret_value() if token is not None else None,
+            telegram_api_base_url=env.telegram_api_base_url,
+            allowed_user_ids=env.allowed_user_ids,
+            database_url=env.database_url,
+            market_data_provider=env.market_data_provider,
+            report_time=env.report_time,
+            timezone=env.timezone,
+            log_level=env.log_level,
+            rate_limit_overall_per_second=env.rate_limit_overall_per_second,
+            rate_limit_group_per_minute=env.rate_limit_group_per_minute,
+            rate_limit_max_retries=env.rate_limit_max_retries,
         )
 
 

@@ -9,6 +9,10 @@ written twice.
 Accepted date forms (documented in docs/commands.md): ISO `2026-12-18`, compact `20261218`, and
 broker style `18Dec26` / `18DEC2026`. US `12/18/2026` is refused with a pointer to ISO, because
 `03/04` is ambiguous between countries.
+
+Kept whole: one vocabulary. The command parsers are built from the shared token parsers
+(numbers, dates, strikes, ids, labels) and share the `USAGE` lines and bounds; split up, every
+piece would import every other.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Every reply is a Jinja2 template in `templates/` (Telegram HTML); numbers are formatted here.
 
-Templates live at the project's top-level `templates/` folder (the design card fixes it). They are
-found relative to this package (`<repo>/templates`), or from `ALVH_TEMPLATES_DIR` when set (for an
-installed wheel, which does not carry the top-level folder). If neither exists, `TemplatesMissing`
-says where it looked, instead of a bare TemplateNotFound on the first reply.
+Templates live at the project's top-level `templates/` folder (the design card fixes it); the
+wheel carries a copy as package data in `bot/templates/` (setup.py's build step). They are found
+from `ALVH_TEMPLATES_DIR` when set, else in the package (an installed wheel), else at the top of
+the checkout. If none exists, `TemplatesMissing` says where it looked, instead of a bare
+TemplateNotFound on the first reply.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def templates_dir() -> Path:
     candidates = []
     if os.environ.get(TEMPLATES_ENV):
         candidates.append(Path(os.environ[TEMPLATES_ENV]))
-    candidates.append(Path(__file__).resolve().parent.parent / "templates")
+    here = Path(__file__).resolve().parent
+    candidates += [here / "templates", here.parent / "templates"]
     for c in candidates:
         if (c / "start.html.j2").is_file():
             return c

@@ -5,6 +5,10 @@
 settings. Methods return plain data (domain objects and engine records) for `bot.render`; they
 never format text. A user mistake raises `UserError(message, usage)`, or the store's typed
 `NotFound` / `ValidationError`, which the handlers turn into a reply.
+
+Kept whole: this is the one use-case layer every front end calls (docs/architecture.md); its
+use cases share the market-data cache, the clock and the store of one `Services` object, and
+each is short. Charts, rendering and parsing already live in their own modules.
 """
 
 from __future__ import annotations

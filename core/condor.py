@@ -67,6 +67,15 @@ class Book:
         return np.maximum(k[:, 1] - k[:, 0], k[:, 3] - k[:, 2])
 
 
+@dataclass(frozen=True)
+class SurfaceLevels:
+    """The index levels (percent) the SSVI surface of an evaluation was built from."""
+
+    vix: float
+    vix9d: float | None
+    vix3m: float | None
+
+
 def expiry_bounds(
     book: Book, params: Params = DEFAULT_PARAMS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -116,20 +125,69 @@ def chain_ivs(
 
 def model_ivs(
     book: Book,
-    spx: float,
+    spx: float | np.ndarray,
     years: np.ndarray,
-    vix: float,
-    vix9d: float | None,
-    vix3m: float | None,
+    vix: float | np.ndarray,
+    vix9d: float | np.ndarray | None,
+    vix3m: float | np.ndarray | None,
+    params: Params = DEFAULT_PARAMS,
+    r: float | None = None,
+    q: float | None = None,
+) -> np.ndarray:
+    """SSVI leg IVs (n, 4) at SPX `spx` and the index levels given (METHOD §1).
+
+    The forward uses r and q (defaults: `params.rate_default`, `params.dividend_yield`).
+    `spx`, `vix`, `vix9d`, `vix3m` may be arrays (n,) — one shocked market per position."""
+    r = params.rate_default if r is None else r
+    q = params.dividend_yield if q is None else q
+    tau = np.maximum(np.asarray(years, float), MIN_YEARS)[:, None]
+    spot = (np.asarray(spx, float) * book.scale)[..., None]
+    levels = [None if x is None else np.asarray(x, float)[..., None] for x in (vix9d, vix, vix3m)]
+    return np.asarray(pricing.ssvi_vol(book.strikes, spot, tau, r, q, levels[1], levels[0],
+                                       levels[2], params), float)
+
+
+def shocked_ivs(
+    iv: np.ndarray,
+    is_model: np.ndarray,
+    strikes: np.ndarray,
+    spot: np.ndarray,
+    years: np.ndarray,
+    r: float,
+    q: float,
+    surface: SurfaceLevels,
+    vol_ratio: float | np.ndarray,
     params: Params = DEFAULT_PARAMS,
 ) -> np.ndarray:
-    """Smile-model leg IVs (n, 4): σ_ATM(τ) from the VIX term structure, σ(K) from the smile."""
-    tau = np.maximum(years, MIN_YEARS)
-    atm = np.asarray(pricing.atm_vol(tau, vix, vix9d=vix9d, vix3m=vix3m, params=params), float)
-    spot = (spx * book.scale)[:, None]
-    return np.asarray(
-        pricing.smile_vol(book.strikes, spot, tau[:, None], atm.reshape(-1, 1), params), float
-    )
+    """Leg IVs in a shocked market (spot moved, index levels × `vol_ratio`, time moved on).
+
+    Model legs are read off the SSVI surface at the shocked spot and levels (the surface floats
+    with the forward: a put spread never loses value as spot falls toward it); chain legs keep
+    their quoted IV × `vol_ratio` (sticky strike: a quote is a quote for that strike). Every
+    argument broadcasts against `strikes` (…, 4); `spot` and `strikes` in own points."""
+    ratio = np.asarray(vol_ratio, float)
+    tau = np.maximum(np.asarray(years, float), MIN_YEARS)
+    levels = [None if x is None else x * ratio for x in (surface.vix9d, surface.vix,
+                                                          surface.vix3m)]
+    model = np.asarray(pricing.ssvi_vol(strikes, spot, tau, r, q, levels[1], levels[0],
+                                        levels[2], params), float)
+    return np.where(is_model, model, iv * ratio)
+
+
+def moved_ivs(
+    book: Book,
+    ca: CondorAnalytics,
+    spx_new: float | np.ndarray,
+    years_new: np.ndarray,
+    vol_ratio: float | np.ndarray,
+    params: Params = DEFAULT_PARAMS,
+) -> np.ndarray:
+    """`shocked_ivs` for the positions of `book`: (n, 4) IVs with SPX at `spx_new` (scalar or
+    (n,)), time to settlement `years_new` (n,) and the index levels × `vol_ratio`."""
+    spot = (np.broadcast_to(np.asarray(spx_new, float), (book.n,)) * book.scale)[:, None]
+    return shocked_ivs(ca.iv, ca.iv_is_model, book.strikes, spot,
+                       np.asarray(years_new, float)[:, None], ca.r, ca.q, ca.surface,
+                       np.asarray(vol_ratio, float), params)
 
 
 # --- pricing the legs ----------------------------------------------------------------------
@@ -176,6 +234,10 @@ class CondorAnalytics:
     years: np.ndarray
     iv: np.ndarray  # (n, 4)
     model_iv: np.ndarray  # bool: some leg fell back to the smile
+    iv_is_model: np.ndarray  # (n, 4) bool: this leg's IV is the model's
+    surface: SurfaceLevels  # the index levels model IVs were read at
+    r: float
+    q: float
     iv_asof: np.ndarray  # (n, 4) epoch seconds of chain IVs (NaN for model)
     prices: np.ndarray  # (n, 4)
     mark: np.ndarray
@@ -215,7 +277,7 @@ def analyse(
     c_iv, c_when = chain_ivs(book, chain)
     missing = ~np.isfinite(c_iv)
     if missing.any():
-        m_iv = model_ivs(book, spx, years, vix, vix9d, vix3m, params)
+        m_iv = model_ivs(book, spx, years, vix, vix9d, vix3m, params, r, q)
         iv = np.where(missing, m_iv, c_iv)
     else:
         iv = c_iv
@@ -244,6 +306,10 @@ def analyse(
         years=np.asarray(years, float),
         iv=iv,
         model_iv=missing.any(axis=1),
+        iv_is_model=missing,
+        surface=SurfaceLevels(vix, vix9d, vix3m),
+        r=r,
+        q=q,
         iv_asof=c_when,
         prices=prices,
         mark=mark,
@@ -334,9 +400,13 @@ def breakeven_expansion(
     pot_all = np.asarray(tp.touch, float)
     breached = np.stack([spot <= be[:, 0], spot >= be[:, 1]], axis=1)  # (n, 2)
     pot_all = np.where(breached[:, None, :], 1.0, pot_all)
-    # ΔP&L one session ahead at today's spot with IVs × M: one pricing call over (n, M, 4)
-    iv_shock = ca.iv[:, None, :] * shocks[None, :, None]  # (n, M, 4)
+    # ΔP&L one session ahead at today's spot with IVs × M (model legs: the surface at the index
+    # levels × M, one session on): one pricing call over (n, M, 4)
     tau_next = np.maximum(years_next, MIN_YEARS)
+    iv_shock = shocked_ivs(ca.iv[:, None, :], ca.iv_is_model[:, None, :],
+                           book.strikes[:, None, :], spot[:, None, None],
+                           tau_next[:, None, None], r, q, ca.surface, shocks[None, :, None],
+                           params)  # (n, M, 4)
     g = pricing.bsm(
         spot[:, None, None], book.strikes[:, None, :], tau_next[:, None, None], r, q, iv_shock,
         np.broadcast_to(LEG_IS_CALL, iv_shock.shape),

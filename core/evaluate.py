@@ -32,6 +32,7 @@ from core.condor import (
     analyse,
     breakeven_expansion,
     condor_value_change,
+    moved_ivs,
     primary_shock,
 )
 from core.confirm import (
@@ -585,10 +586,8 @@ def _price_fn(ctx: MarketContext, params: Params):
 
     def price(spot: np.ndarray, strikes: np.ndarray, years: np.ndarray):
         tau = np.maximum(years, MIN_YEARS)
-        atm = np.asarray(pricing.atm_vol(tau, ctx.vix, vix9d=ctx.vix9d, vix3m=ctx.vix3m,
-                                         params=params), float)
-        iv = np.asarray(pricing.smile_vol(strikes, spot[:, None], tau[:, None], atm[:, None],
-                                          params), float)
+        iv = np.asarray(pricing.ssvi_vol(strikes, spot[:, None], tau[:, None], ctx.r, ctx.q,
+                                         ctx.vix, ctx.vix9d, ctx.vix3m, params), float)
         g = pricing.bsm(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
                         np.broadcast_to(LEG_IS_CALL, strikes.shape))
         prices = np.asarray(g.price, float)
@@ -687,7 +686,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
                           ctx.vix_asks, ctx.r, v_star, np.maximum(v_years - days_next / 365.0, 0),
                           p)
         row = choose_vix_expiry(v_ep, v_sess, asof.timestamp(), settle_ep, sessions, p)
-    iv_stress = ca.iv * (v_star / V)
+    # model legs: the surface at the stressed spot and VIX; chain legs: IV × V*/V
+    iv_stress = moved_ivs(book, ca, S * (1 + r_star), years_next, v_star / V, p)
     loss_c = condor_value_change(book, S * (1 + r_star), years_next, ctx.r, ctx.q, iv_stress,
                                  ca.mark) * p.spx_multiplier * book.qty
 

@@ -10,8 +10,21 @@ Units are in the field names or comments: `_pct` is percent of SPX (0.94 means 0
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+# The largest ATM total variance θ the smile is checked (and priced) for: 200 % vol for a year,
+# or VIX 100 at c = 1 for four years. Beyond it the surface is NaN, never an unchecked number.
+SSVI_THETA_MAX = 4.0
+# Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
+# params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,
+# 35-DTE time rule and EDR_h-multiple roll tiers: METHOD v2 §13.
+RETIRED_PARAMS = frozenset({"smile_atm_ratio", "smile_a", "smile_b", "smile_clamp_lo",
+                            "smile_clamp_hi", "short_delta_watch", "short_delta_tested",
+                            "short_delta_new", "edr_pressure_delta", "time_trigger_entry_dte",
+                            "time_trigger_dte", "roll_tier_breached", "roll_tier_default",
+                            "roll_tier_floor", "roll_tier_step"})
 
 
 @dataclass(frozen=True)
@@ -43,12 +56,11 @@ class Params:
     wpr_tested: float = 1.0
     wpr_horizon_sessions: float = 5.0  # H: WPR looks min(n, H) sessions ahead (one week)
 
-    # --- §1 smile model -------------------------------------------------------------------
-    smile_atm_ratio: float = 0.88  # σ_ATM = 0.88 · σ_VIX(τ)
-    smile_a: float = -0.35
-    smile_b: float = 0.12
-    smile_clamp_lo: float = 0.75
-    smile_clamp_hi: float = 1.8
+    # --- §1 smile model: SSVI, θ(τ) from the VIX term structure ------------------------------
+    smile_c: float = 0.82  # ATM vol / σ_VIX(τ)  (calibrate: the main lever of model prices)
+    smile_rho: float = -0.55  # skew (spot-vol correlation of the surface)
+    smile_eta: float = 0.60  # curvature level, φ(θ) = η/θ^γ
+    smile_gamma: float = 0.5  # power law exponent, (0, ½]
     smile_tenor_vix9d_days: float = 9.0
     smile_tenor_vix_days: float = 30.0
     smile_tenor_vix3m_days: float = 93.0
@@ -174,6 +186,11 @@ class Params:
     vix_option_multiplier: float = 100.0
     vix_future_multiplier: float = 1000.0
 
+    def __post_init__(self) -> None:
+        problems = ssvi_problems(self)
+        if problems:
+            raise ValueError("smile parameters refused: " + "; ".join(problems))
+
     @property
     def edr_approach(self) -> float:
         """Approach level: explicit, or 0.9 × trigger rounded to 0.01 (0.846 → 0.85)."""
@@ -192,7 +209,10 @@ class Params:
 
     @classmethod
     def from_overrides(cls, overrides: dict[str, Any] | None) -> Params:
-        """Defaults with the user's overrides; unknown keys raise ValueError naming them."""
+        """Defaults with the user's overrides; unknown keys raise ValueError naming them.
+        Retired names (`RETIRED_PARAMS`, e.g. the v1 smile's) are ignored, so settings and
+        files written before they went still load; `retired_names` lists them for a log."""
+        overrides = {k: v for k, v in (overrides or {}).items() if k not in RETIRED_PARAMS}
         if not overrides:
             return cls()
         known = {f.name for f in fields(cls)}
@@ -203,6 +223,60 @@ class Params:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def retired_names(overrides: dict[str, Any] | None) -> list[str]:
+    """The override names `Params.from_overrides` ignores because they were retired."""
+    return sorted(set(overrides or {}) & RETIRED_PARAMS)
+
+
+def ssvi_eta_max(rho: float, gamma: float) -> float:
+    """The largest η (strictly) free of butterfly arbitrage up to θ = SSVI_THETA_MAX for this
+    ρ and γ ∈ (0, ½] (the two conditions of `ssvi_problems` solved for η)."""
+    skew = 1.0 + abs(rho)
+    wings = 4.0 / (SSVI_THETA_MAX ** (1.0 - gamma) * skew)
+    near_money = math.sqrt(4.0 / (SSVI_THETA_MAX ** (1.0 - 2.0 * gamma) * skew))
+    return min(wings * (1.0 - 1e-9), near_money)
+
+
+def ssvi_problems(p: Params) -> list[str]:
+    """Why the smile parameters would not give an arbitrage-free surface (empty: they do).
+
+    Gatheral–Jacquier (2014), power law φ(θ) = η/θ^γ: free of butterfly arbitrage when
+    θφ(θ)(1 + |ρ|) < 4 and θφ(θ)²(1 + |ρ|) ≤ 4 for every θ used, i.e. up to SSVI_THETA_MAX
+    for 0 < γ ≤ ½; free of calendar arbitrage for any γ in (0, 1) once θ is non-decreasing."""
+    out: list[str] = []
+    try:
+        c, rho, eta, gamma = (float(x) for x in (p.smile_c, p.smile_rho, p.smile_eta,
+                                                  p.smile_gamma))
+        tenors = [float(x) for x in (p.smile_tenor_vix9d_days, p.smile_tenor_vix_days,
+                                     p.smile_tenor_vix3m_days)]
+    except (TypeError, ValueError):
+        return ["smile_c, smile_rho, smile_eta, smile_gamma and the tenors must be numbers"]
+    if not 0 < c < math.inf:
+        out.append(f"smile_c must be positive (got {c})")
+    if not -1 < rho < 1:
+        out.append(f"smile_rho must lie strictly between −1 and 1 (got {rho})")
+    if not 0 < eta < math.inf:
+        out.append(f"smile_eta must be positive (got {eta})")
+    if not 0 < gamma <= 0.5:
+        out.append(f"smile_gamma must lie in (0, 0.5] (got {gamma}): above ½ short tenors "
+                   "have butterfly arbitrage")
+    if not all(0 < t < math.inf for t in tenors) or not tenors[0] < tenors[1] < tenors[2]:
+        out.append(f"smile tenors must be positive and increasing VIX9D < VIX < VIX3M "
+                   f"(got {tenors})")
+    if out:
+        return out
+    skew = 1.0 + abs(rho)
+    slope = eta * SSVI_THETA_MAX ** (1.0 - gamma) * skew  # θφ(1 + |ρ|) at the largest θ
+    if not slope < 4.0:
+        out.append(f"η·θ^(1−γ)·(1 + |ρ|) = {slope:.3g} at θ = {SSVI_THETA_MAX:g} must be < 4 "
+                   "(butterfly arbitrage in the wings)")
+    curvature = eta * eta * SSVI_THETA_MAX ** (1.0 - 2.0 * gamma) * skew  # θφ²(1 + |ρ|)
+    if not curvature <= 4.0:
+        out.append(f"η²·θ^(1−2γ)·(1 + |ρ|) = {curvature:.3g} must be ≤ 4 "
+                   "(butterfly arbitrage near the money)")
+    return out
 
 
 DEFAULT_PARAMS = Params()

@@ -9,8 +9,12 @@ strikes are drawn at SPX = K / 0.1.
 Spot-vol mapping (chosen here; METHOD §7 gives only the derivative dV/dS = β_rel·V/S):
 integrated, V(S) = V·(S/S₀)^β_rel, the same log-linear form as the §6 stress (ln V*/V = β·r).
 Each VIX future moves by β_F·(V(S) − V) (§6 step 7). In the combined curve the condor's leg IVs
-move with VIX too (× V(S)/V, as the engine's stress does), so a hedge is never shown paying
-for a fall while the condor's vega loss from that same VIX rise is left out.
+move with VIX too (as the engine's stress does), so a hedge is never shown paying for a fall
+while the condor's vega loss from that same VIX rise is left out.
+
+Leg IVs at another spot (METHOD §1, docs/pricing.md "shocked surface"): model legs are read off
+the SSVI surface at that spot (and, in the combined curve, at the index levels × V(S)/V); chain
+legs keep their quoted IV (× V(S)/V in the combined curve): sticky strike.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from core import calendar as cal
 from core import pricing
-from core.condor import LEG_IS_CALL, Book, analyse, condor_mark, leg_greeks
+from core.condor import LEG_IS_CALL, Book, analyse, condor_mark, leg_greeks, shocked_ivs
 from core.edr import horizon_edr
 from core.hedge import HeldLayers, beta_f, black_vol, days_between, future_for
 from core.models import HedgeKind, Position
@@ -70,7 +74,7 @@ class PayoffCurves:
     position: Position
     spot: np.ndarray  # (G,)
     expiry_usd: np.ndarray  # (G,) at settlement
-    today_usd: np.ndarray  # (G,) T+0, leg IVs held (sticky strike)
+    today_usd: np.ndarray  # (G,) T+0, VIX held (model legs re-read at each spot)
     hedge_usd: np.ndarray | None  # (G,) held layers' T+0 P&L with VIX via spot-vol; None: none
     combined_usd: np.ndarray | None  # (G,) condor (IVs moved with VIX) + hedges, T+0
     spot_now: float  # SPX
@@ -176,15 +180,21 @@ def payoff_curves(position: Position, m: MarketInputs, params: Params = DEFAULT_
     at_expiry = pricing.bsm(own[:, None], strikes, 0.0, m.r, m.q, ca.iv,
                             np.broadcast_to(LEG_IS_CALL, strikes.shape))
     expiry_usd = (cn - condor_mark(np.asarray(at_expiry.price, float))) * mult
-    now = leg_greeks(own, strikes, years, m.r, m.q, ca.iv)
+    years_g = np.full(grid.shape, float(years[0]))
+
+    def ivs_at(vol_ratio) -> np.ndarray:  # (G, 4): model legs off the surface at each spot
+        return shocked_ivs(ca.iv, ca.iv_is_model, strikes, own[:, None], years_g[:, None],
+                           m.r, m.q, ca.surface, vol_ratio, p)
+
+    now = leg_greeks(own, strikes, years_g, m.r, m.q, ivs_at(np.ones((grid.size, 1))))
     today_usd = (cn - condor_mark(np.asarray(now.price, float))) * mult
     hedge_usd = combined_usd = None
     held = HeldLayers.from_positions([position])
     if held.size:
         vix_grid = vix_at(grid, m.spx, m.vix, p)
         hedge_usd = hedge_pnl(held, vix_grid, m, p)
-        iv_moved = ca.iv * (vix_grid / m.vix)[:, None]  # (G, 4)
-        moved = leg_greeks(own, strikes, years, m.r, m.q, iv_moved)
+        iv_moved = ivs_at((vix_grid / m.vix)[:, None])  # (G, 4)
+        moved = leg_greeks(own, strikes, years_g, m.r, m.q, iv_moved)
         combined_usd = (cn - condor_mark(np.asarray(moved.price, float))) * mult + hedge_usd
     return PayoffCurves(
         position=position, spot=grid, expiry_usd=expiry_usd, today_usd=today_usd,

@@ -1,4 +1,4 @@
-"""Option math of the core: BSM, Black-76, implied vol, touch probability, the smile model.
+"""Option math of the core: BSM, Black-76, implied vol, touch probability, the SSVI smile.
 
 Everything is vectorised over numpy arrays with broadcasting; scalars work too, results are
 always float ndarrays (0-d for all-scalar input). No Python loop per option.
@@ -27,20 +27,22 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, SSVI_THETA_MAX, Params
 
 __all__ = [
     "IV_SIGMA_MAX",
     "IV_SIGMA_MIN",
     "Greeks",
     "TouchProbability",
-    "atm_vol",
     "black76",
     "bsm",
     "implied_vol",
     "implied_vol_black76",
-    "smile_vol",
+    "ssvi_theta",
+    "ssvi_total_variance",
+    "ssvi_vol",
     "touch_probability",
+    "vix_term_vol",
 ]
 
 # Units of the reported Greeks.
@@ -434,64 +436,127 @@ def touch_probability(S, level, T, r, q, sigma) -> TouchProbability:
     return TouchProbability(touch, finish)
 
 
-# --- smile model (METHOD.md §1) ------------------------------------------------------------
+# --- smile model: SSVI (METHOD.md §1) --------------------------------------------------------
 
 
-def _index_level(name: str, value: object, required: bool) -> float | None:
-    """A volatility index level in percent; None/NaN is missing (unless required)."""
-    if value is None and not required:
-        return None
-    level = _float_array(name, value)
-    if level.ndim != 0:
-        raise ValueError(f"{name} must be one index level, not an array (got shape {level.shape})")
-    level = float(level)
-    if math.isnan(level) and not required:
-        return None
-    if not (0 < level < math.inf):
-        raise ValueError(f"{name} must be a positive index level in percent (got {value!r})")
-    return level
+def _index_levels(name: str, value: object) -> np.ndarray:
+    """Volatility index levels in percent as an array; None means missing (NaN)."""
+    if value is None:
+        return np.asarray(np.nan)
+    return _float_array(name, value)
 
 
-def atm_vol(tau_years, vix, vix9d=None, vix3m=None, params: Params = DEFAULT_PARAMS):
-    """Model ATM vol σ_ATM(τ) = smile_atm_ratio · σ_VIX(τ) (decimal), vectorised over τ.
+def _term_points(vix, vix9d, vix3m, params: Params):
+    """The (tenor years, level decimal, present) of the three index points, tenor-ordered.
+    VIX is required: where it is missing or ≤ 0 the caller returns NaN. An optional level that
+    is NaN (or None) is missing; one that is ≤ 0 or +inf is bad data (`bad`)."""
+    v9, v, v3 = (_index_levels(n, x) for n, x in (("vix9d", vix9d), ("vix", vix),
+                                                    ("vix3m", vix3m)))
+    bad = np.zeros((), dtype=bool)
+    points = []
+    for days, level, required in ((params.smile_tenor_vix9d_days, v9, False),
+                                  (params.smile_tenor_vix_days, v, True),
+                                  (params.smile_tenor_vix3m_days, v3, False)):
+        present = _positive(level)
+        bad = bad | ~present if required else bad | (~np.isnan(level) & ~present)
+        points.append((days / DAYS_PER_YEAR, np.where(present, level / 100.0, np.nan), present))
+    return points, bad
 
-    σ_VIX(τ) interpolates total variance σ²·t linearly in t between the points that are present
-    of (9 d, VIX9D), (30 d, VIX), (93 d, VIX3M) (tenors from params, calendar days / 365), with
-    the vol held flat outside the first and last point. Index levels are in percent (15.5);
-    `vix` is required, `vix9d`/`vix3m` may be None or NaN (missing); a non-positive level raises
-    ValueError. τ ≤ 0 or non-finite → NaN.
+
+def _vix_total_variance(tau, points):
+    """σ_VIX(τ)²·τ and the running max of the knots' total variances at tenors ≤ τ.
+
+    Linear in total variance between the present points, vol flat before the first and after
+    the last one present. One pass per knot (three), vectorised over τ and the levels."""
+    shape = np.broadcast_shapes(tau.shape, *(lv.shape for _, lv, _ in points))
+    left_t = np.full(shape, np.nan)
+    left_w = np.full(shape, np.nan)
+    right_t = np.full(shape, np.nan)
+    right_w = np.full(shape, np.nan)
+    knot_max = np.zeros(shape)  # max knot total variance at tenors ≤ τ
+    first_vol = np.full(shape, np.nan)
+    last_vol = np.full(shape, np.nan)
+    for t, level, present in points:
+        w = level * level * t
+        at_left = present & (t <= tau)
+        left_t = np.where(at_left, t, left_t)
+        left_w = np.where(at_left, w, left_w)
+        knot_max = np.where(at_left, np.maximum(knot_max, w), knot_max)
+        first_vol = np.where(present & np.isnan(first_vol), level, first_vol)
+        last_vol = np.where(present, level, last_vol)
+    for t, level, present in reversed(points):
+        at_right = present & (t >= tau)
+        right_t = np.where(at_right, t, right_t)
+        right_w = np.where(at_right, level * level * t, right_w)
+    with np.errstate(all="ignore"):
+        span = right_t - left_t
+        inner = left_w + (right_w - left_w) * np.where(span > 0, (tau - left_t) / span, 0.0)
+    total = np.where(np.isnan(left_t), first_vol * first_vol * tau,
+                     np.where(np.isnan(right_t), last_vol * last_vol * tau, inner))
+    return total, knot_max
+
+
+def vix_term_vol(tau_years, vix, vix9d=None, vix3m=None, params: Params = DEFAULT_PARAMS):
+    """σ_VIX(τ) (decimal): the index term structure interpolated in total variance.
+
+    Points (9 d, VIX9D), (30 d, VIX), (93 d, VIX3M) (tenors from params, calendar days / 365)
+    where present; total variance σ²τ linear in τ between them; vol flat before the first and
+    after the last point present. Levels are in percent (15.5) and broadcast with τ like
+    numbers; `vix9d`/`vix3m` None or NaN are missing. NaN where τ ≤ 0 or non-finite, VIX is
+    missing or ≤ 0, or a present VIX9D/VIX3M is ≤ 0.
     """
     tau = _float_array("tau_years", tau_years)
-    points = [
-        (params.smile_tenor_vix9d_days, _index_level("vix9d", vix9d, required=False)),
-        (params.smile_tenor_vix_days, _index_level("vix", vix, required=True)),
-        (params.smile_tenor_vix3m_days, _index_level("vix3m", vix3m, required=False)),
-    ]
-    points = sorted((days / DAYS_PER_YEAR, level / 100.0) for days, level in points
-                    if level is not None)
-    knots = np.array([t for t, _ in points])
-    vols = np.array([v for _, v in points])
+    points, bad = _term_points(vix, vix9d, vix3m, params)
+    total, _ = _vix_total_variance(tau, points)
     with np.errstate(all="ignore"):
-        total_var = np.interp(tau, knots, vols * vols * knots)
-        sigma = np.sqrt(total_var / tau)
-        sigma = np.where(tau <= knots[0], vols[0], sigma)
-        sigma = np.where(tau >= knots[-1], vols[-1], sigma)
-    return np.where(_positive(tau), params.smile_atm_ratio * sigma, np.nan)
+        sigma = np.sqrt(total / tau)
+    return np.where(_positive(tau) & ~bad, sigma, np.nan)
 
 
-def smile_vol(K, S, tau_years, atm_sigma, params: Params = DEFAULT_PARAMS):
-    """Model vol at strike K (decimal): σ_ATM·clamp(1 + a·m + b·m², lo, hi), m = ln(K/S)/(σ_ATM√τ).
+def ssvi_theta(tau_years, vix, vix9d=None, vix3m=None, params: Params = DEFAULT_PARAMS):
+    """θ(τ): the SSVI ATM total variance, max over τ' ≤ τ of (c·σ_VIX(τ'))²·τ'.
 
-    a, b, lo, hi are `params.smile_a`, `smile_b`, `smile_clamp_lo`, `smile_clamp_hi` (METHOD.md
-    §1: −0.35, 0.12, 0.75, 1.8). Broadcasts; NaN where K, S, τ or σ_ATM is non-finite or ≤ 0.
+    σ_VIX²·τ' is piecewise linear in τ' between the index points and increasing outside
+    them, so the running max is the larger of its value at τ and at the present knots ≤ τ:
+    exact, and non-decreasing in τ (no calendar arbitrage). NaN as in `vix_term_vol`.
+    """
+    tau = _float_array("tau_years", tau_years)
+    points, bad = _term_points(vix, vix9d, vix3m, params)
+    total, knot_max = _vix_total_variance(tau, points)
+    theta = params.smile_c ** 2 * np.maximum(total, knot_max)
+    return np.where(_positive(tau) & ~bad, theta, np.nan)
+
+
+def ssvi_total_variance(k, theta, params: Params = DEFAULT_PARAMS):
+    """SSVI total implied variance w(k, θ) = θ/2·[1 + ρφk + √((φk + ρ)² + 1 − ρ²)],
+    φ = η/θ^γ (Gatheral–Jacquier power law). k = ln(K/F) is forward log-moneyness, θ the ATM
+    total variance (w(0, θ) = θ). NaN where k is non-finite, θ ≤ 0 or non-finite, or θ is
+    above `SSVI_THETA_MAX` (beyond the range `Params` checks free of butterfly arbitrage).
+    """
+    k, theta = _float_array("k", k), _float_array("theta", theta)
+    _broadcast(k=k, theta=theta)
+    rho, eta, gamma = params.smile_rho, params.smile_eta, params.smile_gamma
+    with np.errstate(all="ignore"):
+        phi_k = eta * theta ** (-gamma) * k
+        w = 0.5 * theta * (1.0 + rho * phi_k + np.sqrt((phi_k + rho) ** 2 + 1.0 - rho * rho))
+    valid = np.isfinite(k) & _positive(theta) & (theta <= SSVI_THETA_MAX)
+    return np.where(valid, w, np.nan)
+
+
+def ssvi_vol(K, S, tau_years, r, q, vix, vix9d=None, vix3m=None,
+             params: Params = DEFAULT_PARAMS):
+    """Model implied vol (decimal) at strike K: σ = √(w(k, θ(τ))/τ), k = ln(K/F),
+    F = S·e^{(r−q)τ} (METHOD §1). Everything broadcasts, index levels included, so a shocked
+    surface is one call with the shocked S and levels. NaN where K, S, τ are ≤ 0 or
+    non-finite, r or q non-finite, or the levels are bad (`vix_term_vol`).
     """
     K, S = _float_array("K", K), _float_array("S", S)
-    tau, atm = _float_array("tau_years", tau_years), _float_array("atm_sigma", atm_sigma)
-    _broadcast(K=K, S=S, tau_years=tau, atm_sigma=atm)
+    tau, r, q = (_float_array(n, x) for n, x in (("tau_years", tau_years), ("r", r), ("q", q)))
+    _broadcast(K=K, S=S, tau_years=tau, r=r, q=q)
+    theta = ssvi_theta(tau, vix, vix9d, vix3m, params)
     with np.errstate(all="ignore"):
-        m = np.log(K / S) / (atm * np.sqrt(tau))
-        factor = np.clip(1.0 + params.smile_a * m + params.smile_b * m * m,
-                         params.smile_clamp_lo, params.smile_clamp_hi)
-        sigma = atm * factor
-    valid = _positive(K) & _positive(S) & _positive(tau) & _positive(atm)
+        k = np.log(K / S) - (r - q) * tau
+        sigma = np.sqrt(ssvi_total_variance(np.where(np.isfinite(k), k, np.nan), theta, params)
+                        / tau)
+    valid = _positive(K) & _positive(S) & _positive(tau) & _finite(r) & _finite(q)
     return np.where(valid, sigma, np.nan)

@@ -1,14 +1,14 @@
 """The fake Telegram Bot API server of the end-to-end tests.
 
-The server itself lives in `bot.localapi` (the console runs on it too); this module is the
-tests' name for it, plus the small helpers the e2e tests share.
+The server itself lives in `bot.telegram.botapi_server` (the console runs on it too); this
+module is the tests' name for it, plus the small helpers the e2e tests share.
 """
 
 from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.localapi import (
+from bot.telegram.botapi_server import (
     BOT_USER,
     LOCAL_TOKEN,
     MAX_MESSAGE_LENGTH,
@@ -20,7 +20,7 @@ from bot.localapi import (
     html_to_text,
     parse_html,
 )
-from bot.localapi import settle as settle_or_timeout
+from bot.telegram.botapi_server import settle as settle_or_timeout
 
 FakeBotAPI = LocalBotAPI
 

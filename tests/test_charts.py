@@ -204,13 +204,15 @@ def test_roll_chart_data_is_the_engines_proposal(sample):
 
     snap, hist, events, asof = sample
     hedge = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 8, 19), 3, 1.0, strike=19.0)
+    # credit 1.00: under the SSVI smile the 2-DTE condor marks ≈ 0.58, so a larger credit
+    # would take the profit (R2) before any roll is proposed
     old = Position(id=1, root="SPXW", expiry=date(2026, 7, 10), k1=7250, k2=7300, k3=7700,
-                   k4=7750, qty=1, entry_credit=3.0, opened=date(2026, 6, 5), hedges=(hedge,))
+                   k4=7750, qty=1, entry_credit=1.0, opened=date(2026, 6, 5), hedges=(hedge,))
     proposal = evaluate([old], snap, hist, events, Params(), asof).by_id(1).roll.proposal
     assert proposal is not None
     k = proposal.strikes
     new = Position(id=0, root="SPXW", expiry=proposal.expiry, k1=k[0], k2=k[1], k3=k[2],
-                   k4=k[3], qty=1, entry_credit=3.0, roll_credits=proposal.r, opened=asof.date())
+                   k4=k[3], qty=1, entry_credit=1.0, roll_credits=proposal.r, opened=asof.date())
     m = MarketInputs.from_context(evaluate_market(snap, hist, events, Params(), asof))
     before, after = payoff_curves(old, m), payoff_curves(new, m)
     assert after.at(m.spx) == pytest.approx(proposal.net_credit * 100)  # expiry at K2' = Cn'

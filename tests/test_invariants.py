@@ -467,7 +467,11 @@ def test_i4_hedge_first_only_with_a_viable_roll_waiting(band, pick, specs, qty):
 
 
 def test_i4_on_the_offline_sample(sample):
-    ps = [condor_at(sample, "SPXW", expiry_near(sample, "SPXW", dte), dp, 0.10, qty=qty, pid=i)
-          for i, (dte, dp, qty) in enumerate(((9, 0.35, 4), (16, 0.40, 6), (23, 0.32, 10),
-                                              (2, 0.30, 2)))]
-    assert check_i4(sample, ps) >= 1  # not vacuous
+    # BREACHED with the July CPI two sessions out: old entries (TIME) and pressured shorts
+    specs = ((9, 0.35, 0.10, 0, 4), (16, 0.20, 0.10, 30, 2), (23, 0.20, 0.20, 30, 6),
+             (30, 0.15, 0.20, 0, 2), (20, 0.30, 0.10, 30, 6), (23, 0.32, 0.10, 0, 10))
+    ps = [condor_at(sample, "SPXW", expiry_near(sample, "SPXW", dte), dp, dc, qty=qty, pid=i,
+                    opened=sample.today - timedelta(days=aged))
+          for i, (dte, dp, dc, aged, qty) in enumerate(specs)]
+    # not vacuous (how many reach R9 depends on the smile and the sample, not on I4)
+    assert check_i4(sample, ps) >= 1

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram.error import Forbidden, RetryAfter
 
-from bot.app import default_provider
 from bot.config import Settings
-from bot.jobs import (
+from bot.marketdata.errors import MarketDataError
+from bot.scheduler import (
     MARKET_UNAVAILABLE,
     CloseTrigger,
     IntradayTrigger,
@@ -35,9 +35,9 @@ from bot.jobs import (
     position_alerts,
     report_decision,
 )
-from bot.marketdata.errors import MarketDataError
 from bot.services import Services
 from bot.store import PositionInput, Store
+from bot.telegram.app import default_provider
 from core import calendar as cal
 
 NY = ZoneInfo("America/New_York")
@@ -247,8 +247,9 @@ class Counting:
         return self.fn(positions, *args)
 
 
-def make(tmp_path, sample, users=(1, 2, 3), *, bot=None, settings=None, db="jobs.db"):
-    store = Store.open(f"sqlite:///{tmp_path / db}", clock=lambda: sample.asof)
+def make(new_database_url, sample, users=(1, 2, 3), *, bot=None, settings=None, db="jobs"):
+    """`new_database_url`: the make_database_url fixture (each call a new database)."""
+    store = Store.open(new_database_url(db), clock=lambda: sample.asof)
     provider = FlakyProvider(sample)
     svc = Services(store, provider, lambda: sample.asof, market_ttl_s=0)
     for u in users:
@@ -270,8 +271,8 @@ async def _no_sleep(seconds: float) -> None:
 MORNING = ny(2026, 7, 8, 8, 50)  # Wed 8 July 2026, after 08:45, before the open
 
 
-async def test_report_round_one_evaluation_then_one_message_each(tmp_path, sample):
-    sched, store, counting = make(tmp_path, sample)
+async def test_report_round_one_evaluation_then_one_message_each(make_database_url, sample):
+    sched, store, counting = make(make_database_url, sample)
     result = await sched.report_round(MORNING)
     assert counting.calls == [3]  # three users' positions in ONE evaluate call
     assert sched.bot.chats() == [1, 2, 3] and result.sent == 3
@@ -280,19 +281,20 @@ async def test_report_round_one_evaluation_then_one_message_each(tmp_path, sampl
     assert [r.delivery_status for r in store.reports(1)] == ["sent"]
 
 
-async def test_users_with_other_parameters_are_evaluated_in_their_own_group(tmp_path, sample):
-    sched, store, counting = make(tmp_path, sample, users=(1, 2, 3, 4))
+async def test_users_with_other_parameters_are_evaluated_in_their_own_group(
+        make_database_url, sample):
+    sched, store, counting = make(make_database_url, sample, users=(1, 2, 3, 4))
     store.update_settings(3, param_overrides={"edr_trigger_pct": 1.1})
     store.update_settings(4, param_overrides={"edr_trigger_pct": 1.1})
     await sched.report_round(MORNING)
     assert sorted(counting.calls) == [2, 2]
 
 
-async def test_exactly_once_across_a_restart(tmp_path, sample):
-    first, _, _ = make(tmp_path, sample)
+async def test_exactly_once_across_a_restart(make_database_url, sample):
+    first, _, _ = make(make_database_url, sample)
     await first.report_round(MORNING)
     # a new process on the same database: same session, nothing is sent again
-    again, _, _ = make(tmp_path, sample, users=())
+    again, _, _ = make(make_database_url, sample, users=())
     result = await again.catch_up(MORNING + timedelta(minutes=10))
     assert again.bot.sent == [] and result.duplicate == 3
     # the next session is a new report
@@ -300,14 +302,15 @@ async def test_exactly_once_across_a_restart(tmp_path, sample):
     assert nxt.sent == 3
 
 
-async def test_missed_report_is_sent_before_the_open(tmp_path, sample):
-    sched, _, _ = make(tmp_path, sample)
+async def test_missed_report_is_sent_before_the_open(make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample)
     result = await sched.catch_up(ny(2026, 7, 8, 9, 29))  # down at 08:45, back at 09:29
     assert result.sent == 3 and sched.bot.chats() == [1, 2, 3]
 
 
-async def test_missed_report_is_skipped_and_logged_after_the_open(tmp_path, sample, caplog):
-    sched, store, _ = make(tmp_path, sample)
+async def test_missed_report_is_skipped_and_logged_after_the_open(
+        make_database_url, sample, caplog):
+    sched, store, _ = make(make_database_url, sample)
     result = await sched.catch_up(ny(2026, 7, 8, 9, 31))
     assert sched.bot.sent == [] and result.skipped == 3
     row = store.reports(2)[0]
@@ -317,15 +320,15 @@ async def test_missed_report_is_skipped_and_logged_after_the_open(tmp_path, samp
     assert (await sched.report_round(ny(2026, 7, 8, 9, 45))).sent == 0
 
 
-async def test_report_time_not_yet_reached_is_not_sent(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample)
+async def test_report_time_not_yet_reached_is_not_sent(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample)
     store.update_settings(2, report_time="09:00")
     await sched.report_round(MORNING)
     assert sched.bot.chats() == [1, 3]
 
 
-async def test_a_report_job_serves_only_its_own_time_and_zone(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample)
+async def test_a_report_job_serves_only_its_own_time_and_zone(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample)
     store.update_settings(2, report_time="07:00")
     store.update_settings(3, timezone="Europe/Berlin", report_time="14:00")  # 08:00 New York
     result = await sched.report_round(
@@ -333,8 +336,8 @@ async def test_a_report_job_serves_only_its_own_time_and_zone(tmp_path, sample):
     assert sched.bot.chats() == [1] and result.users == 1
 
 
-async def test_a_book_the_engine_chokes_on_costs_only_its_owner(tmp_path, sample, caplog):
-    sched, store, counting = make(tmp_path, sample)
+async def test_a_book_the_engine_chokes_on_costs_only_its_owner(make_database_url, sample, caplog):
+    sched, store, counting = make(make_database_url, sample)
     bad_id = store.list_positions(2)[0].id
     inner = counting.fn
 
@@ -353,17 +356,17 @@ async def test_a_book_the_engine_chokes_on_costs_only_its_owner(tmp_path, sample
     assert "evaluation failed for user 2" in caplog.text
 
 
-async def test_no_report_on_a_holiday(tmp_path, sample):
-    sched, _, _ = make(tmp_path, sample)
+async def test_no_report_on_a_holiday(make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample)
     assert (await sched.report_round(ny(2026, 7, 3, 9))).users == 0
     assert sched.bot.sent == []
 
 
-async def test_forbidden_unsubscribes_and_the_others_still_get_theirs(tmp_path, sample):
+async def test_forbidden_unsubscribes_and_the_others_still_get_theirs(make_database_url, sample):
     bot = FakeBot()
     bot.errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
     bot.errors[3] = [RuntimeError("a bug while sending")]
-    sched, store, _ = make(tmp_path, sample, users=(1, 2, 3, 4), bot=bot)
+    sched, store, _ = make(make_database_url, sample, users=(1, 2, 3, 4), bot=bot)
     result = await sched.report_round(MORNING)
     assert bot.chats() == [1, 4]
     assert (result.blocked, result.failed, result.sent) == (1, 1, 2)
@@ -373,20 +376,20 @@ async def test_forbidden_unsubscribes_and_the_others_still_get_theirs(tmp_path, 
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter(int)
-async def test_retry_after_is_honoured_within_bounds(tmp_path, sample):
+async def test_retry_after_is_honoured_within_bounds(make_database_url, sample):
     SLEPT.clear()
     bot = FakeBot()
     bot.errors[1] = [RetryAfter(7)]
     bot.errors[2] = [RetryAfter(3600)]  # longer than ALVH_RETRY_AFTER_MAX_S: give up
-    sched, store, _ = make(tmp_path, sample, bot=bot)
+    sched, store, _ = make(make_database_url, sample, bot=bot)
     result = await sched.report_round(MORNING)
     assert SLEPT == [7]
     assert bot.chats() == [1, 3] and result.failed == 1
     assert store.reports(2)[0].delivery_status == "failed"
 
 
-async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, sample):
-    sched, _, _ = make(tmp_path, sample, users=(1,))
+async def test_market_outage_still_delivers_with_the_data_flagged(make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample, users=(1,))
     sched.services.provider.fail = True
     result = await sched.report_round(MORNING)
     assert result.sent == 1
@@ -395,7 +398,7 @@ async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, samp
     assert "EDR at the last closes" in text  # the history still came (it is fetched apart)
     # with good data seen once, the fallback is the last good snapshot, flagged, and the
     # engine names the quotes that are too old by the next session
-    sched2, _, _ = make(tmp_path, sample, users=(5,), db="two.db")
+    sched2, _, _ = make(make_database_url, sample, users=(5,), db="two")
     await sched2.market()
     sched2.services.provider.fail = True
     sched2.services.clock = lambda: ny(2026, 7, 9, 10, 15)
@@ -405,8 +408,8 @@ async def test_market_outage_still_delivers_with_the_data_flagged(tmp_path, samp
     assert "SPX quote from 2026-07-08 16:00 ET is 1095 min old" in text  # 16:00 → 10:15 + 1 d
 
 
-async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample, users=())
+async def test_official_close_recorded_once_after_the_vix_close(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample, users=())
     # 16:10: the latest VIX close is the 7th's, but these data are the 8th's live quotes
     sched.services.clock = lambda: ny(2026, 7, 8, 16, 10)
     assert await sched.close_round(ny(2026, 7, 8, 16, 10)) is None
@@ -423,8 +426,9 @@ async def test_official_close_recorded_once_after_the_vix_close(tmp_path, sample
         7482.71, 16.90, 14.41, 19.46, 91.38)
 
 
-async def test_the_recorded_close_fills_a_lagging_history_in_later_rounds(tmp_path, sample):
-    sched, _, _ = make(tmp_path, sample, users=())
+async def test_the_recorded_close_fills_a_lagging_history_in_later_rounds(
+        make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample, users=())
     await sched.close_round(ny(2026, 7, 8, 16, 20))
     sched.services.provider.history_lag = 1  # Cboe's CSVs do not have the 8th yet
     _, history, _, note = await sched.market()
@@ -432,7 +436,7 @@ async def test_the_recorded_close_fills_a_lagging_history_in_later_rounds(tmp_pa
     assert history.loc["2026-07-08", ["spx", "vix", "vix9d"]].tolist() == [7482.71, 16.90, 14.41]
     assert history.loc["2026-07-07", "vix"] == 16.13  # the provider's own rows stand
     # in an outage the history fetched apart is filled too
-    sched2, store2, _ = make(tmp_path, sample, users=(), db="two.db")
+    sched2, store2, _ = make(make_database_url, sample, users=(), db="two")
     store2.record_edr_reading(date(2026, 7, 8), 1.0646, "BREACHED", "VIX", vix=16.90)
     sched2.services.provider.history_lag, sched2.services.provider.fail = 1, True
     _, history, _, note = await sched2.market()
@@ -459,8 +463,8 @@ def chart_renders(monkeypatch):
 
 
 async def test_chart_goes_after_the_report_to_users_who_asked_drawn_once(
-        tmp_path, sample, chart_renders):
-    sched, store, _ = make(tmp_path, sample, users=(1, 2, 3, 4))
+        make_database_url, sample, chart_renders):
+    sched, store, _ = make(make_database_url, sample, users=(1, 2, 3, 4))
     for u in (1, 2, 4):
         store.update_settings(u, report_chart=True)
     result = await sched.report_round(MORNING)
@@ -483,8 +487,8 @@ async def test_chart_goes_after_the_report_to_users_who_asked_drawn_once(
     assert [r.delivery_status for r in store.reports(3)] == ["sent"]
 
 
-async def test_chart_is_drawn_per_parameter_group(tmp_path, sample, chart_renders):
-    sched, store, _ = make(tmp_path, sample)
+async def test_chart_is_drawn_per_parameter_group(make_database_url, sample, chart_renders):
+    sched, store, _ = make(make_database_url, sample)
     for u in (1, 2, 3):
         store.update_settings(u, report_chart=True)
     store.update_settings(3, param_overrides={"edr_trigger_pct": 1.1})
@@ -498,20 +502,21 @@ async def test_chart_is_drawn_per_parameter_group(tmp_path, sample, chart_render
         0.94: "BREACHED", 1.1: "APPROACHING"}
 
 
-async def test_no_chart_setting_no_render(tmp_path, sample, chart_renders):
-    sched, _, _ = make(tmp_path, sample)
+async def test_no_chart_setting_no_render(make_database_url, sample, chart_renders):
+    sched, _, _ = make(make_database_url, sample)
     result = await sched.report_round(MORNING)
     assert result.sent == 3 and sched.bot.photos == [] and chart_renders == []
 
 
-async def test_a_chart_failure_never_costs_the_report(tmp_path, sample, monkeypatch, caplog):
+async def test_a_chart_failure_never_costs_the_report(
+        make_database_url, sample, monkeypatch, caplog):
     from bot import charts
 
     def broken(*args, **kwargs):
         raise RuntimeError("matplotlib fell over")
 
     monkeypatch.setattr(charts, "edr_history_png", broken)
-    sched, store, _ = make(tmp_path, sample, users=(1, 2))
+    sched, store, _ = make(make_database_url, sample, users=(1, 2))
     store.update_settings(1, report_chart=True)
     result = await sched.report_round(MORNING)
     assert result.sent == 2 and sched.bot.chats() == [1, 2] and sched.bot.photos == []
@@ -521,13 +526,13 @@ async def test_a_chart_failure_never_costs_the_report(tmp_path, sample, monkeypa
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter(int)
-async def test_chart_send_has_the_reports_429_and_forbidden_handling(tmp_path, sample):
+async def test_chart_send_has_the_reports_429_and_forbidden_handling(make_database_url, sample):
     SLEPT.clear()
     bot = FakeBot()
     bot.photo_errors[1] = [RetryAfter(5)]
     bot.photo_errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
     bot.photo_errors[3] = [RuntimeError("connection reset")]
-    sched, store, _ = make(tmp_path, sample, bot=bot)
+    sched, store, _ = make(make_database_url, sample, bot=bot)
     for u in (1, 2, 3):
         store.update_settings(u, report_chart=True)
     result = await sched.report_round(MORNING)
@@ -547,10 +552,10 @@ class FakeJobQueue:
         self.once.append((when, name))
 
 
-async def test_close_job_retries_until_the_delayed_feed_shows_the_close(tmp_path, sample):
-    from bot.jobs import _close_job
+async def test_close_job_retries_until_the_delayed_feed_shows_the_close(make_database_url, sample):
+    from bot.scheduler.jobs import _close_job
 
-    sched, store, _ = make(tmp_path, sample, users=())
+    sched, store, _ = make(make_database_url, sample, users=())
     sched.services.provider.vix_asof = ny(2026, 7, 8, 16, 0)  # 15-minute delayed feed
     jq = FakeJobQueue()
     app = SimpleNamespace(bot_data={"scheduler": sched,
@@ -565,19 +570,19 @@ async def test_close_job_retries_until_the_delayed_feed_shows_the_close(tmp_path
     assert sched.close_pending is None and len(jq.once) == 1
 
 
-async def test_a_missed_close_is_recorded_by_the_next_mornings_catch_up(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample, users=())
+async def test_a_missed_close_is_recorded_by_the_next_mornings_catch_up(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample, users=())
     await sched.catch_up(ny(2026, 7, 9, 7))  # down over the 8th's close; data still that close
     assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
     # after the next open, the 8th's close can no longer be told from live data: not recorded
-    later, store2, _ = make(tmp_path, sample, users=(), db="later.db")
+    later, store2, _ = make(make_database_url, sample, users=(), db="later")
     later.services.clock = lambda: ny(2026, 7, 9, 10)
     await later.close_round(ny(2026, 7, 9, 10))
     assert store2.edr_readings() == []
 
 
-async def test_an_alert_fires_once_per_change(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample, users=(1, 2))
+async def test_an_alert_fires_once_per_change(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample, users=(1, 2))
     # user 2 holds a condor whose short call (7,450) is below the sample's SPX 7,482.71
     store.add_position(2, PositionInput("SPXW", date(2026, 8, 21), 7000, 7050, 7450, 7500, 1,
                                         4.35))
@@ -591,8 +596,8 @@ async def test_an_alert_fires_once_per_change(tmp_path, sample):
     assert len(sched.bot.sent) == 1 and second.duplicate == 1 and first.sent == 1
 
 
-async def test_no_alerts_in_quiet_hours_or_outside_regular_hours(tmp_path, sample):
-    sched, store, _ = make(tmp_path, sample, users=(1,))
+async def test_no_alerts_in_quiet_hours_or_outside_regular_hours(make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample, users=(1,))
     store.add_position(1, PositionInput("SPXW", date(2026, 8, 21), 7000, 7050, 7450, 7500, 1,
                                         4.35))
     store.update_settings(1, quiet_start="11:30", quiet_end="12:30")

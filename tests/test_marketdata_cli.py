@@ -48,7 +48,7 @@ def test_bad_provider_setting(capsys, monkeypatch):
 
 
 def test_provider_from_env_overrides_only_given_keys(monkeypatch, tmp_path):
-    from bot.marketdata.provider import provider_from_env
+    from bot.marketdata.factory import provider_from_env
 
     f = tmp_path / "extra.csv"
     f.write_text("date,time,event,label\n")

@@ -12,7 +12,7 @@ import pytest
 
 from bot.marketdata.cboe import CboeProvider
 from bot.marketdata.errors import MarketDataError
-from bot.marketdata.provider import make_provider
+from bot.marketdata.factory import make_provider
 from core.models import HISTORY_COLUMNS
 
 

@@ -6,8 +6,9 @@ from datetime import date, datetime, time
 
 import pytest
 
+from bot.marketdata.factory import make_provider
 from bot.marketdata.parsers import ET
-from bot.marketdata.provider import MarketDataProvider, make_provider
+from bot.marketdata.provider import MarketDataProvider
 
 SAMPLE_ASOF = datetime(2026, 7, 8, 16, 15, tzinfo=ET)
 # closes of 2026-07-08 read by hand from shared/data (SPX is Yahoo ^GSPC, rounded to cents)
@@ -64,7 +65,7 @@ def test_chain_holds_only_clean_lines_within_60_dte(snap):
 
 
 def test_chain_has_the_method_skew(snap):
-    # 44-DTE SPXW: a put 5 % below spot carries more IV than the call 5 % above (METHOD §1 smile)
+    # 44-DTE SPXW: a put 5 % below spot carries more IV than the call 5 % above (METHOD §1 SSVI)
     exp = date(2026, 8, 21)
     puts = {k[2]: q.iv for k, q in snap.chain.items() if k[:2] == ("SPXW", exp) and k[3] == "P"}
     calls = {k[2]: q.iv for k, q in snap.chain.items() if k[:2] == ("SPXW", exp) and k[3] == "C"}
@@ -79,21 +80,23 @@ def test_vix_futures_are_the_monthlies_only(snap):
 
 
 def test_sample_ivs_follow_the_method_smile(snap):
-    """METHOD §1 by hand: σ_ATM = 0.88·σ_VIX(τ), σ_VIX in total variance between (30 d, VIX)
-    and (93 d, VIX3M); σ(K) = σ_ATM·clamp(1 − 0.35 m + 0.12 m², 0.75, 1.8)."""
+    """METHOD §1 SSVI by hand: σ_VIX in total variance between (30 d, VIX) and (93 d, VIX3M)
+    (rising, so θ = (0.82·σ_VIX)²·τ), k = ln(K/F) with r the sample's DFF rate and q 1.3 %,
+    φ = 0.60/√θ, w = θ/2·[1 − 0.55φk + √((φk − 0.55)² + 1 − 0.55²)], σ = √(w/τ)."""
     import math
 
     # 2026-07-08 16:15 ET → 2026-08-21 16:00 ET (SPXW), ACT/365
     tau = (44 * 86400 - 15 * 60) / (365 * 86400)
     days = tau * 365
     w30, w93 = 0.1690**2 * 30, 0.1946**2 * 93
-    w = w30 + (w93 - w30) * (days - 30) / (93 - 30)
-    atm = 0.88 * math.sqrt(w / days)
+    theta = 0.82**2 * (w30 + (w93 - w30) * (days - 30) / (93 - 30)) / 365
+    r, q = 0.036701, 0.013
+    phi, rho = 0.60 / math.sqrt(theta), -0.55
     for strike, cp in ((7100.0, "P"), (7480.0, "P"), (7850.0, "C")):
-        m = math.log(strike / CLOSES["spx"]) / (atm * math.sqrt(tau))
-        expected = atm * min(max(1 - 0.35 * m + 0.12 * m * m, 0.75), 1.8)
+        k = math.log(strike / CLOSES["spx"]) - (r - q) * tau
+        w = theta / 2 * (1 + rho * phi * k + math.sqrt((phi * k + rho) ** 2 + 1 - rho**2))
         got = snap.chain[("SPXW", date(2026, 8, 21), strike, cp)].iv
-        assert got == pytest.approx(expected, abs=1e-4), strike
+        assert got == pytest.approx(math.sqrt(w / tau), abs=1e-4), strike
 
 
 def test_committed_sample_is_what_the_generator_makes(tmp_path):

@@ -1,6 +1,6 @@
 """core.pricing against independent references: mpmath at 40 digits (own price formulas,
 Greeks by numerical differentiation of the mpmath price, touch probability by integrating the
-first-passage-time density), textbook values (Hull), and hand-derived smile numbers.
+first-passage-time density), textbook values (Hull), and hand-derived term-structure numbers.
 
 Tolerances: 1e-10 relative on ordinary cases. In the tails (a value below 1e-6 of the
 underlying, e.g. deep out-of-the-money or expiry-day options) the check is absolute, 1e-13 of
@@ -18,15 +18,13 @@ import numpy as np
 import pytest
 
 from core import pricing
-from core.params import Params
 from core.pricing import (
-    atm_vol,
     black76,
     bsm,
     implied_vol,
     implied_vol_black76,
-    smile_vol,
     touch_probability,
+    vix_term_vol,
 )
 
 mp.mp.dps = 40
@@ -376,70 +374,36 @@ def test_touch_probability_special_cases():
     assert float(zero.touch) == pytest.approx(2 * float(zero.finish_beyond), rel=0.03)
 
 
-# --- smile model ---------------------------------------------------------------------------
+# --- the VIX term structure the smile is built on (SSVI itself: tests/test_smile.py) --------
 
 
-def test_atm_vol_total_variance_interpolation_by_hand():
+def test_vix_term_vol_total_variance_interpolation_by_hand():
     # VIX9D 20, VIX 15, VIX3M 18. Total variance × 365: 9 d → 0.04·9 = 0.36, 30 d → 0.675,
     # 93 d → 0.0324·93 = 3.0132.
     # 20 d: (0.36 + 0.315·11/21)/20 = 0.02625 → σ_VIX 0.162019…; 60 d: (0.675 + 2.3382·30/63)/60
     tau = np.array([5, 9, 20, 30, 60, 93, 365]) / 365
-    got = atm_vol(tau, 15.0, vix9d=20.0, vix3m=18.0)
+    got = vix_term_vol(tau, 15.0, vix9d=20.0, vix3m=18.0)
     s20 = math.sqrt(0.525 / 20)
     s60 = math.sqrt((0.675 + 2.3382 * 30 / 63) / 60)
-    want = 0.88 * np.array([0.20, 0.20, s20, 0.15, s60, 0.18, 0.18])
+    want = np.array([0.20, 0.20, s20, 0.15, s60, 0.18, 0.18])
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_atm_vol_with_missing_points_and_params():
+def test_vix_term_vol_with_missing_points_and_bad_levels():
     tau = np.array([3, 30, 200]) / 365
-    np.testing.assert_allclose(atm_vol(tau, 16.0), 0.88 * 0.16, rtol=1e-14)
+    np.testing.assert_allclose(vix_term_vol(tau, 16.0), 0.16, rtol=1e-14)
     # only VIX and VIX3M: flat below 30 d
-    got = atm_vol(tau, 16.0, vix9d=np.nan, vix3m=20.0)
-    np.testing.assert_allclose(got, 0.88 * np.array([0.16, 0.16, 0.20]), rtol=1e-14)
-    p = Params(smile_atm_ratio=1.0)
-    assert float(atm_vol(30 / 365, 16.0, params=p)) == pytest.approx(0.16, rel=1e-14)
-    assert np.isnan(atm_vol([0.0, -1.0, np.nan], 16.0)).all()
-    with pytest.raises(ValueError, match="vix must be a positive"):
-        atm_vol(0.1, 0.0)
-    with pytest.raises(ValueError, match="vix3m must be a positive"):
-        atm_vol(0.1, 15.0, vix3m=-3.0)
-
-
-def test_smile_vol_formula_and_clamp():
-    S, tau, atm = 5000.0, 30 / 365, 0.15
-    sd = atm * math.sqrt(tau)
-    m = np.array([-6.0, -1.0, 0.0, 1.0, 10.0])
-    K = S * np.exp(m * sd)
-    got = smile_vol(K, S, tau, atm)
-    raw = 1 - 0.35 * m + 0.12 * m**2
-    # m = −6: 1 + 2.1 + 4.32 → clamped at 1.8; m = 10: 1 − 3.5 + 12 → 1.8; m = 1: 0.77
-    want = atm * np.array([1.8, raw[1], 1.0, 0.77, 1.8])
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    # the low clamp, with a steeper call-side slope from params
-    p = Params(smile_a=-1.0, smile_b=0.0)
-    assert float(smile_vol(S * math.exp(1.0 * sd), S, tau, atm, p)) == pytest.approx(0.75 * atm)
-    assert np.isnan(smile_vol([0.0, 5000.0], S, [tau, 0.0], atm)).all()
-
-
-@pytest.mark.parametrize("vix", [14.0, 15.0, 16.0])
-def test_smile_quoted_skew_rule_of_thumb(vix):
-    """METHOD.md §1: 25Δ put ≈ +4 vol points, 10Δ put ≈ +8, 25Δ call ≈ −2 over ATM.
-
-    Deltas measured at the ATM vol (the rule of thumb's convention), 30-day options, VIX 14–16.
-    Tolerance ±1.5 vol points (the model gives +3.1…+3.6, +7.3…+8.4, −2.4…−2.7 there; the
-    skew scales with the vol level, so the rule of thumb only holds near VIX 15).
-    """
-    S, tau, r, q = 5000.0, 30 / 365, 0.04, 0.013
-    atm = float(atm_vol(tau, vix))
-    targets = {(-0.25, False): 4.0, (-0.10, False): 8.0, (0.25, True): -2.0}
-    for (delta, call), points in targets.items():
-        # the strike whose BSM delta at the ATM vol is `delta`, by bisection on a fine grid
-        K = S * np.exp(np.linspace(-0.4, 0.4, 200001))
-        d = bsm(S, K, tau, r, q, atm, call).delta
-        k = K[np.argmin(np.abs(d - delta))]
-        skew = (float(smile_vol(k, S, tau, atm)) - atm) * 100
-        assert skew == pytest.approx(points, abs=1.5), (delta, call, skew)
+    got = vix_term_vol(tau, 16.0, vix9d=np.nan, vix3m=20.0)
+    np.testing.assert_allclose(got, [0.16, 0.16, 0.20], rtol=1e-14)
+    # the levels broadcast like numbers: one market per element, missing per element
+    got = vix_term_vol(60 / 365, [16.0, 16.0], vix3m=[np.nan, 20.0])
+    w = 0.16**2 * 30 + (0.20**2 * 93 - 0.16**2 * 30) * 30 / 63
+    np.testing.assert_allclose(got, [0.16, math.sqrt(w / 60)], rtol=1e-14)
+    assert np.isnan(vix_term_vol([0.0, -1.0, np.nan], 16.0)).all()
+    # bad levels give NaN, never a number: VIX missing or ≤ 0, a present VIX9D/VIX3M ≤ 0
+    assert np.isnan(vix_term_vol(0.1, [0.0, np.nan, -2.0])).all()
+    assert np.isnan(vix_term_vol(0.1, 15.0, vix3m=-3.0))
+    assert np.isnan(vix_term_vol(0.1, 15.0, vix9d=0.0))
 
 
 def test_module_constants_document_the_iv_domain():

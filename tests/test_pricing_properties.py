@@ -1,7 +1,8 @@
 """Properties of core.pricing that hold for any valid input (hypothesis, modest example counts):
 put–call parity, no-arbitrage bounds, monotonicity, Greeks as derivatives of the price, implied
 vol round trips and NaN for unattainable prices, path properties of touch probability, and the
-smile's bounds. Each property is stated independently of the code's formulas."""
+VIX term structure's bounds (the SSVI surface: tests/test_smile.py, test_invariants_i5.py).
+Each property is stated independently of the code's formulas."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.pricing import (
-    atm_vol,
     black76,
     bsm,
     implied_vol,
     implied_vol_black76,
-    smile_vol,
     touch_probability,
+    vix_term_vol,
 )
 
 EPS = np.finfo(float).eps
@@ -196,14 +196,7 @@ def test_touch_probability_path_properties(S, ratio, T, r, q, sigma):
 @FAST
 @given(st.floats(5.0, 80.0), st.one_of(st.none(), st.floats(5.0, 80.0)),
        st.one_of(st.none(), st.floats(5.0, 80.0)), st.floats(0.1 / 365, 2.0))
-def test_atm_vol_stays_between_its_index_levels(vix, vix9d, vix3m, tau):
+def test_vix_term_vol_stays_between_its_index_levels(vix, vix9d, vix3m, tau):
     levels = [x for x in (vix, vix9d, vix3m) if x is not None]
-    got = float(atm_vol(tau, vix, vix9d=vix9d, vix3m=vix3m))
-    assert 0.88 * min(levels) / 100 * (1 - 1e-12) <= got <= 0.88 * max(levels) / 100 * (1 + 1e-12)
-
-
-@FAST
-@given(spot, st.floats(-1.0, 1.0), st.floats(1 / 365, 1.0), st.floats(0.05, 1.0))
-def test_smile_vol_within_its_clamp(S, m, tau, atm):
-    got = float(smile_vol(S * math.exp(m), S, tau, atm))
-    assert 0.75 * atm * (1 - 1e-12) <= got <= 1.8 * atm * (1 + 1e-12)
+    got = float(vix_term_vol(tau, vix, vix9d=vix9d, vix3m=vix3m))
+    assert min(levels) / 100 * (1 - 1e-12) <= got <= max(levels) / 100 * (1 + 1e-12)

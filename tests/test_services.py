@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import parsing
-from bot.handlers import BOT_COMMANDS, all_handlers
-from bot.handlers.start import HELP_TOPICS
 from bot.marketdata.offline import OfflineProvider
 from bot.render import render
 from bot.services import Services, UserError, UserRef, next_report_time, payoff_bounds
 from bot.store import NotFound, Store
+from bot.telegram.handlers import BOT_COMMANDS, all_handlers
+from bot.telegram.handlers.start import HELP_TOPICS
 from core.models import HedgeKind
 from core.params import Params
 from core.records import Evaluation
@@ -68,10 +68,10 @@ def offline():
 
 
 @pytest.fixture
-def env(tmp_path, offline):
+def env(make_database_url, offline):
     provider = CountingProvider(offline)
     clock = lambda: offline.asof  # noqa: E731 - the sample's moment, as the platform does
-    store = Store.open(f"sqlite:///{tmp_path / 'alvh.db'}", clock=clock)
+    store = Store.open(make_database_url("alvh"), clock=clock)
     engine = FakeEngine()
     svc = Services(store=store, provider=provider, clock=clock, evaluate=engine)
     yield svc, engine, provider
@@ -272,9 +272,9 @@ async def test_check_renders_with_buttons_data(env):
     assert "&lt;i&gt;x&lt;/i&gt;" in html and "EDR" in html
 
 
-async def test_check_with_the_real_engine(tmp_path, offline):
+async def test_check_with_the_real_engine(make_database_url, offline):
     clock = lambda: offline.asof  # noqa: E731
-    store = Store.open(f"sqlite:///{tmp_path / 'real.db'}", clock=clock)
+    store = Store.open(make_database_url("real"), clock=clock)
     try:
         svc = Services(store=store, provider=offline, clock=clock)
         pid = (await svc.add_position(ANN, "SPXW 2026-08-21 7000/7050/7900/7950 @6.50")
@@ -373,11 +373,12 @@ async def test_half_set_quiet_window_shows_as_none_like_the_scheduler_reads_it(e
     assert (s.quiet_start, s.quiet_end) == (None, None)
 
 
-async def test_new_user_gets_the_operator_defaults_existing_user_keeps_theirs(tmp_path, offline):
+async def test_new_user_gets_the_operator_defaults_existing_user_keeps_theirs(
+        make_database_url, offline):
     from bot.config import Settings
 
     clock = lambda: offline.asof  # noqa: E731
-    store = Store.open(f"sqlite:///{tmp_path / 'd.db'}", clock=clock)
+    store = Store.open(make_database_url("d"), clock=clock)
     try:
         await Services(store=store, provider=offline, clock=clock).settings_set(BOB, "tz UTC")
         operator = Settings(report_time=time(7, 0), timezone="Europe/London")
@@ -478,9 +479,9 @@ CLOSES = {date(2026, 7, 7): dict(spx=7503.85, vix=16.13, vix9d=13.42, vix3m=19.0
 
 
 @pytest.fixture
-def lagging(tmp_path, offline):
+def lagging(make_database_url, offline):
     clock = lambda: offline.asof  # noqa: E731
-    store = Store.open(f"sqlite:///{tmp_path / 'lag.db'}", clock=clock)
+    store = Store.open(make_database_url("lag"), clock=clock)
     yield store, Services(store=store, provider=LaggingProvider(offline, 2), clock=clock)
     store.close()
 

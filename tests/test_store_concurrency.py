@@ -63,8 +63,8 @@ def _run_threads(target, n):
     assert errors == []
 
 
-def test_many_threads_write_at_once(tmp_path):
-    store = Store.open(f"sqlite:///{tmp_path / 'alvh.db'}")
+def test_many_threads_write_at_once(make_database_url):
+    store = Store.open(make_database_url("alvh"))
     users = [1000 + i for i in range(THREADS)]
     _run_threads(lambda i: store.ensure_user(users[i], users[i]), THREADS)
 
@@ -88,8 +88,8 @@ def test_many_threads_write_at_once(tmp_path):
     store.close()
 
 
-def test_racing_report_claims_yield_exactly_one_sender(tmp_path):
-    store = Store.open(f"sqlite:///{tmp_path / 'alvh.db'}")
+def test_racing_report_claims_yield_exactly_one_sender(make_database_url):
+    store = Store.open(make_database_url("alvh"))
     store.ensure_user(7, 7)
     results: list[bool] = []
     lock = threading.Lock()
@@ -106,8 +106,8 @@ def test_racing_report_claims_yield_exactly_one_sender(tmp_path):
     store.close()
 
 
-def test_several_processes_write_at_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'alvh.db'}"
+def test_several_processes_write_at_once(make_database_url):
+    url = make_database_url("alvh")
     migrate(url)
     procs = [_child(url, 500 + i, 20) for i in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -119,6 +119,7 @@ def test_several_processes_write_at_once(tmp_path):
     store.close()
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's own crash safety is not ours to test
 @pytest.mark.timeout(120)
 def test_sigkill_mid_burst_leaves_a_consistent_file(tmp_path):
     path = tmp_path / "alvh.db"
@@ -152,6 +153,7 @@ def test_sigkill_mid_burst_leaves_a_consistent_file(tmp_path):
     store.close()
 
 
+@pytest.mark.sqlite_only  # SQLite's file lock and busy timeout
 def test_a_long_lock_is_a_clear_error_and_a_short_one_is_waited_out(tmp_path, monkeypatch):
     import bot.store.engine as engine_module
     from bot.store import StoreError

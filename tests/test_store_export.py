@@ -43,8 +43,8 @@ def _fill(store: Store) -> None:
 
 
 @pytest.fixture
-def source(tmp_path):
-    url = f"sqlite:///{tmp_path / 'src.db'}"
+def source(make_database_url):
+    url = make_database_url("src")
     store = Store.open(url, clock=lambda: NOW)
     _fill(store)
     yield url, store
@@ -52,11 +52,11 @@ def source(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_export_import_export_is_identical(tmp_path, source, fmt, capsys):
+def test_export_import_export_is_identical(make_database_url, tmp_path, source, fmt, capsys):
     url, _ = source
     first = tmp_path / f"first.{fmt}"
     second = tmp_path / f"second.{fmt}"
-    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = make_database_url("empty")
     assert main(["db", "export", "--database-url", url, "--user", str(ALICE), "--format", fmt,
                  "--output", str(first)]) == 0
     assert main(["db", "import", "--database-url", empty, str(first)]) == 0
@@ -95,10 +95,10 @@ def test_export_to_stdout_and_contents(source, capsys):
     assert data == load(dump_csv(data)) == load(dump_json(data))
 
 
-def test_import_refuses_bad_files(tmp_path, source):
+def test_import_refuses_bad_files(make_database_url, source):
     _, store = source
     data = store.export_user(ALICE)
-    empty = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+    empty = Store.open(make_database_url("e"))
     with pytest.raises(ValidationError, match="not an ALVH store export"):
         load("hello,world\n")
     with pytest.raises(ValidationError, match="not valid JSON"):
@@ -126,7 +126,7 @@ def test_import_refuses_bad_files(tmp_path, source):
     empty.close()
 
 
-def test_exports_from_before_the_chart_setting_still_import(tmp_path, source):
+def test_exports_from_before_the_chart_setting_still_import(make_database_url, source):
     """Revision 0004 added users.report_chart: an older export (JSON without the key, CSV
     without the column) imports with the chart off; any other missing column is refused."""
     _, store = source
@@ -134,7 +134,7 @@ def test_exports_from_before_the_chart_setting_still_import(tmp_path, source):
     old = json.loads(json.dumps(data))
     del old["tables"]["users"][0]["report_chart"]
     old["schema"] = "0003"
-    into_json = Store.open(f"sqlite:///{tmp_path / 'j.db'}")
+    into_json = Store.open(make_database_url("j"))
     into_json.import_user(load(dump_json(old)))
     assert into_json.get_settings(ALICE).report_chart is False
     assert into_json.get_settings(ALICE).timezone == "Europe/London"
@@ -147,7 +147,7 @@ def test_exports_from_before_the_chart_setting_still_import(tmp_path, source):
     for i in (header, header + 1):  # the header and ALICE's row
         cells = lines[i].split(",")
         lines[i] = ",".join(cells[:col] + cells[col + 1:])
-    into_csv = Store.open(f"sqlite:///{tmp_path / 'c.db'}")
+    into_csv = Store.open(make_database_url("c"))
     into_csv.import_user(load("\n".join(lines)))
     assert into_csv.get_settings(ALICE).report_chart is False
     into_csv.close()
@@ -158,6 +158,7 @@ def test_exports_from_before_the_chart_setting_still_import(tmp_path, source):
         load("\n".join(lines))
 
 
+@pytest.mark.sqlite_only  # SQLite's online backup API; PostgreSQL: the pg_dump test below
 def test_backup_while_writing(tmp_path, source, capsys):
     url, store = source
     stop = threading.Event()
@@ -194,8 +195,8 @@ def test_backup_while_writing(tmp_path, source, capsys):
     restored.close()
 
 
-def test_cli_errors_are_one_line(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+def test_cli_errors_are_one_line(make_database_url, tmp_path, capsys):
+    url = make_database_url("x")
     assert main(["db", "migrate", "--database-url", url]) == 0
     assert "revision 0005" in capsys.readouterr().out
     assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
@@ -203,3 +204,53 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err == "error: no user with Telegram id 5 in this database\n"
     assert main(["db", "import", "--database-url", url, str(tmp_path / "nope.json")]) == 1
     assert capsys.readouterr().err.startswith("error: No such file")
+
+
+@pytest.mark.postgres_only
+def test_backup_on_postgresql_names_the_pg_dump_command_and_it_works(
+        make_database_url, tmp_path, source, capsys):
+    """`alvh db backup` cannot copy a server's database: it prints the pg_dump command to run;
+    run as printed (with the pgserver wheel's client), it restores the book into a new
+    database."""
+    import shlex
+    import subprocess
+
+    from pgtest import pg_bindir
+
+    url, _ = source
+    dump = tmp_path / "alvh.dump"
+    assert main(["db", "backup", "--database-url", url, str(dump)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: backup copies an SQLite file; on PostgreSQL run pg_dump")
+    command = shlex.split(err.split(" run ", 1)[1].split(" (restore:")[0])
+    subprocess.run([str(pg_bindir() / command[0]), *command[1:]], check=True)
+    target = make_database_url("restored")
+    plain = target.replace("+psycopg", "")
+    subprocess.run([str(pg_bindir() / "pg_restore"), "--no-owner", "--dbname", plain,
+                    str(dump)], check=True)
+    restored = Store.open(target)
+    assert restored.list_positions(ALICE)[0].label == TRICKY
+    assert restored.get_settings(ALICE).param_overrides == {"edr_trigger_pct": 1.02}
+    restored.add_position(BOB, PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130, 5155,
+                                             1, 3.0))  # and the sequences came along
+    restored.close()
+
+
+def test_import_advances_the_id_sequences(make_database_url, source):
+    """After `alvh db import` the next row gets a new id: on PostgreSQL the rows came in with
+    their ids, the sequences stayed at 1, and the next write failed with "Conflict: that
+    record already exists"."""
+    _, store = source
+    data = store.export_user(ALICE)
+    target = Store.open(make_database_url("imported"), clock=lambda: NOW)
+    target.import_user(data)
+    before = {p.id for p in target.list_positions(ALICE, status=None)}
+    added = target.add_position(ALICE, PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130,
+                                                     5155, 1, 3.0))
+    assert added.id not in before and added.id > max(before)
+    target.ensure_user(BOB + 1, BOB + 1)  # users, hedges, audit rows: every table moves on
+    target.add_hedge(ALICE, added.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 1.0,
+                                                 strike=22))
+    assert target.record_report(ALICE, date(2026, 11, 26), "morning") is True
+    target.record_alert(ALICE, "edr:CALM:2026-11-26")
+    target.close()

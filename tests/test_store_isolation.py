@@ -13,9 +13,8 @@ ALICE, BOB, STRANGER = 111, 222, 333  # the stranger never registered
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    path = tmp_path_factory.mktemp("iso") / "alvh.db"
-    store = Store.open(f"sqlite:///{path}", clock=lambda: NOW)
+def world(make_shared_database_url):
+    store = Store.open(make_shared_database_url("iso", migrated=True), clock=lambda: NOW)
     for tg in (ALICE, BOB):
         store.ensure_user(tg, tg)
     condor = PositionInput("SPX", date(2026, 12, 18), 4845, 4870, 5130, 5155, 1, 3.0, label="b")

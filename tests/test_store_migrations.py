@@ -1,12 +1,18 @@
-"""Alembic migrations on real SQLite files: from empty, from 0001 with data, concurrently."""
+"""Alembic migrations on real databases (SQLite files; PostgreSQL with ALVH_TEST_PG=1): from
+empty, from 0001 with data, concurrently (threads and processes)."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -16,17 +22,14 @@ from bot.store.engine import make_engine
 from bot.store.migrate import current_revision, head_revision, migrate
 from bot.store.tables import METADATA
 
+REPO = Path(__file__).resolve().parents[1]
 TABLES_0001 = ("users", "positions", "hedges", "rolls", "audit_log", "report_log",
                "edr_readings")
 
 
-def _url(tmp_path, name="alvh.db"):
-    return f"sqlite:///{tmp_path / name}"
-
-
-def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
+def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch, database_url):
     monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
-    engine = make_engine(_url(tmp_path))
+    engine = make_engine(database_url)
     assert migrate(engine) == head_revision() == "0005"
     names = set(inspect(engine).get_table_names())
     assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
@@ -38,8 +41,9 @@ def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch):
     engine.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_wal_foreign_keys_busy_timeout(tmp_path):
-    engine = make_engine(_url(tmp_path))
+    engine = make_engine(f"sqlite:///{tmp_path / 'alvh.db'}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -47,20 +51,25 @@ def test_pragmas_wal_foreign_keys_busy_timeout(tmp_path):
     engine.dispose()
 
 
-def _snapshot(path, tables):
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
+def _snapshot(target, tables):
+    """Column names and rows of `tables` (a file path for SQLite, else a URL)."""
+    engine = make_engine(target if "://" in str(target) else f"sqlite:///{target}")
     out = {}
-    for t in tables:
-        cols = [r[1] for r in con.execute(f"PRAGMA table_info({t})")]
-        out[t] = (cols, [tuple(r) for r in con.execute(f"SELECT * FROM {t} ORDER BY id")])
-    con.close()
+    try:
+        with engine.connect() as conn:
+            for t in tables:
+                cols = [c["name"] for c in inspect(conn).get_columns(t)]
+                rows = conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY id")
+                out[t] = (cols, [tuple(r) for r in rows])
+    finally:
+        engine.dispose()
     return out
 
 
+@pytest.mark.sqlite_only  # the 0001 rows are written as SQLite stored them
 def test_upgrade_from_0001_keeps_every_row(tmp_path):
     path = tmp_path / "old.db"
-    assert migrate(_url(tmp_path, "old.db"), "0001") == "0001"
+    assert migrate(f"sqlite:///{path}", "0001") == "0001"
     con = sqlite3.connect(path)
     con.executescript("""
         INSERT INTO users VALUES (1, 1001, 1001, 'Europe/London', '07:30', 1, '22:00', '06:00',
@@ -94,7 +103,7 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     con.close()
     before = _snapshot(path, TABLES_0001)
 
-    store = Store.open(_url(tmp_path, "old.db"))  # opening migrates to head
+    store = Store.open(f"sqlite:///{path}")  # opening migrates to head
     assert current_revision(store.engine) == "0005"
     after = _snapshot(path, TABLES_0001)
     for table, (cols, rows) in before.items():
@@ -138,11 +147,12 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     store.close()
 
 
-def test_concurrent_start_ups_migrate_once(tmp_path):
-    """Several processes starting on one new file at once (here threads, each its own engine):
-    all end at head. Switching a new file to WAL is the racy step, so several fresh files."""
+def test_concurrent_start_ups_migrate_once(make_database_url):
+    """Several processes starting on one new database at once (here threads, each its own
+    engine): all end at head. Switching a new SQLite file to WAL is the racy step, so several
+    fresh databases."""
     for round_no in range(5):
-        url = _url(tmp_path, f"fresh{round_no}.db")
+        url = make_database_url(f"fresh{round_no}")
         results, errors = [], []
 
         def start(url=url, results=results, errors=errors):
@@ -159,11 +169,34 @@ def test_concurrent_start_ups_migrate_once(tmp_path):
         assert errors == [] and results == ["0005"] * 6
 
 
-def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
+MIGRATE_CHILD = """
+import sys, time
+from bot.store.migrate import migrate
+start_at = float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))  # every child starts its upgrade at once
+print(migrate(sys.argv[1]), flush=True)
+"""
+
+
+def test_concurrent_start_up_processes_migrate_once(make_database_url):
+    """Four bot processes starting on one new database: on PostgreSQL without a lock around
+    the runner, one won and three crashed with UniqueViolation (pg_type_typname_nsp_index)."""
+    for round_no in range(2):
+        url = make_database_url(f"procs{round_no}")
+        start_at = time.time() + 2.0  # after every interpreter has imported the store
+        procs = [subprocess.Popen([sys.executable, "-c", MIGRATE_CHILD, url, str(start_at)],
+                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, [err[-1500:] for _, err in outs]
+        assert [out.strip() for out, _ in outs] == ["0005"] * 4
+
+
+def test_downgrade_to_0001_and_back_keeps_the_book(database_url):
     from bot.store import HedgeInput, PositionInput
     from bot.store.migrate import downgrade
 
-    url = _url(tmp_path)
+    url = database_url
     store = Store.open(url)
     store.ensure_user(5, 5)
     store.update_settings(5, report_chart=True)  # dropped at 0003, false again after
@@ -175,17 +208,17 @@ def test_downgrade_to_0001_and_back_keeps_the_book(tmp_path):
     store.record_edr_reading(date(2026, 11, 24), 1.0646, "BREACHED", "VIX", vix=16.9, spx=6800)
     closes = ["spx", "vix", "vix9d", "vix3m", "vvix"]
     assert downgrade(store.engine, "0004") == "0004"
-    cols, rows = _snapshot(tmp_path / "alvh.db", ("edr_readings",))["edr_readings"]
+    cols, rows = _snapshot(url, ("edr_readings",))["edr_readings"]
     assert not set(closes) & set(cols) and [r[cols.index("edr_pct")] for r in rows] == [1.0646]
     assert migrate(store.engine) == "0005"
     [reading] = store.edr_readings()
     assert (reading.edr_pct, reading.vix, reading.spx) == (1.0646, None, None)  # back unknown
-    before = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
+    before = _snapshot(url, ("users", "hedges", "rolls", "edr_readings"))
     assert downgrade(store.engine, "0003") == "0003"
-    assert "report_chart" not in _snapshot(tmp_path / "alvh.db", ("users",))["users"][0]
+    assert "report_chart" not in _snapshot(url, ("users",))["users"][0]
     assert downgrade(store.engine, "0001") == "0001"
     assert migrate(store.engine) == "0005"
-    after = _snapshot(tmp_path / "alvh.db", ("users", "hedges", "rolls", "edr_readings"))
+    after = _snapshot(url, ("users", "hedges", "rolls", "edr_readings"))
     chart = before["users"][0].index("report_chart")
     assert [r[chart] for r in after["users"][1]] == [0]  # the dropped setting comes back off
     assert {t: v for t, v in after.items() if t != "users"} == {

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -21,7 +19,6 @@ from bot.store import (
     Store,
     ValidationError,
 )
-from bot.store.migrate import migrate
 from bot.store.tables import LABEL_MAX_CHARS, NOTES_MAX_CHARS
 from core.models import HedgeKind, HedgeLayer, Layer, Position
 
@@ -29,18 +26,9 @@ NOW = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # 10:30 in New York
 ALICE, BOB = 111, 222
 
 
-@pytest.fixture(scope="module")
-def migrated_file(tmp_path_factory):
-    """One migrated file per module, copied for each test (migrating each time is slower)."""
-    path = tmp_path_factory.mktemp("template") / "alvh.db"
-    migrate(f"sqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def store(tmp_path, migrated_file):
-    shutil.copy(migrated_file, tmp_path / "alvh.db")
-    s = Store.open(f"sqlite:///{tmp_path / 'alvh.db'}", clock=lambda: NOW)
+def store(make_database_url):
+    s = Store.open(make_database_url("alvh", migrated=True), clock=lambda: NOW)
     s.ensure_user(ALICE, ALICE)
     s.ensure_user(BOB, BOB)
     yield s
@@ -154,7 +142,7 @@ def test_roll_positional_form_and_debit_roll(store):
     assert (new.entry_credit, new.roll_credits) == (Decimal(3), Decimal("-0.4"))
 
 
-def test_delete_is_soft_hidden_and_audited(store, tmp_path):
+def test_delete_is_soft_hidden_and_audited(store):
     row = store.add_position(ALICE, condor())
     h = store.add_hedge(ALICE, row.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 1.0,
                                                   strike=22))
@@ -168,9 +156,8 @@ def test_delete_is_soft_hidden_and_audited(store, tmp_path):
     assert [a.action for a in trail][:2] == ["position.delete", "hedge.delete"]
     assert json.loads(trail[0].before_json)["deleted_at"] is None
     assert json.loads(trail[0].after_json)["deleted_at"] is not None
-    con = sqlite3.connect(tmp_path / "alvh.db")  # still in the file
-    assert con.execute("SELECT count(*) FROM positions").fetchone() == (1,)
-    con.close()
+    with store.engine.connect() as conn:  # still in the table
+        assert conn.exec_driver_sql("SELECT count(*) FROM positions").scalar() == 1
 
 
 def test_close_hedge_pnl_by_hand(store):
@@ -248,7 +235,7 @@ def test_bad_hedge_input(store, inp, fragment):
     assert any(fragment in p for p in info.value.problems), info.value.problems
 
 
-def test_database_constraints_become_clear_errors(store, tmp_path):
+def test_database_constraints_become_clear_errors(store):
     """Rows that slip past validation (a bug, a hand edit) still meet the database's rules."""
     from sqlalchemy import text
 
@@ -260,7 +247,7 @@ def test_database_constraints_become_clear_errors(store, tmp_path):
                 " '2026-12-18', 5000, 4900, 5100, 5200, 1, 1, 0, '', '', 'open', '2026-11-25',"
                 " '2026-11-25 00:00:00')"))
         assert "ck_positions_strikes" in str(info.value)
-    from bot.store.service import _integrity_error
+    from bot.store.errors import integrity_error as _integrity_error
 
     assert isinstance(_integrity_error(info.value), ValidationError)
     # A duplicate user through the API path becomes a Conflict, not a traceback.
@@ -269,7 +256,8 @@ def test_database_constraints_become_clear_errors(store, tmp_path):
     with store.engine.begin() as conn, pytest.raises(exc.IntegrityError) as dup:
         conn.execute(text("INSERT INTO users (tg_user_id, timezone, report_time, alerts_enabled,"
                           " param_overrides, subscribed, created_at, last_seen_at) VALUES"
-                          f" ({ALICE}, 'UTC', '08:00', 1, '{{}}', 0, 'x', 'x')"))
+                          f" ({ALICE}, 'UTC', '08:00', TRUE, '{{}}', FALSE,"
+                          " '2026-11-25 00:00:00', '2026-11-25 00:00:00')"))
     err = _integrity_error(dup.value)
     assert isinstance(err, Conflict) and str(err) == "that record already exists"
     # A hedge pointing at another user's position is refused by the composite foreign key.
@@ -413,11 +401,11 @@ def test_label_round_trips_exactly(store, label, notes):
     assert got.label == label and got.notes == notes
 
 
-def test_last_seen_refreshed_at_most_once_a_minute(tmp_path):
+def test_last_seen_refreshed_at_most_once_a_minute(make_database_url):
     from datetime import timedelta
 
     now = [NOW]
-    store = Store.open(f"sqlite:///{tmp_path / 'seen.db'}", clock=lambda: now[0])
+    store = Store.open(make_database_url("seen"), clock=lambda: now[0])
     store.ensure_user(ALICE, 1)
     now[0] = NOW + timedelta(seconds=30)
     store.ensure_user(ALICE, 1)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, Params, retired_names
+
+log = logging.getLogger(__name__)
 
 
 class Program(StrEnum):
@@ -103,3 +108,24 @@ def no_hedge_params(p: Params) -> Params:
     zero3 = (0.0, 0.0, 0.0)
     return dataclasses.replace(p, h_table_approaching=zero3, h_table_breached=zero3,
                                h_table_elevated=zero3, h_breached_tested=0.0)
+
+
+def load_params(path: Path | None) -> tuple[Params, dict]:
+    """A params JSON file (field: value overrides) as `Params`, with the raw overrides; no
+    file: the defaults. Raises ValueError naming the file."""
+    if path is None:
+        return Params(), {}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"params file {path}: cannot read ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"params file {path}: expected a JSON object of field: value")
+    retired = retired_names(raw)
+    if retired:  # a file written before METHOD v2 still loads; the dropped names are said
+        log.warning("params file %s: ignoring retired parameter(s) %s", path, ", ".join(retired))
+        raw = {k: v for k, v in raw.items() if k not in retired}
+    for k, v in raw.items():  # JSON has lists where Params has tuples
+        if isinstance(v, list):
+            raw[k] = tuple(v)
+    return Params.from_overrides(raw), raw

@@ -1,4 +1,4 @@
-"""Model prices the replay trades at: the same smile + BSM the engine's roll search uses, and
+"""Model prices the replay trades at: the same SSVI smile + BSM the engine's roll search uses, and
 Black-76 on modelled VIX futures for the hedges (core.hedge.value_held)."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def leg_quotes(spot: float, strikes: np.ndarray, years: np.ndarray, vix: float,
     """(n, k) strikes, (n,) years → leg prices and deltas, (n, k) each (calls where the column
     of LEG_IS_CALL says so for k = 4; else `is_call` must be broadcast by the caller)."""
     tau = np.maximum(np.asarray(years, float), MIN_YEARS)
-    atm = np.asarray(pricing.atm_vol(tau, vix, vix9d=vix9d, vix3m=vix3m, params=params), float)
-    iv = np.asarray(pricing.smile_vol(strikes, spot, tau[:, None], atm[:, None], params), float)
+    iv = np.asarray(pricing.ssvi_vol(strikes, spot, tau[:, None], r, q, vix, vix9d, vix3m,
+                                     params), float)
     g = pricing.bsm(spot, strikes, tau[:, None], r, q, iv,
                     np.broadcast_to(LEG_IS_CALL, strikes.shape))
     return np.asarray(g.price, float), np.asarray(g.delta, float)

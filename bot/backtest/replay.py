@@ -4,6 +4,10 @@ engine-driven variants, acting on its verdicts; a static hold-to-expiry variant 
 Accounting is in dollars. Every cash flow goes to the variant's cash account and, separately, to
 the ledger of the trade it belongs to (a trade = a condor from entry through its rolls to the
 final close, with its hedges). Equity = cash + model value of what is open.
+
+Kept whole: `Replay` is one day loop (enter, evaluate, act on the verdicts, mark to model)
+whose steps share the variants' books and cash ledgers; split, the accounting would be read in
+pieces that cannot be checked alone.
 """
 
 from __future__ import annotations

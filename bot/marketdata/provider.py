@@ -1,4 +1,4 @@
-"""The market-data provider interface and its factory.
+"""The market-data provider interface (the factory is `bot.marketdata.factory`).
 
 Every provider returns the engine's typed inputs (core/models.py): a `MarketSnapshot` whose
 values each carry their own time and source, the close-history frame, and the events. Problems
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import date, datetime
-from typing import Any
 
 import pandas as pd
 
@@ -47,36 +46,3 @@ class MarketDataProvider(ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def make_provider(kind: str = "offline", **settings: Any) -> MarketDataProvider:
-    """`offline`: the bundled sample (no network). `live`: Cboe, then the yfinance fallback.
-
-    Settings are the fields of `MarketDataSettings` plus, for tests, injectables such as
-    `transport`, `sleep`, `clock`, `fallback` (see each provider)."""
-    if kind == "offline":
-        from bot.marketdata.offline import OfflineProvider
-
-        return OfflineProvider(**settings)
-    if kind == "live":
-        from bot.marketdata.cboe import CboeProvider
-
-        return CboeProvider(**settings)
-    raise ValueError(f"market data provider must be 'offline' or 'live' (got {kind!r})")
-
-
-def provider_from_env(env: dict[str, str] | None = None, *,
-                      offline: bool = False) -> MarketDataProvider:
-    """The provider the settings (MARKET_DATA_PROVIDER, …) ask for; `env` overrides the process
-    environment key by key; `offline` forces the sample (the operator's extra events apply)."""
-    import os
-
-    from bot.marketdata.settings import MarketDataSettings
-
-    s = MarketDataSettings.from_env({**os.environ, **(env or {})})
-    common = {"extra_events_file": s.extra_events_file, "max_chain_dte": s.max_chain_dte}
-    if offline or s.provider == "offline":
-        return make_provider("offline", **common)
-    return make_provider("live", **common, http_timeout_s=s.http_timeout_s,
-                         cache_ttl_s=s.cache_ttl_s, retries=s.retries,
-                         backoff_base_s=s.backoff_base_s)

@@ -6,7 +6,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.environment import Environment, EnvironmentProblems
+
 PROVIDER_KINDS = ("offline", "live")
+MARKET_DATA_VARIABLES = ("MARKET_DATA_HTTP_TIMEOUT", "MARKET_DATA_CACHE_TTL",
+                         "MARKET_DATA_RETRIES", "MARKET_DATA_MAX_CHAIN_DTE",
+                         "ALVH_EXTRA_EVENTS_FILE")
 
 
 @dataclass(frozen=True)
@@ -33,24 +38,23 @@ class MarketDataSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> MarketDataSettings:
-        """Read MARKET_DATA_* and ALVH_EXTRA_EVENTS_FILE; a bad number names its variable."""
-        env = dict(os.environ if env is None else env)
+        """Read MARKET_DATA_* and ALVH_EXTRA_EVENTS_FILE through the one settings model
+        (bot/environment.py); a bad number names its variable."""
+        raw = dict(os.environ if env is None else env)
+        provider = (raw.get("MARKET_DATA_PROVIDER") or "").strip().lower() or "offline"
+        try:  # the provider's own check (below) keeps its wording
+            parsed = Environment.parse(raw, only=MARKET_DATA_VARIABLES)
+        except EnvironmentProblems as err:
+            raise ValueError(err.problems[0]) from None
 
-        def num(var: str, default: float, kind: type = float):
-            raw = env.get(var, "").strip()
-            if not raw:
-                return default
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ValueError(f"{var} must be a number (got {raw!r})") from None
+        def given(value, default):
+            return default if value is None else value
 
-        extra = env.get("ALVH_EXTRA_EVENTS_FILE", "").strip()
         return cls(
-            provider=env.get("MARKET_DATA_PROVIDER", "offline").strip().lower() or "offline",
-            http_timeout_s=num("MARKET_DATA_HTTP_TIMEOUT", cls.http_timeout_s),
-            cache_ttl_s=num("MARKET_DATA_CACHE_TTL", cls.cache_ttl_s),
-            retries=num("MARKET_DATA_RETRIES", cls.retries, int),
-            max_chain_dte=num("MARKET_DATA_MAX_CHAIN_DTE", cls.max_chain_dte, int),
-            extra_events_file=Path(extra).expanduser() if extra else None,
+            provider=provider,
+            http_timeout_s=given(parsed.market_data_http_timeout, cls.http_timeout_s),
+            cache_ttl_s=given(parsed.market_data_cache_ttl, cls.cache_ttl_s),
+            retries=given(parsed.market_data_retries, cls.retries),
+            max_chain_dte=given(parsed.market_data_max_chain_dte, cls.max_chain_dte),
+            extra_events_file=parsed.extra_events_file,
         )

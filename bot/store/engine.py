@@ -20,8 +20,10 @@ from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATABASE_URL = "sqlite:///var/alvh.db"  # relative paths are taken from PROJECT_ROOT
+from bot.paths import data_dir, in_data_dir
+
+# A relative SQLite path is a file in the data folder (bot/paths.py): by default alvh.db there.
+DEFAULT_DATABASE_URL = "sqlite:///alvh.db"
 DATABASE_URL_ENV = "DATABASE_URL"
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for the lock before failing
@@ -38,24 +40,25 @@ T = TypeVar("T")
 
 
 def database_url(env: dict[str, str] | None = None) -> str:
-    """DATABASE_URL from the environment, else from the project's `.env`, else the default."""
+    """DATABASE_URL from the environment, else from `.env` (the current directory's, else the
+    data folder's), else the default."""
     if env is None:
         env = dict(os.environ)
-    url = env.get(DATABASE_URL_ENV)
+    url = (env.get(DATABASE_URL_ENV) or "").strip()
     if not url:
-        url = (dotenv_values(PROJECT_ROOT / ".env").get(DATABASE_URL_ENV) or "").strip()
+        for folder in (Path.cwd(), data_dir(env, create=False)):
+            if (folder / ".env").is_file():
+                url = (dotenv_values(folder / ".env").get(DATABASE_URL_ENV) or "").strip()
+                break
     return url or DEFAULT_DATABASE_URL
 
 
 def resolve_url(url: str) -> str:
-    """Make a relative SQLite path absolute under PROJECT_ROOT and create its directory."""
+    """Make a relative SQLite path absolute in the data folder and create its directory."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return url
-    path = Path(parsed.database)
-    if not path.is_absolute():
-        path = PROJECT_ROOT / path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = in_data_dir(parsed.database)
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 

@@ -1,8 +1,10 @@
 """Programmatic Alembic: `migrate(url)` brings a database to the newest schema.
 
 The scripts are found through this package's path, never the working directory. The upgrade
-runs in one `BEGIN IMMEDIATE` transaction, so two processes starting at once take turns and
-the second finds the work done (SQLite DDL is transactional: a failed upgrade leaves nothing).
+runs in one write transaction, so two processes starting at once take turns and the second finds
+the work done: on SQLite that is `BEGIN IMMEDIATE`; on PostgreSQL a transaction-level advisory
+lock taken first (without it, four processes creating the same tables crashed three of them with
+UniqueViolation on pg_type). DDL is transactional on both: a failed upgrade leaves nothing.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.store.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_xact_lock keys of the migration runner: this constant and the database's name
+# (bot/store/leader.py uses 0x414C5602 for the scheduler).
+MIGRATION_LOCK_KEY = 0x414C5601
 
 
 def alembic_config() -> Config:
@@ -43,6 +48,10 @@ def _run(target: str | Engine, step, revision: str) -> str | None:
         with engine.connect() as conn:
             conn.execution_options(sqlite_write=True)
             with conn.begin():
+                if conn.dialect.name == "postgresql":  # released at commit or rollback
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key, "
+                                      "hashtext(current_database()))"),
+                                 {"key": MIGRATION_LOCK_KEY})
                 cfg.attributes["connection"] = conn
                 step(cfg, revision)
         return current_revision(engine)

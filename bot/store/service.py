@@ -5,6 +5,13 @@ Synchronous and thread-safe: one Engine, one short session per call (the bot cal
 rows: another user's id, a deleted row and an id that never existed all raise the same
 `NotFound` with the same message. Every change is written together with its audit entry in one
 transaction, which is retried as a whole if SQLite stays locked.
+
+Kept whole: `Store` is one class whose sections (users and settings, positions, hedges, the
+engine's view, report and alert logs, official EDR readings) share the session plumbing
+(`_read` / `_write` with the lock retries), the per-user isolation (`_registered`, `_position`,
+`_hedge`) and the rule that a change and its audit entry are one transaction. Split into
+per-concern mixins, each file would lean on invariants written in another. Export, import and
+backup are `transfer.py`; the database errors in words are `errors.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from sqlmodel import Session, select
 
 from bot.store.coltypes import DOLLARS_SCALE
 from bot.store.engine import database_url, is_locked_error, make_engine, retry_locked
-from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
+from bot.store.errors import Conflict, NotFound, StoreError, ValidationError, integrity_error
 from bot.store.inputs import (
     HedgeInput,
     PositionInput,
@@ -35,6 +42,7 @@ from bot.store.inputs import (
     shown,
     to_decimal,
 )
+from bot.store.leader import Leadership
 from bot.store.serialize import row_json
 from bot.store.tables import (
     ALERT_KEY_MAX_CHARS,
@@ -53,12 +61,15 @@ from bot.store.tables import (
     UserRow,
 )
 from core.models import HedgeKind, HedgeLayer, Layer, Position
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, Params, retired_names
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
-MAX_DB_ID = 2**63 - 1  # BIGINT; larger ids cannot exist, so they are simply not found
+MAX_DB_ID = 2**63 - 1  # BIGINT (Telegram user and chat ids)
+# Row ids are INTEGER: 32 bits on PostgreSQL, which refuses a larger value in a query instead
+# of finding nothing; such ids cannot exist, so they are simply not found.
+MAX_ROW_ID = 2**31 - 1
 SHOWN_ID_MAX_CHARS = 40
 # Parameter overrides: sane shapes only (the method's own limits are the engine's business).
 MAX_OVERRIDE_NUMBER = 10**9
@@ -131,10 +142,10 @@ def parse_id(raw: object) -> int | None:
         return None
     if isinstance(raw, str):
         text = raw.strip()
-        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_DB_ID)):
+        if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_ID)):
             return None
         raw = int(text)
-    if not isinstance(raw, int) or not 0 < raw <= MAX_DB_ID:
+    if not isinstance(raw, int) or not 0 < raw <= MAX_ROW_ID:
         return None
     return raw
 
@@ -161,10 +172,16 @@ def _hhmm(value: object, name: str, problems: list[str]) -> str | None:
 
 
 def _check_overrides(value: object, problems: list[str]) -> str | None:
-    """Overrides as canonical JSON, after Params accepts them and each value has its type."""
+    """Overrides as canonical JSON, after Params accepts them and each value has its type.
+    Retired names (e.g. the v1 smile's, stored before METHOD v2) are dropped, not refused, so a
+    user with old overrides can still change a setting; what is dropped is logged."""
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         problems.append("parameter overrides must be a mapping of name → value")
         return None
+    retired = retired_names(value)
+    if retired:
+        log.info("dropping retired parameter override(s): %s", ", ".join(retired))
+        value = {k: v for k, v in value.items() if k not in retired}
     try:
         Params.from_overrides(value)
     except (ValueError, TypeError) as err:
@@ -245,6 +262,7 @@ class Store:
         self.engine = engine
         self._write_engine = engine.execution_options(sqlite_write=True)
         self._clock = clock
+        self._leadership: Leadership | None = None
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True,
@@ -258,7 +276,15 @@ class Store:
         return cls(engine, clock)
 
     def close(self) -> None:
+        if self._leadership is not None:  # a closing leader hands over at once
+            self._leadership.release()
         self.engine.dispose()
+
+    def leadership(self) -> Leadership:
+        """This process's claim to run the scheduled rounds (bot/store/leader.py)."""
+        if self._leadership is None:
+            self._leadership = Leadership(self.engine)
+        return self._leadership
 
     # --- plumbing -------------------------------------------------------------------------
     def _now(self) -> datetime:
@@ -288,7 +314,7 @@ class Store:
                     return result
                 except exc.IntegrityError as err:
                     session.rollback()
-                    raise _integrity_error(err) from err
+                    raise integrity_error(err) from err
 
         try:
             return retry_locked(attempt)
@@ -1022,16 +1048,3 @@ def _unavailable(err: exc.OperationalError) -> StoreError:
     if is_locked_error(err):
         return StoreError("the book is busy right now; please try again in a moment")
     return StoreError("the book cannot be reached right now; please try again later")
-
-
-def _integrity_error(err: exc.IntegrityError) -> StoreError:
-    """A constraint the database enforced, in words (validation should have caught it first)."""
-    text = str(err.orig).lower()
-    if "unique" in text or "duplicate" in text:
-        return Conflict("that record already exists")
-    if "foreign key" in text:
-        return Conflict("that refers to a record that does not exist in your book")
-    if "check constraint" in text or "not null" in text:
-        detail = str(err.orig).split(":")[-1].strip()
-        return ValidationError([f"the database refused the values ({detail})"], "record")
-    return Conflict("the database refused the change")

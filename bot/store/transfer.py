@@ -3,7 +3,8 @@
 `backup` copies the live SQLite file with SQLite's online backup API (consistent while the bot
 writes). `export_user` gives one user's rows in canonical plain values (see `serialize`);
 `dump_json`/`dump_csv` write them, `load` reads either back, and `import_user` restores them
-with their ids, so export → import into an empty database → export gives identical bytes.
+with their ids (moving PostgreSQL's id sequences past them), so export → import into an empty
+database → export gives identical bytes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, Engine, Float, Integer, Table, exc, insert, select
+from sqlalchemy import Boolean, Engine, Float, Integer, Table, exc, insert, select, text
 
 from bot.store.engine import sqlite_path
-from bot.store.errors import Conflict, NotFound, StoreError, ValidationError
+from bot.store.errors import Conflict, NotFound, StoreError, ValidationError, integrity_error
 from bot.store.migrate import head_revision
 from bot.store.serialize import from_plain, to_plain
 from bot.store.tables import (
@@ -46,7 +47,7 @@ LATER_COLUMNS: dict[str, dict[str, Any]] = {"users": {"report_chart": False}}
 def backup(engine: Engine, path: str | Path) -> Path:
     """Copy the database to `path` (replaced atomically), then verify the copy."""
     if sqlite_path(str(engine.url)) is None:
-        raise StoreError("backup copies an SQLite file; for PostgreSQL use pg_dump")
+        raise StoreError(pg_dump_guidance(engine, path))
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -68,6 +69,16 @@ def backup(engine: Engine, path: str | Path) -> Path:
         raise StoreError(f"the backup copy failed its integrity check: {verdict}")
     os.replace(partial, path)
     return path
+
+
+def pg_dump_guidance(engine: Engine, path: str | Path) -> str:
+    """What to run instead on PostgreSQL: pg_dump takes a consistent snapshot while the bot
+    writes, and its custom format restores with pg_restore (docs/operations.md)."""
+    url = engine.url.set(drivername="postgresql")
+    shown = url.render_as_string(hide_password=True).replace("***", "<password>")
+    return ("backup copies an SQLite file; on PostgreSQL run "
+            f"pg_dump --format=custom --file {path} '{shown}' "
+            f"(restore: pg_restore --clean --if-exists --dbname '<url>' {path})")
 
 
 def export_user(engine: Engine, tg_user_id: int) -> dict[str, Any]:
@@ -211,9 +222,7 @@ def import_user(engine: Engine, data: dict[str, Any]) -> int:
     try:
         _insert_all(engine, parsed, user)
     except exc.IntegrityError as err:
-        from bot.store.service import _integrity_error
-
-        raise _integrity_error(err) from err
+        raise integrity_error(err) from err
     return user["tg_user_id"]
 
 
@@ -234,3 +243,15 @@ def _insert_all(engine: Engine, parsed: dict[str, list[dict[str, Any]]],
                                    "database that does not hold them")
                 if rows:
                     conn.execute(insert(table), rows)
+            if conn.dialect.name == "postgresql":
+                _advance_sequences(conn)
+
+
+def _advance_sequences(conn) -> None:
+    """Rows came in with their ids, past PostgreSQL's id sequences: move each sequence to the
+    table's highest id, or the next insert collides ("that record already exists"). SQLite
+    takes max(id) + 1 by itself."""
+    for table in USER_TABLES:
+        conn.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"GREATEST((SELECT max(id) FROM {table.name}), 1))"))

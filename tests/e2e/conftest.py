@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
-from bot.app import build_application, start_polling, stop_polling
 from bot.config import Settings
+from bot.telegram.app import build_application, start_polling, stop_polling
 
 # tests/ is not a package: make `import fakebotapi` work for this folder's modules.
 sys.path.append(str(Path(__file__).resolve().parents[1]))
@@ -34,16 +34,11 @@ def fake_api() -> Iterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "e2e.db"
-
-
-@pytest.fixture
-def e2e_settings(fake_api: FakeBotAPI, db_path: Path) -> Settings:
+def e2e_settings(fake_api: FakeBotAPI, database_url: str) -> Settings:
     return Settings(
         telegram_bot_token=LOCAL_TOKEN,
         telegram_api_base_url=fake_api.base_url,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
         market_data_provider="offline",
     )
 
@@ -63,7 +58,7 @@ async def stop_bot(app: Application) -> None:
 def offline_provider():
     """One offline sample provider for the session: it is read-only, and loading the sample
     for every test would cost most of the suite's time."""
-    from bot.app import default_provider
+    from bot.telegram.app import default_provider
 
     return default_provider(Settings(market_data_provider="offline"))
 

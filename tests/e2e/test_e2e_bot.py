@@ -13,7 +13,7 @@ import re
 import pytest
 from fakebotapi import MAX_MESSAGE_LENGTH, FakeBotAPI, buttons_of, parse_html
 
-from bot.app import FRIENDLY_ERROR
+from bot.telegram.app import FRIENDLY_ERROR
 
 ANN, BOB, EVE = 601, 602, 603
 CONDOR = "SPXW 2026-08-21 5600/5650/6150/6200"
@@ -91,13 +91,13 @@ async def test_start_onboards_with_disclaimer_and_next_steps(bot, ann, fake_api)
     assert "/add" in text and "/check" in text
     assert "not financial advice" in text.lower() or "not investment advice" in text.lower()
     assert "2026-07-08" in text  # the offline sample's date is named
-    from bot.handlers import BOT_COMMANDS
+    from bot.telegram.handlers import BOT_COMMANDS
 
     assert [c["command"] for c in fake_api.commands] == [c for c, _ in BOT_COMMANDS]
 
 
 async def test_help_lists_every_command(bot, ann):
-    from bot.handlers import BOT_COMMANDS
+    from bot.telegram.handlers import BOT_COMMANDS
 
     text = texts(await ann.send("/help"))
     for command, _ in BOT_COMMANDS:

@@ -7,7 +7,7 @@ import struct
 
 from fakebotapi import FakeBotAPI
 
-from bot.app import FRIENDLY_ERROR
+from bot.telegram.app import FRIENDLY_ERROR
 
 ANN = 611
 # around the sample's SPX close 7,482.71 (2026-07-08), so strikes and break-evens are on the chart
@@ -75,7 +75,7 @@ def seed_cleared_roll(store) -> int:
     store.ensure_user(ANN, chat_id=ANN)
     row = store.add_position(ANN, PositionInput(
         root="SPXW", expiry=date(2026, 7, 10), k1=7250, k2=7300, k3=7700, k4=7750, qty=1,
-        entry_credit="3.00", opened=date(2026, 6, 5)))
+        entry_credit="1.00", opened=date(2026, 6, 5)))  # SSVI mark ≈ 0.58: not yet R2
     store.add_hedge(ANN, row.id, HedgeInput(kind="VIX_CALL", expiry=date(2026, 8, 19), qty=3,
                                             cost="1.00", strike=19))
     return row.id

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
-from bot.console import Console, format_message
+from bot.telegram.console import Console, format_message
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,8 +31,8 @@ def test_format_message_strips_html_and_numbers_buttons():
     assert [n for n, _ in numbered] == [3, 4]
 
 
-async def test_console_session_from_lines(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'console.db'}")
+async def test_console_session_from_lines(make_database_url):
+    settings = Settings(database_url=make_database_url("console"))
     stdin = io.StringIO(
         "/start\n"
         "\n"  # blank lines are skipped
@@ -73,18 +73,19 @@ def test_alvh_console_pipe_exits_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(tmp_path, fake_api):
+def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(
+        make_database_url, tmp_path, fake_api):
     import signal
     import time
 
-    from bot.localapi import LOCAL_TOKEN
+    from bot.telegram.botapi_server import LOCAL_TOKEN
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_"))},
         "PYTHONPATH": str(REPO),
         "TELEGRAM_BOT_TOKEN": LOCAL_TOKEN,
         "TELEGRAM_API_BASE_URL": fake_api.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "DATABASE_URL": make_database_url("bot"),
         "LOG_LEVEL": "DEBUG",  # the most talkative setting still must not show the token
     }
     proc = subprocess.Popen(
@@ -110,14 +111,14 @@ def test_alvh_start_with_token_runs_the_bot_and_never_logs_the_token(tmp_path, f
     assert "DEBUG telegram" in stderr  # the check above ran against a talkative log
 
 
-def test_alvh_start_with_a_refused_token_says_so(tmp_path, fake_api):
+def test_alvh_start_with_a_refused_token_says_so(make_database_url, tmp_path, fake_api):
     wrong = "1000000001:this-is-not-the-local-token-at-all"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ALLOWED_"))},
         "PYTHONPATH": str(REPO),
         "TELEGRAM_BOT_TOKEN": wrong,
         "TELEGRAM_API_BASE_URL": fake_api.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "DATABASE_URL": make_database_url("bot"),
     }
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "start"], cwd=tmp_path, env=env,

@@ -15,10 +15,10 @@ from conftest import start_bot, stop_bot
 from fakebotapi import MAX_MESSAGE_LENGTH, parse_html
 from sqlalchemy import insert
 
-from bot.app import build_application
-from bot.jobs import report_job_name, sync_report_jobs
+from bot.scheduler import report_job_name, sync_report_jobs
 from bot.store import Store
 from bot.store.tables import PositionRow, UserRow
+from bot.telegram.app import build_application
 
 NY = ZoneInfo("America/New_York")
 BEFORE_OPEN = datetime(2026, 7, 8, 8, 50, tzinfo=NY)  # the sample's session, 08:45 passed

@@ -11,7 +11,7 @@ from fakebotapi import LOCAL_TOKEN, FakeBotAPI
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.app import FRIENDLY_ERROR
+from bot.telegram.app import FRIENDLY_ERROR
 
 USER = 501
 OTHER = 502
@@ -103,7 +103,7 @@ async def test_allowlist_refuses_callback_with_an_alert(bots, fake_api: FakeBotA
 
 async def test_error_handler_logs_traceback_and_tells_user(bots, fake_api, caplog):
     await start_tiny(bots)
-    with caplog.at_level(logging.ERROR, logger="bot.app"):
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.app"):
         fake_api.inject_message(USER, None, "/boom")
         (reply,) = await fake_api.async_wait_for_messages(USER, 1)
     assert reply["text"] == FRIENDLY_ERROR
@@ -140,7 +140,7 @@ async def test_retry_after_is_waited_out_by_the_rate_limiter(bots, fake_api: Fak
 async def test_blocked_user_is_logged_not_fatal(bots, fake_api: FakeBotAPI, caplog):
     await start_tiny(bots)
     fake_api.forbid_chat(OTHER)
-    with caplog.at_level(logging.WARNING, logger="bot.app"):
+    with caplog.at_level(logging.WARNING, logger="bot.telegram.app"):
         fake_api.inject_message(OTHER, None, "/start")
         await bots.settle()
     assert any("blocked" in r.getMessage() for r in caplog.records)
@@ -157,7 +157,7 @@ async def test_wrong_token_is_refused_at_start(bots, fake_api: FakeBotAPI):
 
 
 async def test_hooks_install_jobs_and_close_resources(bots, fake_api, monkeypatch):
-    import bot.jobs
+    import bot.scheduler
 
     events = []
 
@@ -174,7 +174,7 @@ async def test_hooks_install_jobs_and_close_resources(bots, fake_api, monkeypatc
         async def aclose(self):
             events.append("provider closed")
 
-    monkeypatch.setattr(bot.jobs, "setup", setup)
+    monkeypatch.setattr(bot.scheduler, "setup", setup)
     services = SimpleNamespace(store=Store(), provider=Provider())
     app = await bots.start(**{**tiny(), "services": services})
     assert events == [("jobs", True)]

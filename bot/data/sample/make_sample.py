@@ -9,9 +9,12 @@ CSVs (Cboe VIX/VIX9D/VIX3M/VVIX, Yahoo ^GSPC, FRED DFF) and the CFE VX settlemen
 Outputs, in the exact Cboe payload shapes of MARKETDATA.md:
 
 - quotes/_SPX.json, _VIX.json, _VIX9D.json, _VIX3M.json, _VVIX.json: real closes of AS_OF;
-- options/_SPX.json: a trimmed SPX/SPXW chain, bid/ask around a theoretical value priced with
-  BSM on the METHOD.md §1 smile (real VIX9D/VIX/VIX3M of AS_OF), with Cboe-style junk on the
-  deep in-the-money lines (iv 0 or 4.12, delta −999) and zero bids on far wings;
+- options/_SPX.json: a trimmed SPX/SPXW chain, bid/ask centred on a theoretical value priced
+  with BSM on the METHOD.md §1 SSVI surface (core.pricing.ssvi_vol on the real VIX9D/VIX/VIX3M
+  of AS_OF), so every mid is the model's and the mids are free of static arbitrage (METHOD §8
+  I5; quotes are therefore not on the exchange's tick grid, see docs/marketdata.md), with
+  Cboe-style junk on the deep in-the-money lines (iv 0 or 4.12, delta −999) and 0 / 0.05
+  quotes on far wings worth less than half a tick;
 - VX_settlement.csv: the CFE layout `Product,Symbol,Expiration Date,Price`;
 - sample.json: the as-of moment and provenance.
 """
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.marketdata.history import fed_funds_to_continuous  # noqa: E402
 from core.params import Params  # noqa: E402
+from core.pricing import ssvi_vol  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ET = ZoneInfo("America/New_York")
@@ -57,8 +61,9 @@ WING_SD_DOWN, WING_SD_UP = 4.0, 2.5  # wing range in σ√τ (puts reach further
 DEEP_ITM_SD = 2.0  # beyond this many σ√τ in the money, Cboe's iv/greeks are junk
 JUNK_IVS = (0.0, 4.12)
 JUNK_DELTA = -999.0
-TICK_SMALL, TICK_LARGE, TICK_SWITCH = 0.05, 0.10, 3.0  # SPX option ticks
+TICK_SMALL = 0.05  # SPX option tick below 3.00
 SPREAD_FRAC = 0.02  # bid/ask width ≈ 2 % of theo, at least one tick
+MID_FLOOR = TICK_SMALL / 2  # the mid of a 0 / 0.05 far-wing quote
 QUOTE_SYMBOLS = {"_SPX": "spx", "_VIX": "vix", "_VIX9D": "vix9d", "_VIX3M": "vix3m",
                  "_VVIX": "vvix"}
 
@@ -113,22 +118,6 @@ def _quote_data(sym: str, close: float, prev: float, ohlc: dict, when: str, iv30
     }
 
 
-def sigma_vix(tau_days: np.ndarray, knots: list[tuple[float, float]]) -> np.ndarray:
-    """σ_VIX(τ): linear in total variance between the (days, vol) knots, flat vol outside."""
-    d = np.array([k[0] for k in knots])
-    v = np.array([k[1] for k in knots])
-    w = v**2 * d
-    t = np.clip(tau_days, d[0], d[-1])
-    w_t = np.interp(t, d, w)
-    return np.sqrt(w_t / t)
-
-
-def smile_vol(strike, spot, tau, atm, p: Params):
-    m = np.log(strike / spot) / (atm * np.sqrt(tau))
-    mult = np.clip(1 + p.smile_a * m + p.smile_b * m**2, p.smile_clamp_lo, p.smile_clamp_hi)
-    return atm * mult
-
-
 def bsm(spot, strike, tau, r, q, vol, is_call):
     sd = vol * np.sqrt(tau)
     d1 = (np.log(spot / strike) + (r - q + 0.5 * vol**2) * tau) / sd
@@ -150,10 +139,16 @@ def bsm(spot, strike, tau, r, q, vol, is_call):
     return price, delta, gamma, vega, theta, rho
 
 
-def _tick_round(x: np.ndarray, up: bool) -> np.ndarray:
-    tick = np.where(x < TICK_SWITCH, TICK_SMALL, TICK_LARGE)
-    f = np.ceil if up else np.floor
-    return np.round(f(np.round(x / tick, 6)) * tick, 2)
+def _quotes(theo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bid, ask) whose mid is the model value (to 4 dp), so the mids are as free of static
+    arbitrage as the SSVI surface; a line worth less than half a tick is quoted 0 / 0.05 (its
+    mid 0.025 = max(theo, 0.025) keeps the put and call curves convex and monotone)."""
+    mid = np.round(np.maximum(theo, MID_FLOOR), 4)
+    half = np.round(np.maximum(SPREAD_FRAC * mid, TICK_SMALL) / 2, 4)
+    floor = theo < MID_FLOOR
+    bid = np.where(floor, 0.0, np.round(mid - half, 4))
+    ask = np.where(floor, TICK_SMALL, np.round(mid + half, 4))
+    return bid, ask
 
 
 def _strikes(spot: float, sd: float) -> np.ndarray:
@@ -164,22 +159,23 @@ def _strikes(spot: float, sd: float) -> np.ndarray:
     return np.unique(np.concatenate([coarse, fine]))
 
 
-def build_chain(spot: float, knots, r: float, p: Params, rng) -> list[dict]:
+def build_chain(spot: float, levels: tuple[float, float, float], r: float, p: Params,
+                rng) -> list[dict]:
+    """levels: (VIX, VIX9D, VIX3M) closes of AS_OF, percent."""
     asof = datetime.combine(AS_OF, time(16, 15), tzinfo=ET)
     rows: list[dict] = []
     for root, exp in EXPIRIES:
         settle = datetime.combine(exp, time(9, 30) if root == "SPX" else time(16, 0), tzinfo=ET)
         tau = (settle - asof).total_seconds() / (365 * 86400)
-        atm = p.smile_atm_ratio * float(sigma_vix(np.array([tau * 365]), knots)[0])
+        q = p.dividend_yield
+        forward = spot * math.exp((r - q) * tau)
+        atm = float(ssvi_vol(forward, spot, tau, r, q, *levels, params=p))
         k = _strikes(spot, atm * math.sqrt(tau))
         strikes = np.concatenate([k, k])
         is_call = np.repeat([True, False], len(k))
-        vol = smile_vol(strikes, spot, tau, atm, p)
-        price, delta, gamma, vega, theta, rho = bsm(spot, strikes, tau, r, p.dividend_yield,
-                                                    vol, is_call)
-        width = np.maximum(SPREAD_FRAC * price, TICK_SMALL)
-        bid = np.maximum(_tick_round(price - width / 2, up=False), 0.0)
-        ask = np.maximum(_tick_round(price + width / 2, up=True), TICK_SMALL)
+        vol = np.asarray(ssvi_vol(strikes, spot, tau, r, q, *levels, params=p), float)
+        price, delta, gamma, vega, theta, rho = bsm(spot, strikes, tau, r, q, vol, is_call)
+        bid, ask = _quotes(price)
         itm_sd = np.where(is_call, np.log(spot / strikes), np.log(strikes / spot)) / (
             atm * math.sqrt(tau))
         junk = itm_sd > DEEP_ITM_SD
@@ -227,12 +223,10 @@ def main(argv: list[str], out: Path = HERE) -> dict:
                    "data": _quote_data(sym, close, prev, ohlc, when, iv30)}
         (out / "quotes" / f"{sym}.json").write_text(json.dumps(payload, indent=1) + "\n")
     spx = closes["spx"][0]
-    knots = [(p.smile_tenor_vix9d_days, closes["vix9d"][0] / 100),
-             (p.smile_tenor_vix_days, closes["vix"][0] / 100),
-             (p.smile_tenor_vix3m_days, closes["vix3m"][0] / 100)]
+    levels = (closes["vix"][0], closes["vix9d"][0], closes["vix3m"][0])
     data = _quote_data("_SPX", spx, closes["spx"][1], closes["spx"][2], VIX_TIME,
                        closes["vix"][0])
-    data["options"] = build_chain(spx, knots, r, p, rng)
+    data["options"] = build_chain(spx, levels, r, p, rng)
     chain = {"timestamp": PUBLISHED_UTC, "symbol": "_SPX", "data": data}
     (out / "options" / "_SPX.json").write_text(json.dumps(chain, separators=(",", ":")) + "\n")
     vx = pd.read_csv(hist / "VX_settlement_curve_sample.csv") if (

@@ -1,0 +1,71 @@
+"""`alvh start`: the Telegram bot when a token is configured, otherwise the offline console."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import ConfigError, Settings, configure_logging, mask_token
+from bot.telegram.console import run_console
+
+
+def _run_telegram(settings: Settings) -> int:
+    from telegram import Update
+    from telegram.error import InvalidToken, NetworkError
+
+    from bot.telegram.app import build_application
+
+    configure_logging(settings)
+    print(
+        f"Starting the bot (token {mask_token(settings.telegram_bot_token)}, "
+        f"{settings.market_data_provider} market data); Ctrl-C stops it.",
+        file=sys.stderr,
+    )
+    try:
+        application = build_application(settings)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print(
+            f"alvh start: {settings.telegram_api_base_url} refused the token "
+            f"{mask_token(settings.telegram_bot_token)}; check TELEGRAM_BOT_TOKEN.",
+            file=sys.stderr,
+        )
+        return 1
+    except NetworkError as e:
+        print(
+            f"alvh start: cannot reach the Bot API at {settings.telegram_api_base_url} ({e}); "
+            "check the network or TELEGRAM_API_BASE_URL.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.load()
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if settings.telegram_bot_token:
+        return _run_telegram(settings)
+    if sys.stdin.isatty():
+        print("No TELEGRAM_BOT_TOKEN set: starting the offline console.", file=sys.stderr)
+    return run_console(database=args.database)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "start",
+        help="run the bot (TELEGRAM_BOT_TOKEN set) or else the offline console",
+        description=(
+            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot (polling); "
+            "without it, the offline console on the bundled sample."
+        ),
+    )
+    p.add_argument(
+        "--database",
+        default=None,
+        help="console only: SQLite file or SQLAlchemy URL (default console.db in the data folder)",
+    )
+    p.set_defaults(func=_start)

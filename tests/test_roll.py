@@ -73,6 +73,14 @@ def test_first_match_wins_over_every_later_rule(i):
         assert outcome(conds(**{earlier: True, later: True})) is RULE_OF[earlier]
 
 
+@pytest.mark.parametrize("i", range(len(FIELDS)))
+def test_a_rule_that_does_not_hold_passes_to_the_next(i):
+    # rule i false, every later rule true: the next rule decides (the last: CLEARED)
+    later = FIELDS[i + 1:]
+    got = outcome(conds(**dict.fromkeys(later, True)))
+    assert got is (RULE_OF[later[0]] if later else RollOutcome.CLEARED)
+
+
 def test_rule_numbers():
     assert [o.rule for o in RollOutcome] == [f"R{i}" for i in range(11)]
     assert RollOutcome.NO_VIABLE_ROLL.rule == "R8"

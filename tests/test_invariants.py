@@ -275,13 +275,17 @@ def test_i1_a_quiet_condor_is_never_tested_and_gets_no_roll(
     check_i1(m, pos, entry_delta, params)
 
 
+def without_window_events(m: Market) -> Market:
+    """The sample's own events, except any inside the next five sessions (I1's premise): the
+    July CPI is two sessions out on 2026-07-08."""
+    end = cal.close_after_sessions(m.asof, 5)
+    return dataclasses.replace(m, events=tuple(
+        e for e in m.events if not (m.asof < e.when and e.when.timestamp() <= end)))
+
+
 @pytest.mark.parametrize("entry_delta", [0.10, 0.16, 0.20])
 def test_i1_on_the_offline_sample(sample, entry_delta):
-    # the sample's own events, except any high-impact one inside the next five sessions (the
-    # premise): the July CPI is two sessions out on 2026-07-08
-    end = cal.close_after_sessions(sample.asof, 5)
-    m = dataclasses.replace(sample, events=tuple(
-        e for e in sample.events if not (sample.asof < e.when and e.when.timestamp() <= end)))
+    m = without_window_events(sample)
     checked = 0
     for root, dte in (("SPX", 30), ("SPX", 44), ("SPXW", 31), ("SPXW", 45), ("SPXW", 58)):
         expiry = expiry_near(m, root, dte)
@@ -475,3 +479,19 @@ def test_i4_on_the_offline_sample(sample):
           for i, (dte, dp, dc, aged, qty) in enumerate(specs)]
     # not vacuous (how many reach R9 depends on the smile and the sample, not on I4)
     assert check_i4(sample, ps) >= 1
+
+
+def test_entry_delta_per_position_moves_the_delta_levels(sample):
+    # the same condor, shorts at about 0.27Δ / 0.10Δ, 58 DTE: with Δ_e 0.20 (Δ_W 0.25) the put is
+    # on WATCH and, the sample being BREACHED, under EDR_PRESSURE; a 0.25Δ entry (Δ_W 0.30)
+    # makes the same short ordinary
+    m = without_window_events(sample)
+    pos = condor_at(m, "SPXW", expiry_near(m, "SPXW", 58), 0.27, 0.10)
+    default, own = m.evaluate([pos, dataclasses.replace(pos, id=2, entry_delta=0.25)]).positions
+    assert 0.25 <= abs(default.shorts.put.delta) < 0.30 and default.wpr.value < 0.80  # premise
+    assert {"WATCH", "EDR_PRESSURE"} <= set(default.roll.flags)
+    assert own.roll.flags == () and own.roll.outcome is RollOutcome.ROLL_NOT_NEEDED
+    bad = dataclasses.replace(pos, id=3, entry_delta=0.6)
+    r0 = m.evaluate([bad]).positions[0]
+    assert r0.roll.outcome is RollOutcome.INSUFFICIENT_DATA
+    assert "entry delta must be between 0 and 0.5 (got 0.6)" in r0.roll.reason

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from core.records import CLOSING_OUTCOMES
+
 ET = ZoneInfo("America/New_York")
 TELEGRAM_LIMIT = 4096
 TEMPLATES_ENV = "ALVH_TEMPLATES_DIR"
@@ -154,6 +156,7 @@ def environment() -> Environment:
     )
     env.filters.update(FILTERS)
     env.globals["DISCLAIMER"] = DISCLAIMER
+    env.globals["CLOSING_OUTCOMES"] = frozenset(o.value for o in CLOSING_OUTCOMES)
     return env
 
 

@@ -47,6 +47,11 @@ class RollOutcome(StrEnum):
 
 _RULE_NUMBERS = {o: f"R{k}" for k, o in enumerate(RollOutcome)}
 
+# Verdicts whose advice is to close (or let settle) the condor: no new hedge is bought for it,
+# so the reply never says "buy VIX calls" and "close" for the same position.
+CLOSING_OUTCOMES = frozenset({RollOutcome.SETTLE_OR_CLOSE, RollOutcome.TAKE_PROFIT,
+                              RollOutcome.EXIT_LOSS_LIMIT, RollOutcome.NO_VIABLE_ROLL})
+
 
 class SecondEngineStatus(StrEnum):
     """§6 outcome of the second-engine sizing."""

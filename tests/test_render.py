@@ -435,3 +435,25 @@ def test_split_property_parts_fit_and_balance(blocks, limit):
     # text is preserved (modulo the block separators)
     strip = lambda s: re.sub(r"\s+", "", s)  # noqa: E731
     assert strip("".join(parts)) == strip(html)
+
+
+@pytest.mark.parametrize("outcome", [RollOutcome.NO_VIABLE_ROLL, RollOutcome.EXIT_LOSS_LIMIT,
+                                     RollOutcome.TAKE_PROFIT, RollOutcome.SETTLE_OR_CLOSE])
+@pytest.mark.parametrize("template", ["check", "roll"])
+def test_a_close_verdict_never_comes_with_buy_vix_calls(outcome, template):
+    # "Buy 1 VIX … 19C" beside "close instead" contradicts itself: the hedge line defers to it
+    p = example_position()
+    rec = position_record(p, outcome=outcome, status=SecondEngineStatus.RECOMMEND)
+    kwargs = {"single": True} if template == "check" else {}
+    html = render(template, result=check_result([p], [rec]), **kwargs)
+    assert_telegram_html(html)
+    assert "Buy 1 VIX" not in html
+    if template == "check":
+        assert "none to buy" in html and "close this condor" in html
+
+
+def test_hedge_first_still_says_buy():
+    p = example_position()
+    rec = position_record(p, outcome=RollOutcome.HEDGE_FIRST, status=SecondEngineStatus.RECOMMEND)
+    html = render("check", result=check_result([p], [rec]), single=True)
+    assert "Buy 1 VIX 2026-07-29 19C" in html and "none to buy" not in html

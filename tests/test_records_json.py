@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from core.records import RollOutcome, to_jsonable
 def test_values_and_nested_containers():
     value = {
         1: (1.5, math.nan, [math.inf, None, "x"]),
-        "d": {"when": datetime(2026, 7, 9, 16, 0, tzinfo=timezone.utc), "day": date(2026, 7, 9)},
+        "d": {"when": datetime(2026, 7, 9, 16, 0, tzinfo=UTC), "day": date(2026, 7, 9)},
         "e": [RollOutcome.INSUFFICIENT_DATA, np.float64(0.25), np.int64(3), np.array([1.0, 2.0])],
         "t": (),
         "b": True,

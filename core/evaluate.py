@@ -11,6 +11,7 @@ every position R0 with the reasons. Nothing here reads the clock: `asof` is an a
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -274,6 +275,72 @@ def _last(x: np.ndarray) -> float | None:
     return float(x[-1]) if x.size and np.isfinite(x[-1]) else None
 
 
+@dataclass(frozen=True)
+class _HistoryPass:
+    """What the market pass takes from the close history alone (not from the quotes)."""
+
+    last_rate: float | None
+    official: object | None  # core.edr official state over the closes; None without history
+    closes_hist: tuple[EdrClose, ...]
+    closes_n: int
+    indicators: dict[str, float | None]
+    indicators_asof: date | None
+    vix_momentum: object | None
+    spx_momentum: object | None
+    breadth: tuple[bool | None, bool | None]
+
+
+# (history, cutoff date, params, pass): the last few history passes. A snapshot's history is
+# shared by every /check and every user of a report round until it is refreshed, and the pass
+# depends only on it, the last official close before asof and the params: recomputing it was
+# ~40 % of a one-position evaluation. Keyed by the history's identity (a refreshed history is a
+# new object; the engine never changes a history in place).
+_HISTORY_PASSES: list[tuple[pd.DataFrame | None, date, Params, _HistoryPass]] = []
+HISTORY_PASSES_KEPT = 4
+
+
+def _history_pass(history: pd.DataFrame | None, asof: datetime, p: Params) -> _HistoryPass:
+    cutoff = _et_date(cal.last_official_close(asof, vix=True))
+    for hist, day, params, hp in _HISTORY_PASSES:
+        if hist is history and day == cutoff and (params is p or params == p):
+            return hp
+    hp = _compute_history_pass(_history_upto(history, asof), p)
+    _HISTORY_PASSES.insert(0, (history, cutoff, p, hp))
+    del _HISTORY_PASSES[HISTORY_PASSES_KEPT:]
+    return hp
+
+
+def _compute_history_pass(h: pd.DataFrame, p: Params) -> _HistoryPass:
+    rate_hist = _col(h, "rate")
+    last_rate = None if rate_hist is None else _last(rate_hist[np.isfinite(rate_hist)])
+    vix_h, v9_h = _col(h, "vix"), _col(h, "vix9d")
+    closes_hist: list[EdrClose] = []
+    official = None
+    if vix_h is not None and np.isfinite(vix_h).any():
+        sig_h, _ = implied_sigma_many(vix_h, v9_h)
+        edr_h = np.asarray(edr_pct(sig_h, p), float)
+        keep = np.isfinite(edr_h)
+        official = official_state(edr_h[keep], p)
+        dates = h.index[keep]
+        k = p.market_history_closes
+        shown_states = official.last_states[-k:]
+        shown = list(zip(dates[-len(shown_states):], official.last_closes[-k:], shown_states,
+                         strict=True))
+        closes_hist = [EdrClose(d.date(), float(c), EdrState(int(s)).name) for d, c, s in shown]
+    closes_n = int(np.isfinite(vix_h).sum()) if vix_h is not None else 0
+    spx_h = _col(h, "spx")
+    ad_line, rsp, spy = _col(h, "ad_line"), _col(h, "rsp"), _col(h, "spy")
+    breadth = (None, None) if spx_h is None else breadth_flags(spx_h, ad_line, rsp, spy, p)
+    return _HistoryPass(
+        last_rate=last_rate, official=official, closes_hist=tuple(closes_hist),
+        closes_n=closes_n, indicators=_indicators(h, p),
+        indicators_asof=h.index[-1].date() if len(h) else None,
+        vix_momentum=None if vix_h is None else momentum(vix_h, p),
+        spx_momentum=None if spx_h is None else momentum(spx_h, p),
+        breadth=tuple(breadth),
+    )
+
+
 def evaluate_market(
     market: MarketSnapshot,
     history: pd.DataFrame | None,
@@ -307,38 +374,22 @@ def evaluate_market(
     spx, vix = values["spx"], values["vix"]
     vix9d, vix3m, vvix = values["vix9d"], values["vix3m"], values["vvix"]
 
-    h = _history_upto(history, asof)
+    hp = _history_pass(history, asof, p)
     # rate: the snapshot's, else the history's last fed-funds reading, else the default
     r = p.rate_default
     if market.rate is not None and math.isfinite(market.rate.value):
         r = float(market.rate.value)
     else:
-        rate_hist = _col(h, "rate")
-        last_rate = None if rate_hist is None else _last(rate_hist[np.isfinite(rate_hist)])
-        if last_rate is not None:
-            r = last_rate
+        if hp.last_rate is not None:
+            r = hp.last_rate
         else:
             flags.append("RATE_DEFAULT")
     q_div = p.dividend_yield if market.div_yield is None else float(market.div_yield)
 
     # EDR history and the official state
-    vix_h, v9_h = _col(h, "vix"), _col(h, "vix9d")
-    closes_hist: list[EdrClose] = []
-    official = None
-    if vix_h is not None and np.isfinite(vix_h).any():
-        sig_h, _ = implied_sigma_many(vix_h, v9_h)
-        edr_h = np.asarray(edr_pct(sig_h, p), float)
-        keep = np.isfinite(edr_h)
-        official = official_state(edr_h[keep], p)
-        dates = h.index[keep]
-        k = p.market_history_closes
-        shown_states = official.last_states[-k:]
-        shown = list(zip(dates[-len(shown_states):], official.last_closes[-k:], shown_states,
-                         strict=True))
-        closes_hist = [EdrClose(d.date(), float(c), EdrState(int(s)).name) for d, c, s in shown]
-    else:
+    official, closes_hist, closes_n = hp.official, hp.closes_hist, hp.closes_n
+    if official is None:
         flags.append("NO_HISTORY")
-    closes_n = int(np.isfinite(vix_h).sum()) if vix_h is not None else 0
 
     ok = spx is not None and vix is not None
     sigma, source, e_pct, e_pts = float("nan"), "VIX", float("nan"), float("nan")
@@ -361,7 +412,7 @@ def evaluate_market(
     if provisional:
         flags.append(FLAG_PROVISIONAL)
 
-    ind = _indicators(h, p)
+    ind = dict(hp.indicators)
     futures = {
         f.expiry: float(f.price) for f in market.vix_futures
         if math.isfinite(f.price) and f.price > 0 and f.expiry >= _et_date(asof)
@@ -371,14 +422,10 @@ def evaluate_market(
 
     signals = None
     if ok:
-        spx_h = _col(h, "spx")
-        ad_line, rsp, spy = _col(h, "ad_line"), _col(h, "rsp"), _col(h, "spy")
-        bear, bull = (None, None)
-        if spx_h is not None:
-            bear, bull = breadth_flags(spx_h, ad_line, rsp, spy, p)
+        bear, bull = hp.breadth
         signals = MarketSignals(
-            vix_momentum=None if vix_h is None else momentum(vix_h, p),
-            spx_momentum=None if spx_h is None else momentum(spx_h, p),
+            vix_momentum=hp.vix_momentum,
+            spx_momentum=hp.spx_momentum,
             rsi=ind.get("rsi_spx"),
             hv10=ind.get("hv10"),
             sigma_impl=sigma,
@@ -411,7 +458,7 @@ def evaluate_market(
         flags=tuple(dict.fromkeys(flags)),
         history=tuple(closes_hist),
         indicators=ind,
-        indicators_asof=h.index[-1].date() if len(h) else None,
+        indicators_asof=hp.indicators_asof,
         next_events=tuple(
             EventRecord(e.when, e.kind.value, e.label, e.kind.value in high) for e in upcoming
         ),
@@ -498,7 +545,16 @@ def evaluate(
 
     `events=None` means "no calendar known" (V6 abstains); an empty list means none scheduled.
     """
-    asof = asof or market.asof
+    was_enabled = gc.isenabled()
+    gc.disable()  # the pass allocates many small acyclic objects: collections cost ~40 % of it
+    try:
+        return _evaluate(positions, market, history, events, params, asof or market.asof)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
     ctx = evaluate_market(market, history, events, params, asof)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []

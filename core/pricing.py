@@ -124,38 +124,72 @@ def _finite(x: np.ndarray) -> np.ndarray:
 # --- BSM and Black-76 ----------------------------------------------------------------------
 
 
-def _kernel(S, K, T, r, q, sigma, w, shape, black: bool) -> Greeks:
-    """Shared BSM/Black-76 body. For Black-76 S is F and q == r (then ∂P/∂r differs: −T·P)."""
+def _kernel(S, K, T, r, q, sigma, w, shape, black: bool, outs=None) -> Greeks:
+    """Shared BSM/Black-76 body. For Black-76 S is F and q == r (then ∂P/∂r differs: −T·P).
+
+    One fused pass: d1, d2, the pdf and both cdfs once for the price and every Greek, computed
+    in place into `outs` (six arrays of the block's size, else new ones) in the operation order
+    of the formulas in the comments, so the bits are those of the formulas.
+    """
     # Every output involves S, so broadcasting S gives every output the full shape (at least 1-d
     # so that outputs are writable arrays, never numpy scalars).
     S = np.broadcast_to(S, shape or (1,))
+    n = S.shape
+    if outs is None:
+        outs = tuple(np.empty(n) for _ in Greeks._fields)
+    price, delta, gamma, vega, theta, rho = outs
     with np.errstate(all="ignore"):
         sqrt_t = np.sqrt(T)
         std = sigma * sqrt_t
-        d1 = np.log(S / K)
+        # d1 = (ln(S/K) + (r − q + σ²/2)·T) / (σ√T); d2 = d1 − σ√T
+        d1 = np.divide(S, K, out=np.empty(n))
+        np.log(d1, out=d1)
         d1 += (r - q + 0.5 * sigma * sigma) * T
         d1 /= std
-        d2 = d1 - std
+        n_d1 = np.multiply(w, d1, out=np.empty(n))
+        ndtr(n_d1, out=n_d1)  # N(w·d1)
+        n_d2 = np.subtract(d1, std, out=np.empty(n))
+        n_d2 *= w
+        ndtr(n_d2, out=n_d2)  # N(w·d2)
         df_r = np.exp(-r * T)
         df_q = df_r if black else np.exp(-q * T)
-        s_fwd = S * df_q  # S·e^{−qT} (Black: F·e^{−rT})
-        k_disc = K * df_r
-        n_d1 = ndtr(w * d1)
-        n_d2 = ndtr(w * d2)
-        pdf = np.exp(-0.5 * d1 * d1)
+        # pdf = exp(−d1·d1/2) / √(2π)
+        pdf = np.multiply(-0.5, d1, out=np.empty(n))
+        pdf *= d1
+        np.exp(pdf, out=pdf)
         pdf *= INV_SQRT_2PI
-        a = s_fwd * n_d1
-        b = k_disc * n_d2
-        price = w * (a - b)
-        delta = w * df_q * n_d1
-        gamma = df_q * pdf / (S * std)
-        vega_raw = s_fwd * pdf * sqrt_t
-        # ∂P/∂t = −∂P/∂T
-        theta = -0.5 * vega_raw * sigma / T + w * (q * a - r * b)
+        s_fwd = np.multiply(S, df_q, out=np.empty(n))  # S·e^{−qT} (Black: F·e^{−rT})
+        a = np.multiply(s_fwd, n_d1, out=np.empty(n))  # a = s_fwd·N(w·d1)
+        b = np.multiply(K, df_r, out=np.empty(n))
+        b *= n_d2  # b = K·e^{−rT}·N(w·d2)
+        # price = w·(a − b)
+        np.subtract(a, b, out=price)
+        price *= w
+        # delta = w·df_q·N(w·d1)
+        np.multiply(w, df_q, out=delta)
+        delta *= n_d1
+        # gamma = df_q·pdf / (S·σ√T)
+        np.multiply(df_q, pdf, out=gamma)
+        gamma /= np.multiply(S, std, out=n_d1)
+        # vega_raw = s_fwd·pdf·√T; theta = (−vega_raw/2·σ/T + w·(q·a − r·b)) / 365
+        vega_raw = np.multiply(s_fwd, pdf, out=s_fwd)
+        vega_raw *= sqrt_t
+        np.multiply(-0.5, vega_raw, out=theta)
+        theta *= sigma
+        theta /= T
+        carry = np.multiply(q, a, out=a)
+        carry -= np.multiply(r, b, out=n_d2)
+        carry *= w
+        theta += carry
         theta /= DAYS_PER_YEAR
-        rho = -T * price if black else w * b * T
+        # rho = −T·P (Black) or w·b·T, per rate point
+        if black:
+            np.multiply(-T, price, out=rho)
+        else:
+            np.multiply(w, b, out=rho)
+            rho *= T
         rho *= RATE_POINT
-        vega = vega_raw * VOL_POINT
+        np.multiply(vega_raw, VOL_POINT, out=vega)
         # At the settlement moment: intrinsic value and limiting delta; nothing else moves it.
         at_expiry = T == 0
         if at_expiry.any():
@@ -189,10 +223,9 @@ def _evaluate(S, K, T, r, q, sigma, w, shape, black: bool) -> Greeks:
     outs = [np.empty(size) for _ in Greeks._fields]
     for start in range(0, size, BLOCK_SIZE):
         block = slice(start, min(start + BLOCK_SIZE, size))
-        part = _kernel(*(a if a.ndim == 0 else a[block] for a in args),
-                       shape=(block.stop - block.start,), black=black)
-        for out, values in zip(outs, part, strict=True):
-            out[block] = values
+        _kernel(*(a if a.ndim == 0 else a[block] for a in args),
+                shape=(block.stop - block.start,), black=black,
+                outs=[out[block] for out in outs])
     return Greeks(*(out.reshape(shape) for out in outs))
 
 

@@ -102,6 +102,11 @@ def to_jsonable(x: Any) -> Any:
         return x if math.isfinite(x) else None
     if x is None or t is str or t is int or t is bool:
         return x
+    # exact containers first: they would reach the same branches below after ~10 slower checks
+    if t is tuple or t is list:
+        return [to_jsonable(v) for v in x]
+    if t is dict:
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in x.items()}
     if isinstance(x, _Record):
         return x.to_dict()
     if isinstance(x, Enum):

@@ -318,3 +318,18 @@ def test_out_of_range_dates_raise_calendar_range_error():
     with pytest.raises(CalendarRangeError):
         session_phase(et(2031, 1, 2, 10))
     assert issubclass(CalendarRangeError, ValueError)
+
+
+def test_am_settlement_epochs_are_0930_new_york_on_every_kind_of_day():
+    from zoneinfo import ZoneInfo
+
+    from core import calendar as cal
+
+    ny = ZoneInfo("America/New_York")
+    days = [date(1990, 1, 2), date(2018, 3, 9), date(2018, 3, 12), date(2018, 11, 2),
+            date(2018, 11, 5), date(2026, 7, 17), date(2026, 11, 27)]
+    got = cal.settlement_epochs(days, True)
+    want = [datetime(d.year, d.month, d.day, 9, 30, tzinfo=ny).timestamp() for d in days]
+    assert got.tolist() == want
+    both = cal.settlement_epochs(np.array(days[:2], dtype="datetime64[D]"), [True, False])
+    assert both[0] == want[0] and both[1] == cal.settlement_epochs([days[1]], False)[0]

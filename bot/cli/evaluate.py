@@ -4,7 +4,6 @@ The file formats and the evaluation are `bot.engine_files` (docs/engine.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.engine_files import evaluate_files, evaluation_json, render_text
+    from bot.engine_files import evaluate_files, evaluation_json, json_bytes, render_text
 
     try:
         ev, unreadable = evaluate_files(args.positions, args.market, args.history, args.events,
@@ -41,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(evaluation_json(ev, unreadable), indent=2, ensure_ascii=False))
+        text = json_bytes(evaluation_json(ev, unreadable)) + b"\n"
+        if (sys.stdout.encoding or "").lower().replace("-", "") == "utf8":
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+            sys.stdout.buffer.flush()
+        else:
+            print(text.decode("utf-8"), end="")
     else:
         print(render_text(ev, unreadable))
     return 0

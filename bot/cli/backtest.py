@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", type=_date, default=date(1990, 1, 2))
     p.add_argument("--end", type=_date, default=date(2026, 12, 31))
     p.add_argument("--program", choices=[x.value for x in Program], default="monthly",
-                   help="monthly (≈45 DTE), short (≈7 DTE) or cndr (Cboe CNDR-like: monthly expiry to next, 20/5 delta, strikes by delta)")
+                   help="monthly (≈45 DTE), short (≈7 DTE) or cndr (Cboe CNDR-like: from each "
+                   "monthly expiry to the next, 20Δ shorts, 5Δ longs)")
     p.add_argument("--strikes", choices=[x.value for x in StrikeMode], default="tier")
     p.add_argument("--tier", type=float, default=1.25, help="EDR_h multiple (1.0/1.25/1.5)")
     p.add_argument("--short-delta", type=float, default=0.20)
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         program = Program(args.program)
         cfg = BacktestConfig(
             start=args.start, end=args.end, program=program,
-            strikes=StrikeMode.DELTA if program is Program.CNDR else StrikeMode(args.strikes), tier=args.tier, short_delta=args.short_delta,
+            strikes=StrikeMode.DELTA if program is Program.CNDR else StrikeMode(args.strikes),
+            tier=args.tier, short_delta=args.short_delta,
             wing_delta=args.wing_delta, width=args.width, qty=args.qty,
             commission_spx=args.commission,
             commission_vix=(args.commission if args.commission_vix is None
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 def _finite(obj) -> bool:
     if isinstance(obj, dict):
         return all(_finite(v) for v in obj.values())
-    return not isinstance(obj, float) or obj == obj and abs(obj) != float("inf")
+    return not isinstance(obj, float) or math.isfinite(obj)
 
 
 def _nan_to_none(obj):

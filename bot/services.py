@@ -53,6 +53,7 @@ PARAM_SETTINGS: dict[str, tuple[str, float]] = {
     "edr_trigger": ("edr_trigger_pct", 1.0),
     "hedge_budget": ("hedge_budget_frac", 0.01),
     "take_profit": ("take_profit_frac", 0.01),
+    "entry_delta": ("entry_delta", 1.0),
 }
 
 
@@ -376,7 +377,7 @@ class Services:
         k1, k2, k3, k4 = spec.strikes
         inp = PositionInput(root=spec.root, expiry=spec.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
                             qty=spec.qty, entry_credit=spec.credit, opened=position.opened,
-                            label=spec.label)
+                            label=spec.label, entry_delta=position.entry_delta)
         row = await _to_thread(self.store.add_position, user.user_id, inp)
         return _preview(_as_position(row), params, self.now())
 

@@ -38,9 +38,13 @@ EDR_TRIGGER_RANGE = (0.30, 3.00)  # % of SPX; ≈ VIX 4.8 .. 47.6
 HEDGE_BUDGET_RANGE = (0.0, 20.0)  # % of max loss
 TAKE_PROFIT_RANGE = (5.0, 100.0)  # % of net credit
 VIX_STRIKE_MAX = 500.0
+# Entry short delta Δ_e a user may type (a fraction, or whole delta points like 16 → 0.16);
+# core refuses outside (0, 0.5): below 5Δ or above 45Δ is a typing slip, not a condor.
+ENTRY_DELTA_RANGE = (0.05, 0.45)
 
 USAGE = {
-    "add": "/add SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [label]",
+    "add": ("/add SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [opened 2026-06-01] "
+            "[delta 0.16] [label]"),
     "hedge": (
         "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
         "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [@price]"
@@ -51,7 +55,7 @@ USAGE = {
     "settings": (
         "/settings  ·  /settings <key> <value>, keys: report_time 08:45, "
         "timezone Europe/Berlin, edr_trigger 0.94, hedge_budget 2, take_profit 50, "
-        "alerts on|off, quiet 22:00-07:00|off, chart on|off"
+        "entry_delta 0.20, alerts on|off, quiet 22:00-07:00|off, chart on|off"
     ),
     "id": "a position number as shown by /positions, e.g. 3",
 }
@@ -79,8 +83,11 @@ class CondorSpec:
     qty: int
     credit: float
     label: str = ""
+    opened: date | None = None  # None: the day it is added
+    entry_delta: float | None = None  # Δ_e for this position; None: the user's setting
 
     def to_position(self, opened: date, position_id: int = 0) -> Position:
+        """`opened`: the date to use when the spec gives none."""
         k1, k2, k3, k4 = self.strikes
         return Position(
             id=position_id,
@@ -92,8 +99,9 @@ class CondorSpec:
             k4=k4,
             qty=self.qty,
             entry_credit=self.credit,
-            opened=opened,
+            opened=self.opened if self.opened is not None else opened,
             label=self.label,
+            entry_delta=self.entry_delta,
         )
 
 
@@ -360,9 +368,28 @@ def parse_root(token: str, usage: str) -> str:
 # --- /add ----------------------------------------------------------------------------------
 
 
+def parse_entry_delta(token: str, what: str, usage: str) -> float:
+    """`0.16`, `16` (whole delta points) or `16Δ`/`16d` → 0.16, within ENTRY_DELTA_RANGE."""
+    t = token.strip()
+    body = t[:-1] if t[-1:] in ("Δ", "d", "D") and len(t) > 1 else t
+    lo, hi = ENTRY_DELTA_RANGE
+    value = parse_number(body, what, usage, 0.0, 100.0, lo_inclusive=False)
+    if value >= 1:  # whole delta points
+        value = value / 100
+    if not lo <= value <= hi:
+        raise ParseError(f"{what} {_show(token)} must be between {lo:g} and {hi:g} "
+                         f"(or {lo * 100:g} to {hi * 100:g} delta points)", usage)
+    return round(value, 6)
+
+
+_ADD_OPTIONS = ("opened", "delta")
+
+
 def parse_add(text: str) -> CondorSpec:
-    """`SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [label words…]` (after the command).
-    `xN` may be left out (1 condor). Root is case-insensitive."""
+    """`SPXW 2026-12-18 6650/6700/8250/8300 x2 @12.00 [opened 2026-06-01] [delta 0.16]
+    [label words…]` (after the command). `xN` may be left out (1 condor). Root is
+    case-insensitive. `opened DATE` and `delta X` may come in any order after the credit, each
+    at most once; the words left are the label."""
     usage = USAGE["add"]
     tokens = _tokens(check_length(text, usage))
     if len(tokens) < 4:
@@ -378,14 +405,32 @@ def parse_add(text: str) -> CondorSpec:
     if not rest:
         raise ParseError("missing the entry credit, e.g. @4.35", usage)
     credit = parse_price(rest[0], "credit", usage)
-    label = parse_label(rest[1:], usage)
-    return CondorSpec(root, expiry, strikes, qty, credit, label)
+    rest = rest[1:]
+    options: dict[str, str] = {}
+    while rest and rest[0].lower() in _ADD_OPTIONS:
+        key = rest[0].lower()
+        if key in options:
+            raise ParseError(f"{key} is given twice", usage)
+        if len(rest) < 2:
+            raise ParseError(f"{key} needs a value, e.g. "
+                             f"{'opened 2026-06-01' if key == 'opened' else 'delta 0.16'}", usage)
+        options[key] = rest[1]
+        rest = rest[2:]
+    opened = parse_date(options["opened"], usage, "opened date") if "opened" in options else None
+    delta = (parse_entry_delta(options["delta"], "entry delta", usage) if "delta" in options
+             else None)
+    label = parse_label(rest, usage)
+    return CondorSpec(root, expiry, strikes, qty, credit, label, opened, delta)
 
 
 def format_condor(spec: CondorSpec) -> str:
     """The one-liner for a spec (inverse of `parse_add`)."""
     strikes = "/".join(fmt_num(k) for k in spec.strikes)
     out = f"{spec.root} {spec.expiry.isoformat()} {strikes} x{spec.qty} @{fmt_num(spec.credit)}"
+    if spec.opened is not None:
+        out += f" opened {spec.opened.isoformat()}"
+    if spec.entry_delta is not None:
+        out += f" delta {fmt_num(spec.entry_delta)}"
     return f"{out} {spec.label}" if spec.label else out
 
 
@@ -415,8 +460,11 @@ def listed_expiry_problem(root: str, expiry: date) -> str | None:
 
 
 def validate_condor(spec: CondorSpec, asof: date, position_id: int = 0) -> Position:
-    """The spec as a `Position` opened `asof`, or ParseError naming every problem."""
+    """The spec as a `Position` opened `asof` (or on its `opened` date: not in the future,
+    not after expiry), or ParseError naming every problem."""
     problems = spec.to_position(opened=asof, position_id=position_id).problems(asof)
+    if spec.opened is not None and spec.opened > asof:
+        problems.append(f"opened date {spec.opened} is in the future (today is {asof})")
     if not any("past" in p or "after expiry" in p for p in problems):
         listed = listed_expiry_problem(spec.root, spec.expiry)
         if listed:
@@ -595,8 +643,8 @@ def parse_check(text: str) -> int | None:
 # --- /settings ------------------------------------------------------------------------------
 
 SETTING_KEYS = (
-    "report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "alerts", "quiet",
-    "chart",
+    "report_time", "timezone", "edr_trigger", "hedge_budget", "take_profit", "entry_delta",
+    "alerts", "quiet", "chart",
 )
 _SETTING_ALIASES = {
     "time": "report_time",
@@ -610,6 +658,8 @@ _SETTING_ALIASES = {
     "budget": "hedge_budget",
     "tp": "take_profit",
     "takeprofit": "take_profit",
+    "delta": "entry_delta",
+    "entrydelta": "entry_delta",
     "alert": "alerts",
     "quiet_hours": "quiet",
     "quiethours": "quiet",
@@ -664,6 +714,7 @@ def parse_quiet_hours(words: list[str], usage: str = USAGE["settings"]) -> Quiet
 def parse_settings(text: str) -> SettingUpdate | None:
     """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
     timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
+    entry_delta the entry short delta Δ_e (0.16 or 16),
     alerts on|off, quiet HH:MM-HH:MM|off (value QuietHours, or None to clear), chart on|off
     (the EDR chart with the daily report). Percent values may carry a trailing %."""
     usage = USAGE["settings"]
@@ -681,6 +732,8 @@ def parse_settings(text: str) -> SettingUpdate | None:
     if len(tokens) != 2:
         raise ParseError(f"{key} needs exactly one value", usage)
     raw = tokens[1]
+    if key == "entry_delta":
+        return SettingUpdate(key, parse_entry_delta(raw, "entry delta", usage))
     if key == "report_time":
         return SettingUpdate(key, parse_hhmm(raw, "report time", usage))
     if key == "timezone":

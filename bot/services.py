@@ -14,6 +14,7 @@ each is short. Charts, rendering and parsing already live in their own modules.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time as _time
@@ -53,6 +54,7 @@ PARAM_SETTINGS: dict[str, tuple[str, float]] = {
     "edr_trigger": ("edr_trigger_pct", 1.0),
     "hedge_budget": ("hedge_budget_frac", 0.01),
     "take_profit": ("take_profit_frac", 0.01),
+    "entry_delta": ("entry_delta", 1.0),
 }
 
 
@@ -79,6 +81,18 @@ class UserRef:
 
 
 @dataclass(frozen=True)
+class CreditCheck:
+    """The entered credit is further than `Params.credit_check_frac` from what the condor is
+    worth now: `fair` points per condor, the model's price or the chain's mid (`source`), at
+    `asof`. A warning only: the position is saved as entered."""
+
+    entered: float
+    fair: float
+    source: str  # "model" (any leg priced off the smile) | "chain mid"
+    asof: datetime
+
+
+@dataclass(frozen=True)
 class Preview:
     """The confirm step of /add: the position as it would be stored and its payoff bounds."""
 
@@ -88,6 +102,7 @@ class Preview:
     breakeven_lo: float
     breakeven_hi: float
     asof: datetime
+    credit_check: CreditCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -367,7 +382,32 @@ class Services:
         spec = self.parse_condor(text_or_spec)
         position = self.validate_condor(spec)
         params = await self.params_for(user)
-        return _preview(position, params, self.now())
+        check = await self.credit_check(params, position)
+        return dataclasses.replace(_preview(position, params, self.now()), credit_check=check)
+
+    async def credit_check(self, params: Params, position: Position) -> CreditCheck | None:
+        """A CreditCheck when the entered credit is further than `credit_check_frac` from the
+        condor's value now (the engine's mark: chain mids where quoted, else the model); None
+        when it is close, when the condor was opened on an earlier day (its credit is from
+        then), or when no price can be had (no market data: the warning never blocks /add)."""
+        if position.opened != self.today():
+            return None
+        try:
+            result = await self._evaluate_positions(params, [position])
+        except Exception as exc:  # any failure: a warning must never cost the user the add
+            log.warning("credit check skipped: %s", exc)
+            return None
+        recs = result.evaluation.positions
+        pnl = recs[0].pnl if recs else None
+        if pnl is None or not pnl.mark > 0:
+            return None
+        fair = float(pnl.mark)
+        if abs(position.entry_credit - fair) <= params.credit_check_frac * fair:
+            return None
+        from core.evaluate import FLAG_MODEL_IV
+
+        source = "model" if FLAG_MODEL_IV in recs[0].data.flags else "chain mid"
+        return CreditCheck(position.entry_credit, fair, source, pnl.asof or result.asof)
 
     async def add_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
         spec = self.parse_condor(text_or_spec)
@@ -376,9 +416,11 @@ class Services:
         k1, k2, k3, k4 = spec.strikes
         inp = PositionInput(root=spec.root, expiry=spec.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
                             qty=spec.qty, entry_credit=spec.credit, opened=position.opened,
-                            label=spec.label)
+                            label=spec.label, entry_delta=position.entry_delta)
+        check = await self.credit_check(params, position)
         row = await _to_thread(self.store.add_position, user.user_id, inp)
-        return _preview(_as_position(row), params, self.now())
+        return dataclasses.replace(_preview(_as_position(row), params, self.now()),
+                                   credit_check=check)
 
     async def list_positions(self, user: UserRef) -> list[Position]:
         """Open positions with their open hedge layers, oldest first."""

@@ -176,6 +176,9 @@ class Params:
     xsp_strike_step: float = 1.0  # XSP (SPX/10) lists 1-point strikes
     market_history_closes: int = 10  # EDR/state closes shown in the market record
     market_next_events: int = 5  # upcoming events shown in the market record
+    # /add warns (never refuses) when the entered credit is further than this fraction from the
+    # model or chain mid of the condor today (a typo, a per-lot total, or a stale fill)
+    credit_check_frac: float = 0.30
 
     # --- §9 freshness -----------------------------------------------------------------------
     live_quote_max_age_minutes: float = 20.0

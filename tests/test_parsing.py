@@ -407,3 +407,96 @@ def test_bounds_of_quantity(n):
         assert not P.QTY_MIN <= n <= P.QTY_MAX
     else:
         assert q == n and P.QTY_MIN <= q <= P.QTY_MAX
+
+
+# --- /add: opened and delta ---------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(root=st.sampled_from(["SPX", "SPXW", "XSP"]),
+       expiry=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
+       strikes=st.tuples(_strike, _strike, _strike, _strike),
+       qty=st.integers(1, 1000), credit=_price,
+       opened=st.none() | st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
+       delta=st.none() | st.integers(5, 45).map(lambda n: n / 100),
+       label=st.lists(_label.filter(lambda s: s.lower() not in ("opened", "delta")),
+                      max_size=3).map(" ".join))
+def test_add_round_trip_with_opened_and_delta(root, expiry, strikes, qty, credit, opened, delta,
+                                              label):
+    assume(len(label) <= P.MAX_LABEL_CHARS)
+    spec = CondorSpec(root, expiry, strikes, qty, credit, label.strip(), opened, delta)
+    assert parse_add(format_condor(spec)) == spec
+
+
+@settings(max_examples=100, deadline=None)
+@given(points=st.integers(5, 45), swap=st.booleans(), form=st.sampled_from(["{}", "0.{:02d}",
+                                                                             "{}d", "{}Δ"]))
+def test_add_delta_forms_and_order(points, swap, form):
+    """`delta 16`, `delta 0.16`, `delta 16d`, `delta 16Δ` are all 0.16; opened/delta in either
+    order; the words after them are the label."""
+    token = form.format(points)
+    opts = [f"delta {token}", "opened 2026-06-01"]
+    if swap:
+        opts.reverse()
+    spec = parse_add(f"SPX 2026-08-21 6950/7000/7850/7900 x2 @10.95 {' '.join(opts)} my label")
+    assert spec.entry_delta == pytest.approx(points / 100)
+    assert spec.opened == date(2026, 6, 1)
+    assert spec.label == "my label"
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=st.floats(min_value=0.0001, max_value=99.9, allow_nan=False)
+       .filter(lambda v: not (0.05 <= v <= 0.45 or 5 <= v <= 45)))
+def test_add_delta_out_of_range_is_refused(value):
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    assume(text not in ("0",) and not (0.05 <= float(text) <= 0.45 or 5 <= float(text) <= 45))
+    with pytest.raises(ParseError, match="entry delta"):
+        parse_add(f"SPX 2026-08-21 6950/7000/7850/7900 @10.95 delta {text}")
+
+
+@pytest.mark.parametrize("tail, fragment", [
+    ("opened", "opened needs a value"),
+    ("delta", "delta needs a value"),
+    ("opened 2026-13-01", "opened date"),
+    ("opened 06/01/2026", "ambiguous"),
+    ("delta abc", "entry delta"),
+    ("delta -0.16", "negative"),
+    ("delta 0.16 delta 0.2", "given twice"),
+    ("opened 2026-06-01 opened 2026-06-02", "given twice"),
+])
+def test_add_bad_options_name_the_problem(tail, fragment):
+    with pytest.raises(ParseError, match=fragment):
+        parse_add(f"SPX 2026-08-21 6950/7000/7850/7900 @10.95 {tail}")
+
+
+@pytest.mark.parametrize("opened, fragment", [
+    (date(2026, 7, 9), "in the future"),
+    (date(2026, 8, 22), "after expiry"),
+])
+def test_add_opened_not_in_the_future_nor_after_expiry(opened, fragment):
+    spec = parse_add(f"SPX 2026-08-21 6950/7000/7850/7900 @10.95 opened {opened}")
+    with pytest.raises(ParseError, match=fragment):
+        P.validate_condor(spec, date(2026, 7, 8))
+
+
+def test_add_opened_mid_life_reaches_the_position():
+    spec = parse_add("SPX 2026-08-21 6950/7000/7850/7900 x2 @10.95 opened 2026-06-01 delta 16")
+    pos = P.validate_condor(spec, date(2026, 7, 8))
+    assert (pos.opened, pos.entry_delta) == (date(2026, 6, 1), 0.16)
+    plain = P.validate_condor(parse_add("SPX 2026-08-21 6950/7000/7850/7900 @10.95"),
+                              date(2026, 7, 8))
+    assert (plain.opened, plain.entry_delta) == (date(2026, 7, 8), None)
+
+
+@pytest.mark.parametrize("text, value", [("entry_delta 0.16", 0.16), ("delta 16", 0.16),
+                                         ("entry-delta 20", 0.20), ("entrydelta 0.45", 0.45)])
+def test_settings_entry_delta(text, value):
+    upd = parse_settings(text)
+    assert upd.key == "entry_delta" and upd.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["entry_delta 0.5", "entry_delta 0.04", "entry_delta 46",
+                                  "entry_delta", "entry_delta 0.2 0.3", "entry_delta nan"])
+def test_settings_entry_delta_bad(text):
+    with pytest.raises(ParseError):
+        parse_settings(text)

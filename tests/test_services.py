@@ -299,7 +299,16 @@ async def test_settings_set_each_key(env):
     svc, _, _ = env
     s = await svc.settings_get(ANN)
     assert s.values == pytest.approx({"edr_trigger": 0.94, "hedge_budget": 2.0,
-                                      "take_profit": 50.0})
+                                      "take_profit": 50.0, "entry_delta": 0.20})
+    s = await svc.settings_set(ANN, "entry_delta 0.16")
+    assert s.params.entry_delta == pytest.approx(0.16) and s.values["entry_delta"] == 0.16
+    assert "entry delta 0.16" in render("settings", s=s, changed="entry_delta")
+    s = await svc.settings_set(ANN, "delta 18")  # whole delta points, by its alias
+    assert s.params.entry_delta == pytest.approx(0.18)
+    for bad in ("entry_delta 0.6", "entry_delta 0", "entry_delta -0.2", "entry_delta abc"):
+        with pytest.raises(UserError, match="entry delta"):
+            await svc.settings_set(ANN, bad)
+    assert (await svc.settings_get(ANN)).params.entry_delta == pytest.approx(0.18)
     s = await svc.settings_set(ANN, "hedge_budget 3")
     assert s.params.hedge_budget_frac == pytest.approx(0.03)
     s = await svc.settings_set(ANN, "take_profit 60%")

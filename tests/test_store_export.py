@@ -27,7 +27,8 @@ def _fill(store: Store) -> None:
                           quiet_end="06:00", timezone="Europe/London", report_chart=True)
     store.subscribe(ALICE)
     a = store.add_position(ALICE, PositionInput("SPX", date(2026, 12, 18), "4845", 4870.25, 5130,
-                                                 5155, 3, 4.35, label=TRICKY, notes=TRICKY))
+                                                 5155, 3, 4.35, label=TRICKY, notes=TRICKY,
+                                                 entry_delta=0.16))
     store.add_hedge(ALICE, a.id, HedgeInput("VIX_CALL_SPREAD", date(2026, 12, 16), 2, 1.15,
                                             strike=22, strike2=30))
     store.add_hedge(ALICE, None, HedgeInput("VIX_FUTURE", date(2026, 12, 16), 1, 18.25))
@@ -84,7 +85,7 @@ def test_export_to_stdout_and_contents(source, capsys):
     assert main(["db", "export", "--database-url", url, "--user", str(ALICE)]) == 0
     data = json.loads(capsys.readouterr().out)
     tables = data["tables"]
-    assert data["format"] == "alvh-store-export" and data["schema"] == "0005"
+    assert data["format"] == "alvh-store-export" and data["schema"] == "0006"
     assert [len(tables[t]) for t in ("users", "positions", "hedges", "rolls", "report_log",
                                      "alert_log")] == [1, 3, 2, 1, 1, 1]
     first = tables["positions"][0]
@@ -158,6 +159,27 @@ def test_exports_from_before_the_chart_setting_still_import(make_database_url, s
         load("\n".join(lines))
 
 
+def test_entry_delta_travels_with_export_and_roll(make_database_url, source):
+    """Revision 0006: a position's entry delta is exported, imported, carried by a roll; an
+    export from before it (no entry_delta) imports with none (the user's setting applies)."""
+    _, store = source
+    data = store.export_user(ALICE)
+    deltas = [r["entry_delta"] for r in data["tables"]["positions"]]
+    assert deltas == [0.16, 0.16, None]  # Alice's condor, the condor it rolled into, the SPXW
+    into = Store.open(make_database_url("d"))
+    into.import_user(load(dump_json(data)))
+    assert [p.entry_delta for p in into.core_positions(ALICE)] == [0.16]
+    into.close()
+    old = json.loads(json.dumps(data))
+    for row in old["tables"]["positions"]:
+        del row["entry_delta"]
+    old["schema"] = "0005"
+    into_old = Store.open(make_database_url("o"))
+    into_old.import_user(load(dump_json(old)))
+    assert [p.entry_delta for p in into_old.core_positions(ALICE)] == [None]
+    into_old.close()
+
+
 @pytest.mark.sqlite_only  # SQLite's online backup API; PostgreSQL: the pg_dump test below
 def test_backup_while_writing(tmp_path, source, capsys):
     url, store = source
@@ -198,7 +220,7 @@ def test_backup_while_writing(tmp_path, source, capsys):
 def test_cli_errors_are_one_line(make_database_url, tmp_path, capsys):
     url = make_database_url("x")
     assert main(["db", "migrate", "--database-url", url]) == 0
-    assert "revision 0005" in capsys.readouterr().out
+    assert "revision 0006" in capsys.readouterr().out
     assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
     err = capsys.readouterr().err
     assert err == "error: no user with Telegram id 5 in this database\n"

@@ -17,6 +17,12 @@ log = logging.getLogger(__name__)
 class Program(StrEnum):
     MONTHLY = "monthly"  # enter ≈ 45 DTE on the monthly (third-Friday) expiry, manage at 21 DTE
     SHORT = "short"  # enter ≈ 7 DTE on a daily/weekly expiry
+    # Cboe CNDR-like: enter at the close of each monthly expiry day into the next monthly
+    # (28 or 35 DTE), shorts at 20Δ and longs at 5Δ by model delta
+    CNDR = "cndr"
+
+
+CNDR_WING_DELTA = 0.05  # the CNDR program's long wings when --wing-delta is not given
 
 
 class StrikeMode(StrEnum):

@@ -71,9 +71,12 @@ def ceil_to(x: float, step: float) -> float:
 
 
 def delta_strikes(spot: float, years: float, vix, vix9d, vix3m, r, q, params: Params,
-                  short_delta: float, wing_delta: float | None, width: float) -> np.ndarray:
+                  short_delta: float, wing_delta: float | None, width: float,
+                  shorts_at_most: bool = False) -> np.ndarray:
     """Delta mode: the grid strikes whose |Δ| is closest to the targets (puts below spot,
-    calls above). Without a wing delta the wings are `width` points out."""
+    calls above). Without a wing delta the wings are `width` points out. `shorts_at_most`:
+    the shorts are the grid strikes with the largest |Δ| not above `short_delta` (a "20Δ"
+    short is never nearer the money than 20Δ)."""
     step = params.strike_step
     grid = np.arange(ceil_to(spot * (1 - GRID_HALF_SPAN), step),
                      floor_to(spot * (1 + GRID_HALF_SPAN), step) + step, step)
@@ -87,7 +90,11 @@ def delta_strikes(spot: float, years: float, vix, vix9d, vix3m, r, q, params: Pa
         idx = np.flatnonzero(mask)
         return float(grid[idx[np.argmin(np.abs(d[idx] - target))]])
 
-    k2, k3 = pick(puts, put_d, short_delta), pick(calls, call_d, short_delta)
+    if shorts_at_most:
+        k2 = pick(puts & (put_d <= short_delta), put_d, short_delta)
+        k3 = pick(calls & (call_d <= short_delta), call_d, short_delta)
+    else:
+        k2, k3 = pick(puts, put_d, short_delta), pick(calls, call_d, short_delta)
     if wing_delta is None:
         k1, k4 = k2 - width, k3 + width
     else:

@@ -24,7 +24,14 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bot.backtest.config import BacktestConfig, Program, StrikeMode, Variant, no_hedge_params
+from bot.backtest.config import (
+    CNDR_WING_DELTA,
+    BacktestConfig,
+    Program,
+    StrikeMode,
+    Variant,
+    no_hedge_params,
+)
 from bot.backtest.market import MarketDays, events_for
 from bot.backtest.pricing import (
     ceil_to,
@@ -466,6 +473,8 @@ class Replay:
         """The expiry nearest the program's target DTE, within the tolerance; None: not an
         entry day. Monthly: third-Friday expiries. Short: any session (daily expiries)."""
         c = self.cfg
+        if c.program is Program.CNDR:
+            return cndr_entry_expiry(today)
         lo = today + timedelta(days=max(1, c.entry_dte - c.entry_dte_tolerance))
         hi = today + timedelta(days=c.entry_dte + c.entry_dte_tolerance)
         if hi > cal.CALENDAR_END:
@@ -483,6 +492,11 @@ class Replay:
         S, V = float(m.spx[i]), float(m.vix[i])
         asof = m.asof(i)
         v9, v3 = m.opt("vix9d", i), m.opt("vix3m", i)
+        if c.program is Program.CNDR:  # shorts at the largest |Δ| not above the target
+            years = float(years_to(asof, [expiry], False)[0])
+            wing = CNDR_WING_DELTA if c.wing_delta is None else c.wing_delta
+            return delta_strikes(S, years, V, v9, v3, self.rate(i), p.dividend_yield, p,
+                                 c.short_delta, wing, c.width, shorts_at_most=True)
         if c.strikes is StrikeMode.DELTA:
             years = float(years_to(asof, [expiry], False)[0])
             return delta_strikes(S, years, V, v9, v3, self.rate(i), p.dividend_yield, p,
@@ -541,6 +555,17 @@ class Replay:
                     self._sell(b, layer, layer.qty, float(hm), settle=True)
                 b.open.pos = dataclasses.replace(pos, hedges=())
             self._finish_trade(b, i, "OPEN_AT_END")
+
+
+def cndr_entry_expiry(today: date) -> date | None:
+    """The CNDR program's entry rule: only on a monthly SPX expiry day (the third Friday, or
+    the session before when that Friday is a holiday), into the next month's expiry (28 or 35
+    days later; a holiday at either end moves it by a day). None on any other day."""
+    if today != cal.spx_monthly_expiry(today.year, today.month):
+        return None
+    y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    nxt = cal.spx_monthly_expiry(y, m)
+    return nxt if nxt <= cal.CALENDAR_END else None
 
 
 def print_progress(done: int, total: int, day: date, seconds: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import date
 from pathlib import Path
@@ -39,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hold-to-expiry condor. Options are priced by a model, not historical quotes.")
     p.add_argument("--start", type=_date, default=date(1990, 1, 2))
     p.add_argument("--end", type=_date, default=date(2026, 12, 31))
-    p.add_argument("--program", choices=[x.value for x in Program], default="monthly")
+    p.add_argument("--program", choices=[x.value for x in Program], default="monthly",
+                   help="monthly (≈45 DTE), short (≈7 DTE) or cndr (Cboe CNDR-like: from each "
+                   "monthly expiry to the next, 20Δ shorts, 5Δ longs)")
     p.add_argument("--strikes", choices=[x.value for x in StrikeMode], default="tier")
     p.add_argument("--tier", type=float, default=1.25, help="EDR_h multiple (1.0/1.25/1.5)")
     p.add_argument("--short-delta", type=float, default=0.20)
@@ -64,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help="folder for CSV/PNG/report (default: backtest/ in the data folder)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--json", action="store_true",
+                   help="print the per-trade risk table as JSON (fractions) instead of text")
     p.set_defaults(func=run)
 
 
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.backtest.market import MarketDays
     from bot.backtest.replay import print_progress, run_backtest
     from bot.backtest.report import table, write_equity_png, write_trades
+    from bot.backtest.risk import risk_table, variants_json
     from bot.marketdata.events import load_events
     from bot.marketdata.history import load_history
 
@@ -81,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         unknown = [x for x in names if x not in {v.value for v in Variant}]
         if unknown:
             raise ValueError(f"unknown variant(s): {', '.join(unknown)}")
+        program = Program(args.program)
         cfg = BacktestConfig(
-            start=args.start, end=args.end, program=Program(args.program),
-            strikes=StrikeMode(args.strikes), tier=args.tier, short_delta=args.short_delta,
+            start=args.start, end=args.end, program=program,
+            strikes=StrikeMode.DELTA if program is Program.CNDR else StrikeMode(args.strikes),
+            tier=args.tier, short_delta=args.short_delta,
             wing_delta=args.wing_delta, width=args.width, qty=args.qty,
             commission_spx=args.commission,
             commission_vix=(args.commission if args.commission_vix is None
@@ -109,13 +117,31 @@ def run(args: argparse.Namespace) -> int:
         print("alvh backtest: no sessions with SPX and VIX closes in that window",
               file=sys.stderr)
         return 2
-    text = table(result)
+    text = table(result) + "\n\n" + risk_table(result)
     out: Path = data_dir() / DEFAULT_OUT if args.out is DEFAULT_OUT else args.out
     out.mkdir(parents=True, exist_ok=True)
     n = write_trades(result, out / "trades.csv")
     write_equity_png(result, out / "equity.png")
     (out / "report.txt").write_text(text + "\n")
+    if args.json:
+        import json
+
+        print(json.dumps(_nan_to_none(variants_json(result)), indent=1, allow_nan=False))
+        return 130 if result.interrupted_at is not None else 0
     print(text)
     print(f"\n{n} trades → {out / 'trades.csv'}; equity curve → {out / 'equity.png'}; "
           f"report → {out / 'report.txt'} ({result.seconds:.1f} s)")
     return 130 if result.interrupted_at is not None else 0
+
+
+def _finite(obj) -> bool:
+    if isinstance(obj, dict):
+        return all(_finite(v) for v in obj.values())
+    return not isinstance(obj, float) or math.isfinite(obj)
+
+
+def _nan_to_none(obj):
+    """JSON has no NaN: a figure that cannot be computed (no trades) is null."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    return None if isinstance(obj, float) and not _finite(obj) else obj

@@ -128,6 +128,7 @@ class PositionInput:
     roll_credits: Number = 0
     label: str = ""
     notes: str = ""
+    entry_delta: Number | None = None  # Δ_e for this position; None: the user's setting
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class CleanPosition:
     opened: date
     label: str
     notes: str
+    entry_delta: float | None = None
 
 
 def clean_position(inp: PositionInput, today: date) -> CleanPosition:
@@ -160,16 +162,20 @@ def clean_position(inp: PositionInput, today: date) -> CleanPosition:
     label = check_text(inp.label, "label", LABEL_MAX_CHARS, p)
     notes = check_text(inp.notes, "notes", NOTES_MAX_CHARS, p)
     root = inp.root.strip().upper() if isinstance(inp.root, str) else inp.root
+    delta = None
+    if inp.entry_delta is not None:
+        d = to_decimal(inp.entry_delta, "entry delta", p)
+        delta = float(d) if d is not None else None
     if not p:
         # The condor rules (strike order, credit below the wing width, dates) are core's.
         p.extend(Position(
             id=0, root=root, expiry=expiry, k1=float(ks[0]), k2=float(ks[1]), k3=float(ks[2]),
             k4=float(ks[3]), qty=qty, entry_credit=float(c0), opened=opened,
-            roll_credits=float(roll),
+            roll_credits=float(roll), entry_delta=delta,
         ).problems())
     if p:
         raise ValidationError(p, subject="position")
-    return CleanPosition(root, expiry, *ks, qty, c0, roll, opened, label, notes)
+    return CleanPosition(root, expiry, *ks, qty, c0, roll, opened, label, notes, delta)
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,7 @@ def to_core_position(row: PositionRow, hedges: tuple[HedgeRow, ...] | list[Hedge
         k3=float(row.k3), k4=float(row.k4), qty=row.qty, entry_credit=float(row.entry_credit),
         opened=row.opened, roll_credits=float(row.roll_credits),
         hedges=tuple(to_core_hedge(h) for h in hedges), label=row.label,
+        entry_delta=None if row.entry_delta is None else float(row.entry_delta),
     )
 
 
@@ -482,6 +483,7 @@ class Store:
                 k3=clean.k3, k4=clean.k4, qty=clean.qty, entry_credit=clean.entry_credit,
                 roll_credits=clean.roll_credits, label=clean.label, notes=clean.notes,
                 status="open", opened=clean.opened, opened_at=self._now(),
+                entry_delta=clean.entry_delta,
             )
             s.add(row)
             s.flush()
@@ -611,6 +613,7 @@ class Store:
                 opened=opened, roll_credits=old.roll_credits + r,
                 label=old.label if label is None else label,
                 notes=old.notes if notes is None else notes,
+                entry_delta=old.entry_delta,  # the trader's Δ_e stays with the campaign
             ), self._today())
             now = self._now()
             before_old = row_json(old)
@@ -622,7 +625,7 @@ class Store:
                 k2=clean.k2, k3=clean.k3, k4=clean.k4, qty=clean.qty,
                 entry_credit=clean.entry_credit, roll_credits=clean.roll_credits,
                 label=clean.label, notes=clean.notes, status="open", opened=clean.opened,
-                opened_at=now, parent_id=old.id,
+                opened_at=now, parent_id=old.id, entry_delta=clean.entry_delta,
             )
             s.add(new)
             s.flush()
@@ -996,7 +999,8 @@ def _as_input(inp: object) -> PositionInput:
     if isinstance(inp, Position):
         return PositionInput(root=inp.root, expiry=inp.expiry, k1=inp.k1, k2=inp.k2, k3=inp.k3,
                              k4=inp.k4, qty=inp.qty, entry_credit=inp.entry_credit,
-                             opened=inp.opened, roll_credits=inp.roll_credits, label=inp.label)
+                             opened=inp.opened, roll_credits=inp.roll_credits, label=inp.label,
+                             entry_delta=inp.entry_delta)
     raise ValidationError([f"expected a position, got {type(inp).__name__}"], "position")
 
 

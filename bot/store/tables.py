@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -104,6 +105,8 @@ class PositionRow(SQLModel, table=True):
     notes: str = Field(default="", sa_type=String(NOTES_MAX_CHARS))  # revision 0002
     status: str = Field(default="open", sa_type=String(8))
     opened: date  # exchange date the condor was opened (drives its entry DTE)
+    # Δ_e, the entry short delta of this position (revision 0006); None: the user's setting
+    entry_delta: float | None = Field(default=None, sa_type=Float, nullable=True)
     opened_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     closing_debit: Decimal | None = _money(nullable=True)

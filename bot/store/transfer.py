@@ -41,7 +41,9 @@ USER_TABLES: tuple[Table, ...] = tuple(t.__table__ for t in (
 _BY_NAME = {t.name: t for t in USER_TABLES}
 # Columns added after exports already existed, with what their absence in an older export
 # means (revision 0004: no chart with the report). Any other missing value stays an error.
-LATER_COLUMNS: dict[str, dict[str, Any]] = {"users": {"report_chart": False}}
+LATER_COLUMNS: dict[str, dict[str, Any]] = {"users": {"report_chart": False},
+                                            # revision 0006: no per-position entry delta
+                                            "positions": {"entry_delta": None}}
 
 
 def backup(engine: Engine, path: str | Path) -> Path:

@@ -469,3 +469,40 @@ async def test_two_users_forms_do_not_mix(bot, ann, bob):
     assert "Saved #1" in done["text"]
     assert [r.root for r in store_of(bot).list_positions(ANN)] == ["SPXW"]
     assert store_of(bot).list_positions(BOB) == []
+
+
+# --- /add: opened, entry delta and the credit check (METHOD v2 §8, issue 12 item 6) ----------
+
+
+async def test_add_with_opened_and_delta_is_stored_and_shown(bot, ann):
+    (reply,) = await ann.send("/add SPX 2026-08-21 6950/7000/7850/7900 x2 @10.95 "
+                              "opened 2026-06-01 delta 16 Aug")
+    text = reply["text"]
+    assert "Saved #1" in text and "entry Δ 0.16" in text and "opened 2026-06-01" in text
+    assert "Check the credit" not in text  # opened earlier: its credit is from then
+    (row,) = store_of(bot).list_positions(ANN)
+    assert (row.opened.isoformat(), row.entry_delta) == ("2026-06-01", 0.16)
+    (core_pos,) = store_of(bot).core_positions(ANN)
+    assert (core_pos.opened.isoformat(), core_pos.entry_delta) == ("2026-06-01", 0.16)
+    (bad,) = await ann.send("/add SPX 2026-08-21 6950/7000/7850/7900 @10.95 opened 2026-07-09")
+    assert "in the future" in bad["text"]
+    assert len(store_of(bot).list_positions(ANN)) == 1
+
+
+async def test_add_credit_far_from_the_mid_warns_but_saves(bot, ann):
+    # a 20Δ/15Δ, 50-wide condor 44 days out is worth ~10–13 points, not 30
+    (reply,) = await ann.send("/add SPX 2026-08-21 6950/7000/7850/7900 x2 @30")
+    text = reply["text"]
+    assert "Saved #1" in text
+    m = re.search(r"Check the credit: the (model|chain mid) says ([\d.]+) pts per condor", text)
+    assert m, text
+    fair = float(m.group(2))
+    assert 5 < fair < 20 and abs(30 - fair) > 0.3 * fair
+    assert "you entered 30.00" in text
+    (row,) = store_of(bot).list_positions(ANN)
+    assert float(row.entry_credit) == 30.0
+    # the issue's own condor at its real credit gets no warning
+    (ok,) = await ann.send("/add SPX 2026-08-21 6950/7000/7850/7900 x2 @10.95")
+    assert "Saved #2" in ok["text"] and "Check the credit" not in ok["text"]
+    (settings,) = await ann.send("/settings entry_delta 0.16")
+    assert "entry delta 0.16" in settings["text"]

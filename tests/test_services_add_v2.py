@@ -1,0 +1,73 @@
+"""/add's METHOD v2 extras at the services level, with the real engine on the offline sample
+(2026-07-08): `opened` and `delta` reach the stored position and core's Position, and the
+credit check warns (never refuses) beyond `Params.credit_check_frac` of today's mark."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.marketdata.offline import OfflineProvider
+from bot.render import render
+from bot.services import Services, UserError, UserRef
+from bot.store import Store
+
+ANN = UserRef(701, 701, "Ann")
+CONDOR = "SPX 2026-08-21 6950/7000/7850/7900 x2"
+
+
+@pytest.fixture
+def svc(make_database_url):
+    offline = OfflineProvider()
+    clock = lambda: offline.asof  # noqa: E731 - the sample's moment
+    store = Store.open(make_database_url("addv2"), clock=clock)
+    yield Services(store=store, provider=offline, clock=clock)
+    store.close()
+
+
+async def test_opened_and_delta_are_stored_and_reach_core(svc):
+    await svc.start(ANN)
+    done = await svc.add_position(ANN, f"{CONDOR} @10.95 opened 2026-06-01 delta 0.16 Aug")
+    (pos,) = await svc.list_positions(ANN)
+    assert (pos.opened, pos.entry_delta, pos.label) == (date(2026, 6, 1), 0.16, "Aug")
+    assert done.credit_check is None  # opened on an earlier day: its credit is from then
+    html = render("add_done", preview=done)
+    assert "entry Δ 0.16" in html and "opened 2026-06-01" in html
+    # the engine sees the opened date: 2026-06-01 → 2026-08-21 is 81 days, TIME at
+    # round(0.47 × 81) = 38 DTE, and 44 DTE remain on 2026-07-08, so no TIME flag yet; the
+    # entry delta 0.16 sets Δ_W = max(0.25, 0.21) and Δ_T = max(0.30, 0.26)
+    result = await svc.check(ANN)
+    (_, rec), = result.items()
+    assert rec.dte == 44
+    assert "TIME" not in rec.roll.flags
+
+
+async def test_opened_in_the_future_or_after_expiry_is_refused(svc):
+    await svc.start(ANN)
+    with pytest.raises(UserError, match="in the future"):
+        await svc.add_position(ANN, f"{CONDOR} @10.95 opened 2026-07-09")
+    with pytest.raises(UserError, match="after expiry"):
+        await svc.add_position(ANN, f"{CONDOR} @10.95 opened 2026-08-24")
+    assert await svc.list_positions(ANN) == []
+
+
+async def test_credit_check_warns_beyond_30_percent_and_saves_anyway(svc):
+    await svc.start(ANN)
+    far = await svc.preview_position(ANN, f"{CONDOR} @30")
+    cc = far.credit_check
+    assert cc is not None and cc.entered == 30.0
+    assert 0 < cc.fair < 50  # a 50-wide condor is worth between nothing and its width
+    assert abs(30 - cc.fair) > 0.30 * cc.fair
+    assert cc.source == "chain mid"  # the offline sample quotes the chain
+    html = render("add_preview", preview=far)
+    assert "Check the credit: the chain mid says" in html and "you entered 30.00" in html
+    # the rule's edge, on the mark just read: 29 % away passes, 31 % warns (either side)
+    fair = cc.fair
+    for frac, warns in ((1.29, False), (1.31, True), (0.71, False), (0.69, True)):
+        got = await svc.preview_position(ANN, f"{CONDOR} @{fair * frac:.4f}")
+        assert (got.credit_check is not None) is warns, frac
+    # a warning, not a refusal: the one-liner saves as entered
+    saved = await svc.add_position(ANN, f"{CONDOR} @30")
+    assert saved.credit_check is not None and saved.position.entry_credit == 30.0
+    assert [p.entry_credit for p in await svc.list_positions(ANN)] == [30.0]

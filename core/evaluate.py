@@ -7,6 +7,10 @@ break-even expansion, second engine, bands, roll rules, roll search), then the r
 A malformed position never stops the others: it gets R0 INSUFFICIENT_DATA naming every problem.
 A snapshot without a usable SPX or VIX (missing, invalid or stale for the session phase) gives
 every position R0 with the reasons. Nothing here reads the clock: `asof` is an argument.
+
+Kept whole: it is where the market pass, the vectorised position pass, the roll search and
+the record assembly meet, in METHOD's order; split, the order of the steps would be spread over
+modules that each make sense only beside the others.
 """
 
 from __future__ import annotations

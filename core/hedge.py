@@ -6,6 +6,9 @@ expiry in a small `VixTable` and gathered per position by index.
 
 Units: VIX option prices in VIX points per contract (× `vix_option_multiplier` = $100 per point);
 vega$ per SPX-implied-vol point; Δ$ per SPX point; Θ$ per calendar day.
+
+Kept whole: §6 (sizing) and §7 (hedge Greeks, bands) share the VixTable and the held-layer
+valuation; one module reads as the method's two sections together.
 """
 
 from __future__ import annotations

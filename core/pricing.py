@@ -17,6 +17,9 @@ sigma ≤ 0 while T > 0. T == 0 exactly is the settlement moment: price = intrin
 delta = ±1 in the money, ±0.5 at the money, 0 out of it; gamma, vega, theta, rho = 0; sigma is
 not used there (may be NaN). Wholly invalid calls raise ValueError naming the argument:
 arguments that are not numeric, `is_call` that is not boolean, shapes that do not broadcast.
+
+Kept whole: the conventions above bind every function here; BSM, Black-76, implied vol, touch
+probability and the SSVI surface share the fused kernel and the input checks.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ renderer can always say how old a number is.
 
 Units: index points for SPX prices and credits (`_usd` or `$` in a name means dollars), deltas as
 fractions (−0.20), probabilities as fractions (0.41), EDR in percent of SPX.
+
+Kept whole: one frozen record per field of METHOD §10; together they are the engine's output
+contract, and the JSON conversion at the end serves all of them.
 """
 
 from __future__ import annotations

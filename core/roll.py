@@ -10,6 +10,8 @@ The delta levels follow the trader's entry delta Δ_e: tested Δ_T = max(0.30, �
 Δ_W = max(0.25, Δ_e + 0.05). The roll search places the new shorts by delta (Δ* = Δ_e, or
 0.75·Δ_e from BREACHED on, one fallback of +0.05 kept below Δ_W when the credit fails), then
 applies the cushion and WPR' rules and the economics, for every position at once.
+
+Kept whole: the rule table and the roll search share §8's delta levels and flags.
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ _STRING_PARAMS = {
     "inline_message_id",
     "language_code",
     "scope_type",
+    "secret_token",
 }
 _SEND_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -277,6 +278,7 @@ class _State:
         self.retry_after: list[tuple[int | None, int]] = []  # (chat_id or None=any, seconds)
         self.last_activity = time.monotonic()
         self.closing = False
+        self.webhook: dict | None = None  # {"url", "secret_token"} once setWebhook is called
         self.seq = itertools.count(1)
         self.callback_ids = itertools.count(1)
         self.file_ids = itertools.count(1)
@@ -664,7 +666,24 @@ class LocalBotAPI:
     def _api_close(self, params: dict) -> bool:
         return True
 
+    def _api_setWebhook(self, params: dict) -> bool:
+        url = params.get("url") or ""
+        if url and not str(url).startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
+        with self._state.cond:
+            self._state.webhook = (
+                {"url": url, "secret_token": params.get("secret_token")} if url else None)
+        return True
+
+    @property
+    def webhook(self) -> dict | None:
+        """The webhook the bot registered (url and secret_token), None while it polls."""
+        with self._state.cond:
+            return dict(self._state.webhook) if self._state.webhook else None
+
     def _api_deleteWebhook(self, params: dict) -> bool:
+        with self._state.cond:
+            self._state.webhook = None
         if params.get("drop_pending_updates"):
             with self._state.cond:
                 self._state.confirmed_through = self._state.next_update_id - 1
@@ -672,9 +691,13 @@ class LocalBotAPI:
         return True
 
     def _api_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        url = (self.webhook or {}).get("url", "")
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
 
     def _api_getUpdates(self, params: dict) -> list[dict]:
+        if self.webhook is not None:  # as Telegram: one way of receiving updates at a time
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                           "use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         limit = max(1, min(100, int(params.get("limit") or 100)))
         timeout = max(0.0, float(params.get("timeout") or 0))

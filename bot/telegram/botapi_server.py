@@ -365,10 +365,12 @@ class LocalBotAPI:
         s.next_message_id[chat_id] = s.next_message_id.get(chat_id, 0) + 1
         return s.next_message_id[chat_id]
 
-    def _push_update(self, payload: dict) -> dict:
+    def _push_update(self, payload: dict, queue: bool = True) -> dict:
         s = self._state
         update = {"update_id": s.next_update_id, **payload}
         s.next_update_id += 1
+        if not queue:  # the test delivers it itself (webhook mode)
+            return update
         s.updates.append(update)
         s.last_activity = time.monotonic()
         s.cond.notify_all()
@@ -382,9 +384,11 @@ class LocalBotAPI:
         *,
         first_name: str = "Trader",
         username: str | None = None,
+        queue: bool = True,
     ) -> dict:
         """A user sends `text` (private chat when `chat_id` is None or equals `user_id`).
-        Commands get their `bot_command` entity, as Telegram's clients send them."""
+        Commands get their `bot_command` entity, as Telegram's clients send them. The update is
+        returned; `queue=False` leaves it out of getUpdates (a test POSTs it to a webhook)."""
         chat_id = user_id if chat_id is None else chat_id
         user = self._user(user_id, first_name, username)
         with self._state.cond:
@@ -399,7 +403,7 @@ class LocalBotAPI:
             if entities:
                 message["entities"] = entities
             self._state.messages[(chat_id, message["message_id"])] = message
-            return self._push_update({"message": message})
+            return self._push_update({"message": message}, queue)
 
     def inject_callback(
         self,

@@ -66,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "start",
         help="run the bot (TELEGRAM_BOT_TOKEN set) or else the offline console",
         description=(
-            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot (polling); "
+            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot: long "
+            "polling, or a webhook when ALVH_WEBHOOK_URL is set (with ALVH_WEBHOOK_SECRET); "
             "without it, the offline console on the bundled sample."
         ),
     )

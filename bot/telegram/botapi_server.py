@@ -284,6 +284,12 @@ class _State:
         self.file_ids = itertools.count(1)
 
 
+class _Server(ThreadingHTTPServer):
+    # A report round opens up to ALVH_CONCURRENT_SENDS connections at once; the default
+    # listen backlog (5) resets some of them on a loaded machine (httpx.ReadError).
+    request_queue_size = 256
+
+
 class LocalBotAPI:
     """The server. Use as a context manager, or `start()` / `stop()`.
 
@@ -295,7 +301,7 @@ class LocalBotAPI:
         self.host = host
         self.token = token
         self._state = _State()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _Server((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread: threading.Thread | None = None

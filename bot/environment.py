@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
@@ -27,6 +27,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 BOT_MODES = ("polling", "webhook")
 # A token from @BotFather: "<bot id>:<35-ish url-safe characters>".
 TOKEN_RE = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+WEBHOOK_LISTEN = "127.0.0.1"  # behind a TLS-terminating proxy on the same host
+WEBHOOK_PORT = 8080
+CONCURRENT_UPDATES = 32  # updates of different users handled at once
+# Telegram's rule for secret_token: 1-256 characters, A-Z a-z 0-9 _ -.
+WEBHOOK_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _SPLIT = "\x00"  # joins several problems of one field (one per bad list item)
 
 
@@ -102,6 +107,12 @@ class Environment(BaseSettings):
     send_attempts: int | None = Field(None, alias="ALVH_SEND_ATTEMPTS")
     concurrent_sends: int | None = Field(None, alias="ALVH_CONCURRENT_SENDS")
     close_retry_minutes: int | None = Field(None, alias="ALVH_CLOSE_RETRY_MINUTES")
+    # --- how updates arrive and are processed (bot/telegram/serving.py) ---
+    webhook_url: str | None = Field(None, alias="ALVH_WEBHOOK_URL")
+    webhook_listen: str = Field(WEBHOOK_LISTEN, alias="ALVH_WEBHOOK_LISTEN")
+    webhook_port: int = Field(WEBHOOK_PORT, alias="ALVH_WEBHOOK_PORT")
+    webhook_secret: SecretStr | None = Field(None, alias="ALVH_WEBHOOK_SECRET")
+    concurrent_updates: int = Field(CONCURRENT_UPDATES, alias="ALVH_CONCURRENT_UPDATES")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, **_other_sources):
@@ -261,6 +272,51 @@ class Environment(BaseSettings):
         floating = info.field_name == "retry_after_max_s"
         return _number(cls.model_fields[info.field_name].alias, value,
                        float if floating else int, 0 if floating else 1, "at_least")
+
+    # --- updates: polling or webhook ---
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _webhook_url(cls, value: Any) -> str | None:
+        url = _text(value)
+        if url is not None and not re.match(r"^https://[^/\s]+(/\S*)?$", url):
+            raise ValueError(f"ALVH_WEBHOOK_URL {url!r} must be the public https URL Telegram "
+                             "posts updates to, e.g. 'https://bot.example.com/telegram'")
+        return url
+
+    @field_validator("webhook_listen", mode="before")
+    @classmethod
+    def _webhook_listen(cls, value: Any) -> str:
+        return _text(value) or WEBHOOK_LISTEN
+
+    @field_validator("webhook_port", mode="before")
+    @classmethod
+    def _webhook_port(cls, value: Any) -> int:
+        port = _number("ALVH_WEBHOOK_PORT", value, int, 1, "at_least")
+        if port is not None and port > 65535:
+            raise ValueError(f"ALVH_WEBHOOK_PORT {port} must be a TCP port (1-65535)")
+        return WEBHOOK_PORT if port is None else port
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: Any) -> str | None:
+        secret = _text(value.get_secret_value() if isinstance(value, SecretStr) else value)
+        if secret is not None and not WEBHOOK_SECRET_RE.match(secret):
+            raise ValueError("ALVH_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, "
+                             "_ and - (Telegram's rule for secret_token)")
+        return secret
+
+    @field_validator("concurrent_updates", mode="before")
+    @classmethod
+    def _concurrent_updates(cls, value: Any) -> int:
+        bound = _number("ALVH_CONCURRENT_UPDATES", value, int, 1, "at_least")
+        return CONCURRENT_UPDATES if bound is None else bound
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Environment:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("ALVH_WEBHOOK_SECRET is not set; webhook mode (ALVH_WEBHOOK_URL) "
+                             "needs it so that only Telegram's requests are accepted")
+        return self
 
 
 class EnvironmentProblems(ValueError):

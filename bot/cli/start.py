@@ -10,20 +10,27 @@ from bot.telegram.console import run_console
 
 
 def _run_telegram(settings: Settings) -> int:
-    from telegram import Update
     from telegram.error import InvalidToken, NetworkError
 
+    from bot.telegram import serving
     from bot.telegram.app import build_application
 
     configure_logging(settings)
+    try:
+        how = serving.Serving.from_settings(settings)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    where = "polling" if how.webhook_url is None else f"webhook {how.webhook_url}, " \
+        f"listening on {how.listen}:{how.port}"
     print(
         f"Starting the bot (token {mask_token(settings.telegram_bot_token)}, "
-        f"{settings.market_data_provider} market data); Ctrl-C stops it.",
+        f"{settings.market_data_provider} market data, {where}); Ctrl-C stops it.",
         file=sys.stderr,
     )
     try:
-        application = build_application(settings)
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application = build_application(settings, concurrent_updates=how.concurrent_updates)
+        serving.run(application, how)
     except InvalidToken:
         print(
             f"alvh start: {settings.telegram_api_base_url} refused the token "
@@ -59,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "start",
         help="run the bot (TELEGRAM_BOT_TOKEN set) or else the offline console",
         description=(
-            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot (polling); "
+            "With TELEGRAM_BOT_TOKEN set (environment or .env) run the Telegram bot: long "
+            "polling, or a webhook when ALVH_WEBHOOK_URL is set (with ALVH_WEBHOOK_SECRET); "
             "without it, the offline console on the bundled sample."
         ),
     )

@@ -30,6 +30,7 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError, Settings, mask_token
+from bot.telegram.serving import PerUserUpdateProcessor, Serving
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ def build_application(
     bot_commands: list[tuple[str, str]] | None = None,
     rate_limiter: BaseRateLimiter | bool | None = None,
     install_jobs: bool = True,
+    concurrent_updates: int | None = None,
 ) -> Application:
     """The bot, ready for `async with app:` / `app.run_polling()`.
 
@@ -247,7 +249,9 @@ def build_application(
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
     `bot_commands` (default: `bot.telegram.handlers.all_handlers()` and `BOT_COMMANDS`), and a
     `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none), and turn
-    off the scheduled jobs (`install_jobs=False`).
+    off the scheduled jobs (`install_jobs=False`). Updates are processed concurrently across
+    users and in order within a user, at most `concurrent_updates` at once (default
+    ALVH_CONCURRENT_UPDATES; bot/telegram/serving.py).
     """
     if not settings.telegram_bot_token:
         raise ConfigError(["TELEGRAM_BOT_TOKEN is not set; get one from @BotFather"])
@@ -275,6 +279,9 @@ def build_application(
             max_retries=settings.rate_limit_max_retries,
         )
 
+    if concurrent_updates is None:
+        concurrent_updates = Serving.from_settings(settings).concurrent_updates
+
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -283,6 +290,7 @@ def build_application(
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=settings.tzinfo))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
+        .concurrent_updates(PerUserUpdateProcessor(concurrent_updates))
     )
     if rate_limiter:
         builder = builder.rate_limiter(rate_limiter)

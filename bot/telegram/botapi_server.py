@@ -88,6 +88,7 @@ _STRING_PARAMS = {
     "inline_message_id",
     "language_code",
     "scope_type",
+    "secret_token",
 }
 _SEND_METHODS = {"sendMessage", "sendPhoto", "sendDocument"}
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -277,9 +278,16 @@ class _State:
         self.retry_after: list[tuple[int | None, int]] = []  # (chat_id or None=any, seconds)
         self.last_activity = time.monotonic()
         self.closing = False
+        self.webhook: dict | None = None  # {"url", "secret_token"} once setWebhook is called
         self.seq = itertools.count(1)
         self.callback_ids = itertools.count(1)
         self.file_ids = itertools.count(1)
+
+
+class _Server(ThreadingHTTPServer):
+    # A report round opens up to ALVH_CONCURRENT_SENDS connections at once; the default
+    # listen backlog (5) resets some of them on a loaded machine (httpx.ReadError).
+    request_queue_size = 256
 
 
 class LocalBotAPI:
@@ -293,7 +301,7 @@ class LocalBotAPI:
         self.host = host
         self.token = token
         self._state = _State()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _Server((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread: threading.Thread | None = None
@@ -363,10 +371,12 @@ class LocalBotAPI:
         s.next_message_id[chat_id] = s.next_message_id.get(chat_id, 0) + 1
         return s.next_message_id[chat_id]
 
-    def _push_update(self, payload: dict) -> dict:
+    def _push_update(self, payload: dict, queue: bool = True) -> dict:
         s = self._state
         update = {"update_id": s.next_update_id, **payload}
         s.next_update_id += 1
+        if not queue:  # the test delivers it itself (webhook mode)
+            return update
         s.updates.append(update)
         s.last_activity = time.monotonic()
         s.cond.notify_all()
@@ -380,9 +390,11 @@ class LocalBotAPI:
         *,
         first_name: str = "Trader",
         username: str | None = None,
+        queue: bool = True,
     ) -> dict:
         """A user sends `text` (private chat when `chat_id` is None or equals `user_id`).
-        Commands get their `bot_command` entity, as Telegram's clients send them."""
+        Commands get their `bot_command` entity, as Telegram's clients send them. The update is
+        returned; `queue=False` leaves it out of getUpdates (a test POSTs it to a webhook)."""
         chat_id = user_id if chat_id is None else chat_id
         user = self._user(user_id, first_name, username)
         with self._state.cond:
@@ -397,7 +409,7 @@ class LocalBotAPI:
             if entities:
                 message["entities"] = entities
             self._state.messages[(chat_id, message["message_id"])] = message
-            return self._push_update({"message": message})
+            return self._push_update({"message": message}, queue)
 
     def inject_callback(
         self,
@@ -664,7 +676,24 @@ class LocalBotAPI:
     def _api_close(self, params: dict) -> bool:
         return True
 
+    def _api_setWebhook(self, params: dict) -> bool:
+        url = params.get("url") or ""
+        if url and not str(url).startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
+        with self._state.cond:
+            self._state.webhook = (
+                {"url": url, "secret_token": params.get("secret_token")} if url else None)
+        return True
+
+    @property
+    def webhook(self) -> dict | None:
+        """The webhook the bot registered (url and secret_token), None while it polls."""
+        with self._state.cond:
+            return dict(self._state.webhook) if self._state.webhook else None
+
     def _api_deleteWebhook(self, params: dict) -> bool:
+        with self._state.cond:
+            self._state.webhook = None
         if params.get("drop_pending_updates"):
             with self._state.cond:
                 self._state.confirmed_through = self._state.next_update_id - 1
@@ -672,9 +701,13 @@ class LocalBotAPI:
         return True
 
     def _api_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        url = (self.webhook or {}).get("url", "")
+        return {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
 
     def _api_getUpdates(self, params: dict) -> list[dict]:
+        if self.webhook is not None:  # as Telegram: one way of receiving updates at a time
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                           "use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         limit = max(1, min(100, int(params.get("limit") or 100)))
         timeout = max(0.0, float(params.get("timeout") or 0))

@@ -22,7 +22,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from core import calendar as cal
 from core.models import ROOTS, HedgeKind, HedgeLayer, Layer, Position
@@ -661,6 +662,44 @@ def parse_quiet_hours(words: list[str], usage: str = USAGE["settings"]) -> Quiet
     return QuietHours(start, end)
 
 
+# Abbreviations people type for a zone. Some are IANA names too (EST, CET: fixed offsets or
+# legacy rules that differ from the city's), so they are refused with the zone they mean.
+TZ_ABBREVIATIONS = {
+    "ET": "America/New_York", "EST": "America/New_York", "EDT": "America/New_York",
+    "EST5EDT": "America/New_York", "CT": "America/Chicago", "CST": "America/Chicago",
+    "CDT": "America/Chicago", "CST6CDT": "America/Chicago", "MT": "America/Denver",
+    "MST": "America/Denver", "MDT": "America/Denver", "MST7MDT": "America/Denver",
+    "PT": "America/Los_Angeles", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
+    "PST8PDT": "America/Los_Angeles", "GMT": "Europe/London or UTC", "BST": "Europe/London",
+    "WET": "Europe/Lisbon", "CET": "Europe/Berlin", "CEST": "Europe/Berlin",
+    "MET": "Europe/Berlin", "EET": "Europe/Athens", "EEST": "Europe/Athens",
+    "MSK": "Europe/Moscow", "IST": "Asia/Kolkata", "HKT": "Asia/Hong_Kong",
+    "SGT": "Asia/Singapore", "JST": "Asia/Tokyo", "AEST": "Australia/Sydney",
+    "AEDT": "Australia/Sydney", "NZST": "Pacific/Auckland", "HST": "Pacific/Honolulu",
+}
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """Every zone name the system's tz database holds (files, never folders like `America`)."""
+    return frozenset(available_timezones())
+
+
+def parse_timezone(raw: str, usage: str = USAGE["settings"]) -> str:
+    """An IANA zone name (`Europe/Berlin`, `UTC`). Abbreviations are refused with the zone they
+    mean: `EST` is fixed UTC−5, so an 08:45 report would run at 09:45 New York time in July."""
+    abbreviation = TZ_ABBREVIATIONS.get(raw.upper())
+    if abbreviation:
+        raise ParseError(
+            f"time zone {_show(raw)} is an abbreviation, which does not follow daylight saving "
+            f"time the way the city does; use {abbreviation}", usage)
+    if raw not in iana_zones():
+        raise ParseError(
+            f"time zone {_show(raw)} is not an IANA name like Europe/Berlin or America/New_York",
+            usage)
+    return raw
+
+
 def parse_settings(text: str) -> SettingUpdate | None:
     """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
     timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
@@ -684,17 +723,7 @@ def parse_settings(text: str) -> SettingUpdate | None:
     if key == "report_time":
         return SettingUpdate(key, parse_hhmm(raw, "report time", usage))
     if key == "timezone":
-        if len(raw) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", raw) or ".." in raw:
-            raise ParseError(
-                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
-            )
-        try:
-            ZoneInfo(raw)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ParseError(
-                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
-            ) from None
-        return SettingUpdate(key, raw)
+        return SettingUpdate(key, parse_timezone(raw, usage))
     if key == "alerts":
         word = raw.lower()
         if word in _ON or word in _OFF:

@@ -43,6 +43,7 @@ MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every us
 # official state replays (Params.edr_replay_closes), far more than any provider lag.
 OFFICIAL_READINGS_OVERLAID = 60
 NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
+OPEN_CLASH_LOOKAHEAD_DAYS = 366  # a year of clock changes in both zones
 EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
 EXPIRY_LOOKAHEAD_DAYS = 400
 FRIDAY = 4
@@ -132,6 +133,8 @@ class UserSettings:
     quiet_start: dtime | None = None
     quiet_end: dtime | None = None
     report_chart: bool = False  # the EDR-history chart goes out with the pre-market report
+    params_note: str = ""  # stored overrides set aside for the defaults, and why
+    warnings: tuple[str, ...] = ()  # e.g. the report time falls after the NYSE open
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,36 @@ def next_report_time(now: datetime, report_time: dtime, tz: str) -> datetime | N
         except cal.CalendarRangeError:
             return None
     return None
+
+
+def sessions_after_open(now: datetime, report_time: dtime, tz: str,
+                        days: int = OPEN_CLASH_LOOKAHEAD_DAYS) -> list[date]:
+    """The New York sessions of the coming `days` whose report (at `report_time` in `tz`) would
+    fall at or after the NYSE open: the report prepares a session, so it must come before it.
+    A zone whose clocks change on other dates than New York's clashes only for some weeks."""
+    zone = ZoneInfo(tz)
+    start = now.astimezone(zone).date()
+    out: list[date] = []
+    for offset in range(days):
+        moment = datetime.combine(start + timedelta(days=offset), report_time, tzinfo=zone)
+        if moment <= now:
+            continue
+        try:
+            session = cal.et_date(moment)
+            if cal.is_session(session) and moment >= cal.session_open_close(session)[0]:
+                out.append(session)
+        except cal.CalendarRangeError:
+            break
+    return out
+
+
+def report_time_warnings(now: datetime, report_time: dtime, tz: str) -> tuple[str, ...]:
+    late = sessions_after_open(now, report_time, tz)
+    if not late:
+        return ()
+    return (f"your {report_time:%H:%M} {tz} report falls after the NYSE open (09:30 New York) "
+            f"on {len(late)} session(s) in the coming year, first {late[0].isoformat()}; those "
+            "reports are skipped, not sent late. Choose an earlier report time.",)
 
 
 class Services:
@@ -303,7 +336,9 @@ class Services:
             next_report=next_report_time(self.now(), report_time, tz), values=values,
             quiet_start=_as_time(quiet_start) if quiet_start else None,
             quiet_end=_as_time(quiet_end) if quiet_end else None,
-            report_chart=bool(getattr(row, "report_chart", False)))
+            report_chart=bool(getattr(row, "report_chart", False)),
+            params_note=params_note(row),
+            warnings=report_time_warnings(self.now(), report_time, tz))
 
     async def settings_set(self, user: UserRef, update: SettingUpdate | str) -> UserSettings:
         if isinstance(update, str):
@@ -318,6 +353,7 @@ class Services:
         if update.key in PARAM_SETTINGS:
             fld, factor = PARAM_SETTINGS[update.key]
             overrides = {**_overrides(row), fld: round(float(update.value) * factor, 10)}
+            _check_levels(update.key, update.value, overrides)
             changes: dict[str, Any] = {"param_overrides": overrides}
         elif update.key == "report_time":
             changes = {"report_time": update.value.strftime("%H:%M")}
@@ -628,6 +664,26 @@ def _overrides(row: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = json.loads(raw or "{}")
     return dict(raw)
+
+
+def _check_levels(key: str, value: Any, overrides: dict[str, Any]) -> None:
+    """Refuse a setting the engine could not run on, with the reason (METHOD §2: APPROACHING
+    follows the trigger at 0.9 ×; ELEVATED and EXTREME keep their VIX-regime levels)."""
+    try:
+        Params.from_overrides(overrides)
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"{key} {value:g} cannot work: {exc}. APPROACHING follows the trigger (0.9 ×); "
+            "ELEVATED and EXTREME stay at their levels", parsing.USAGE["settings"]) from None
+
+
+def params_note(row: Any) -> str:
+    """'' when the stored overrides work; else why they were set aside for the defaults."""
+    try:
+        Params.from_overrides(_overrides(row))
+    except (ValueError, TypeError) as exc:
+        return f"your stored method settings cannot be used ({exc}); the defaults apply"
+    return ""
 
 
 def _params_from_row(row: Any) -> Params:

@@ -10,6 +10,8 @@ Units are in the field names or comments: `_pct` is percent of SPX (0.94 means 0
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -172,6 +174,38 @@ class Params:
     spx_multiplier: float = 100.0
     vix_option_multiplier: float = 100.0
     vix_future_multiplier: float = 1000.0
+
+    def __post_init__(self) -> None:
+        """Refuse levels the §2 state machine cannot run on (a stored override included)."""
+        problems = self.level_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def level_problems(self) -> list[str]:
+        """Why these EDR levels cannot work, in words ([] when they can): each state's enter
+        level above the one below, and the BREACHED band at least one hysteresis wide (its top,
+        ELEVATED's exit = ELEVATED − hysteresis, must stay above the trigger)."""
+        numbers = [self.edr_trigger_pct, self.edr_approach_ratio, self.edr_elevated_pct,
+                   self.edr_extreme_pct, self.edr_hysteresis_pp]
+        if self.edr_approach_pct is not None:
+            numbers.append(self.edr_approach_pct)
+        if not all((isinstance(x, float) and math.isfinite(x))
+                   or (isinstance(x, int) and abs(x) < 1e6) for x in numbers):
+            return []  # not numbers at all: the overrides' type check names them
+        levels = self.state_levels()
+        out = [
+            f"{hi_name} {hi:.2f} % must be above {lo_name} {lo:.2f} %"
+            for (lo_name, lo), (hi_name, hi) in itertools.pairwise(levels)
+            if not hi > lo
+        ]
+        elevated_exit = self.edr_elevated_pct - self.edr_hysteresis_pp
+        if not out and not self.edr_trigger_pct < elevated_exit:
+            out.append(
+                f"trigger {self.edr_trigger_pct:.2f} % must be below ELEVATED "
+                f"{self.edr_elevated_pct:.2f} % − hysteresis {self.edr_hysteresis_pp:.2f} pp "
+                f"= {elevated_exit:.2f} %"
+            )
+        return out
 
     @property
     def edr_approach(self) -> float:

@@ -395,9 +395,17 @@ class Services:
         """The spec as a Position opened today (clock's exchange date), or UserError naming
         every problem (core's rules and the listed-expiry calendar)."""
         try:
-            return parsing.validate_condor(spec, self.today())
+            position = parsing.validate_condor(spec, self.today())
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
+        if spec.expiry == self.today():
+            settles = cal.settlement_moment(spec.root, spec.expiry)
+            if self.now() >= settles:
+                raise UserError(
+                    f"{spec.root} {spec.expiry} has settled (at {settles:%H:%M} ET today); "
+                    "a condor expiring today can only be added before its settlement",
+                    parsing.USAGE["add"])
+        return position
 
     async def preview_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
         spec = self.parse_condor(text_or_spec)
@@ -542,6 +550,10 @@ class Services:
             raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
+        problem = None if price is None else parsing.hedge_price_problem(
+            layer.kind, price, layer.strike, layer.strike2)
+        if problem:
+            raise UserError(f"hedge closing {problem}", parsing.USAGE["hedge"])
         await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
         return pos, layer
 
@@ -552,6 +564,18 @@ class Services:
         if cmd.expiry is None or cmd.strikes is None or cmd.net is None:
             raise UserError("a roll needs the new expiry, strikes and net", parsing.USAGE["roll"])
         old = await self.get_position(user, cmd.position_id)
+        tolerance = Params().price_width_tolerance_pts
+        if cmd.net < 0 and -cmd.net > old.width + tolerance:
+            raise UserError(
+                f"a roll debit of {parsing.fmt_num(-cmd.net)} is more than closing the old "
+                f"condor can cost: at most its width {parsing.fmt_num(old.width)}",
+                parsing.USAGE["roll"])
+        if old.net_credit + cmd.net < 0:
+            raise UserError(
+                f"net credit after this roll would be negative ({parsing.fmt_num(old.net_credit)}"
+                f" {'+' if cmd.net >= 0 else '−'} {parsing.fmt_num(abs(cmd.net))}); the "
+                "campaign's credit cannot fall below zero — check the sign and the amount",
+                parsing.USAGE["roll"])
         today = self.today()
         k1, k2, k3, k4 = cmd.strikes
         candidate = Position(id=0, root=old.root, expiry=cmd.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
@@ -575,6 +599,11 @@ class Services:
                     ) -> ClosedPosition:
         params = _params_from_row(await self._user(user))
         pos = await self._one_position(user, position_id)
+        if debit is not None and debit > pos.width + params.price_width_tolerance_pts:
+            raise UserError(
+                f"closing debit {parsing.fmt_num(debit)} is more than the condor can cost: "
+                f"at most its width {parsing.fmt_num(pos.width)} points per condor",
+                parsing.USAGE["close"])
         await _to_thread(self.store.close_position, user.user_id, position_id, debit)
         realised = None
         if debit is not None:

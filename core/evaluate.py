@@ -693,7 +693,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
             match[:, 1] = per_owner(held.qty * (l2 & held.is_kind(HedgeKind.VIX_CALL_SPREAD)),
                                     own, n)
         model_f_pos = per_owner(hv.model_f.astype(float), own, n) > 0
+        held_qty = per_owner(held.qty.astype(float), own, n)
     else:
+        held_qty = np.zeros(n)
         hv = None
         vega_held = stress_held = delta_held = theta_held = np.zeros(n)
         b4 = np.full(n, None, dtype=object)
@@ -706,7 +708,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     sizing = size_hedges(
         h, is_appl, put_side, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
         book.net_credit * p.spx_multiplier * book.qty, row, table, vega_held, stress_held, match,
-        b2, b4, p,
+        b2, b4, p, held_qty=held_qty,
     )
 
     # --- roll rules ----------------------------------------------------------------------------
@@ -926,6 +928,13 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
 
 
 _WPR_LEVELS = {x.value: x for x in WprLevel}
+
+
+def wpr_text(x: float) -> str:
+    """WPR for a reason: two decimals; infinite (a short strike breached) as words, not 'inf'."""
+    if math.isinf(x):
+        return "∞ (short strike breached)" if x > 0 else "−∞"
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
 _CONF_LEVELS = {x.value: x for x in ConfirmationLevel}
 # plain words for the §7 bands, as the trader reads them
 _BAND_WORDS = {"B1": "B1 vega coverage", "B2": "B2 delta–theta parity",
@@ -968,13 +977,13 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
             parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
                          f"(≥ {p.short_delta_tested:.2f}): TESTED")
         else:
-            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}: TESTED")
+            parts.append(f"WPR {wpr_text(wpr[i])} ≥ {p.wpr_tested:.2f}: TESTED")
     elif flags.watch[i]:
         if d_side >= p.short_delta_watch:
             parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
                          f"(≥ {p.short_delta_watch:.2f}): WATCH")
         else:
-            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_watch:.2f}: WATCH")
+            parts.append(f"WPR {wpr_text(wpr[i])} ≥ {p.wpr_watch:.2f}: WATCH")
     if flags.time[i]:
         if dte_now[i] == 0 and entry_dte_i <= p.short_program_max_dte:
             parts.append(f"entered at {entry_dte_i} DTE and it is expiry day: TIME")
@@ -982,7 +991,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
             parts.append(f"entered at {entry_dte_i} DTE, now {dte_now[i]} DTE "
                          f"(≤ {p.time_trigger_dte}): TIME")
     if flags.edr_pressure[i]:
-        what = (f"WPR {wpr[i]:.2f} (≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr
+        what = (f"WPR {wpr_text(wpr[i])} (≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr
                 else f"short {side} {d_side:.2f} delta (≥ {p.edr_pressure_delta:.2f})")
         parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
     if flags.delta_drift[i]:
@@ -1140,6 +1149,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         n_floor=int(sizing.n_floor[i]), n_budget=int(sizing.n_budget[i]),
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
+        to_sell=int(sizing.to_sell[i]),
     )
     pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
@@ -1191,7 +1201,7 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
     if outcome is O.ROLL_NOT_NEEDED:
         s = (f"No roll needed: short put {_k(book.strikes[i][1])} Δ {ca.delta_put[i]:+.2f}, "
              f"short call {_k(book.strikes[i][2])} Δ {ca.delta_call[i]:+.2f}, "
-             f"WPR {wpr[i]:.2f}.")
+             f"WPR {wpr_text(wpr[i])}.")
         if flags.watch[i]:
             s += " " + need + ": monitor."
         return s
@@ -1222,7 +1232,7 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
     return (lead + f"cleared: roll to {pos.root} {proposal.expiry} "
             f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
             f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
-            f"{proposal.short_deltas['call']:+.2f}, WPR {proposal.wpr:.2f}).")
+            f"{proposal.short_deltas['call']:+.2f}, WPR {wpr_text(proposal.wpr)}).")
 
 
 def _pct(x: float) -> str:

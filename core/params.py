@@ -170,6 +170,10 @@ class Params:
     live_quote_max_age_minutes: float = 20.0
     rate_max_age_days: float = 7.0  # older fed-funds reading → STALE_RATE (informational)
 
+    # --- prices a trader can have paid (input bounds, issue 13) ---------------------------
+    price_width_tolerance_pts: float = 0.10  # a condor close or roll debit may pass its width by
+    vix_price_max: float = 100.0  # points: a VIX option or future above VIX's record close 82.69
+
     # --- contract multipliers ------------------------------------------------------------
     spx_multiplier: float = 100.0
     vix_option_multiplier: float = 100.0

@@ -991,7 +991,8 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
             parts.append(f"entered at {entry_dte_i} DTE, now {dte_now[i]} DTE "
                          f"(≤ {p.time_trigger_dte}): TIME")
     if flags.edr_pressure[i]:
-        what = (f"WPR {wpr_text(wpr[i])} (≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr
+        what = (f"WPR {wpr_text(wpr[i])} (≥ {p.edr_pressure_wpr:.2f})"
+                if wpr[i] >= p.edr_pressure_wpr
                 else f"short {side} {d_side:.2f} delta (≥ {p.edr_pressure_delta:.2f})")
         parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
     if flags.delta_drift[i]:

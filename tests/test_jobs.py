@@ -547,9 +547,11 @@ async def test_chart_send_has_the_reports_429_and_forbidden_handling(make_databa
 class FakeJobQueue:
     def __init__(self):
         self.once: list[tuple[timedelta, str]] = []
+        self.kwargs: list[dict] = []
 
-    def run_once(self, callback, when, name=None):
+    def run_once(self, callback, when, name=None, job_kwargs=None):
         self.once.append((when, name))
+        self.kwargs.append(job_kwargs or {})
 
 
 async def test_close_job_retries_until_the_delayed_feed_shows_the_close(make_database_url, sample):
@@ -564,6 +566,8 @@ async def test_close_job_retries_until_the_delayed_feed_shows_the_close(make_dat
     await _close_job(SimpleNamespace(application=app))
     assert store.edr_readings() == [] and sched.close_pending == date(2026, 7, 8)
     assert jq.once == [(timedelta(minutes=5), "official-close-retry")]
+    # a one-shot job runs however late it starts (APScheduler's default grace is 1 s)
+    assert "misfire_grace_time" in jq.kwargs[0] and jq.kwargs[0]["misfire_grace_time"] is None
     sched.services.provider.vix_asof = None  # the 16:14 print has arrived
     await _close_job(SimpleNamespace(application=app))
     assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
@@ -628,3 +632,20 @@ def test_next_report_moment_is_the_first_session_day_at_the_wall_time(after, zon
         cand = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
         assert not (cand > after and cal.is_session(cand.astimezone(NY).date())), cand
         day += timedelta(days=1)
+
+
+def test_exit_alerts_are_keyed_by_meaning_not_by_the_live_quote():
+    day = date(2026, 11, 25)
+
+    def key(signal):
+        [alert] = position_alerts(_record(signals=[signal]), 7500.0, day)
+        return alert.key
+
+    half = {key(f"VIX {v} ≥ 30: sell half of the L2 calls") for v in ("31.0", "31.4", "30.8")}
+    assert half == {"exit:9:vix>=30:2026-11-25"}
+    assert key("VIX 51.2 ≥ 50: sell all L2 calls") == "exit:9:vix>=50:2026-11-25"
+    marks = {key(f"L2 VIX 2026-12-16 22C: mark {m} ≥ 3 × cost 1.10: sell half")
+             for m in ("3.40", "3.55")}
+    assert marks == {"exit:9:mark:L2 VIX 2026-12-16 22C:2026-11-25"}
+    other = key("L2 VIX 2026-12-23 25C: mark 3.40 ≥ 3 × cost 1.10: sell half")
+    assert other not in marks  # another layer is another alert

@@ -133,7 +133,14 @@ async def _close_job(context: Any) -> None:
         return
     retry = timedelta(minutes=sched.settings.close_retry_minutes)
     if now + retry < cal.session_open_close(cal.next_session(pending))[0]:
-        context.application.job_queue.run_once(_close_job, when=retry, name=CLOSE_RETRY_JOB)
+        context.application.job_queue.run_once(_close_job, when=retry, name=CLOSE_RETRY_JOB,
+                                               job_kwargs=dict(ONE_SHOT_JOB_KWARGS))
+
+
+# One-shot catch-up and close retries run however late they start (APScheduler's default grace
+# is 1 s, and a busy start-up misses it): the rounds themselves decide, from the clock, whether
+# a report is still due before the open or must be recorded as skipped.
+ONE_SHOT_JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None}
 
 
 async def _intraday_job(context: Any) -> None:
@@ -196,7 +203,8 @@ async def schedule_all(application: Any) -> None:
         trigger = IntradayTrigger(sched.settings.intraday_minutes)
         jq.run_custom(_intraday_job, job_kwargs=_job_kwargs(application, trigger),
                       name=INTRADAY_JOB)
-    jq.run_once(_catch_up_job, when=0, name=CATCHUP_JOB)
+    jq.run_once(_catch_up_job, when=0, name=CATCHUP_JOB,
+                job_kwargs=dict(ONE_SHOT_JOB_KWARGS))
     leadership = _leadership(application)
     if leadership is not None and leadership.shared:
         jq.run_repeating(_leader_job, interval=LEADER_POLL_S, first=LEADER_POLL_S,

@@ -16,6 +16,7 @@ backup are `transfer.py`; the database errors in words are `errors.py`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import Engine, exc, func
 from sqlmodel import Session, select
@@ -1028,11 +1029,18 @@ def _check_timezone(value: object, problems: list[str]) -> str | None:
             f"time zone must be an IANA name like America/New_York (got {shown(value)})")
         return None
     try:
+        if value not in _iana_zones():  # `America` is a folder: ZoneInfo raises IsADirectoryError
+            raise ZoneInfoNotFoundError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"unknown time zone {value!r}; use an IANA name like Europe/London")
         return None
     return value
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def _check_key(value: object, name: str, max_chars: int, problems: list[str]) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,12 @@ NOT_ALLOWED = (
     "Sorry, this ALVH bot is private and your account is not on its list of users. "
     "Ask its owner to add your Telegram user id ({user_id}) to ALLOWED_USER_IDS."
 )
+GROUP_POINTER = (
+    "Your positions stay private: send /{command} to me in a private chat (tap my name, then "
+    "Message). In groups I answer only /start, /help and /market."
+)
+GROUP_COMMANDS = frozenset({"start", "help", "market"})  # nothing about anyone's book
+REFUSAL_INTERVAL_S = 3600.0  # a stranger's command in a group: one refusal per chat per hour
 ACCESS_GROUP = -1  # runs before every handler group
 Clock = Callable[[], datetime]
 
@@ -99,21 +106,60 @@ async def _call_maybe(obj: Any, *names: str) -> bool:
 # --- access, errors --------------------------------------------------------------------------
 
 
+def _command_name(update: Update) -> str | None:
+    """The command a new message carries (`/check@MyBot 3` → "check"), else None."""
+    message = update.message
+    text = (message.text or "") if message is not None else ""
+    if not text.startswith("/"):
+        return None
+    return text.split(maxsplit=1)[0][1:].split("@", 1)[0].lower() or None
+
+
+def _refusal_due(bot_data: dict, chat_id: int, now: float) -> bool:
+    last = bot_data.setdefault("group_refusals", {})
+    if now - last.get(chat_id, -REFUSAL_INTERVAL_S) < REFUSAL_INTERVAL_S:
+        return False
+    last[chat_id] = now
+    return True
+
+
 def make_allowlist_callback(settings: Settings):
+    """Runs before every handler: edits never execute anything; strangers are refused (in a
+    group only for commands, once per chat per hour); in a group only the commands that show
+    nothing of a book run, the others point to the private chat."""
+
     async def allowlist(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update) or not settings.allowed_user_ids:
+        if not isinstance(update, Update):
             return
-        user = update.effective_user
-        if user is not None and settings.is_allowed(user.id):
+        if update.edited_message is not None or update.edited_channel_post is not None:
+            log.info("edited message %s ignored: edits never run a command again",
+                     update.effective_message and update.effective_message.message_id)
+            raise ApplicationHandlerStop
+        user, chat = update.effective_user, update.effective_chat
+        private = chat is None or chat.type == "private"
+        command = _command_name(update)
+        if settings.allowed_user_ids and not (user is not None and settings.is_allowed(user.id)):
+            log.info("refused update from user %s (not in ALLOWED_USER_IDS)", user and user.id)
+            if user is not None:
+                text = NOT_ALLOWED.format(user_id=user.id)
+                if update.callback_query is not None:
+                    await update.callback_query.answer(text[:200], show_alert=True)
+                elif chat is not None and (private or (
+                        command and _refusal_due(context.bot_data, chat.id, time.monotonic()))):
+                    await context.bot.send_message(chat.id, html.escape(text))
+            raise ApplicationHandlerStop
+        if private:
             return
-        log.info("refused update from user %s (not in ALLOWED_USER_IDS)", user and user.id)
-        if user is not None:
-            text = NOT_ALLOWED.format(user_id=user.id)
-            if update.callback_query is not None:
-                await update.callback_query.answer(text[:200], show_alert=True)
-            elif update.effective_chat is not None:
-                await context.bot.send_message(update.effective_chat.id, html.escape(text))
-        raise ApplicationHandlerStop
+        if update.callback_query is not None:
+            await update.callback_query.answer(GROUP_POINTER.format(command="check")[:200],
+                                               show_alert=True)
+            raise ApplicationHandlerStop
+        if command in GROUP_COMMANDS:
+            return
+        if command is not None and chat is not None:
+            await context.bot.send_message(chat.id, html.escape(GROUP_POINTER.format(
+                command=command[:32])))
+        raise ApplicationHandlerStop  # plain group talk is not for the bot
 
     return allowlist
 

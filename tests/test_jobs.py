@@ -649,3 +649,85 @@ def test_exit_alerts_are_keyed_by_meaning_not_by_the_live_quote():
     assert marks == {"exit:9:mark:L2 VIX 2026-12-16 22C:2026-11-25"}
     other = key("L2 VIX 2026-12-23 25C: mark 3.40 ≥ 3 × cost 1.10: sell half")
     assert other not in marks  # another layer is another alert
+
+
+# --- at-least-once reports (issue 13) ----------------------------------------------------------
+
+
+async def test_a_transient_network_error_is_retried_with_backoff_until_sent(
+        make_database_url, sample):
+    from telegram.error import NetworkError
+
+    bot = FakeBot()
+    bot.errors[2] = [NetworkError("Bad Gateway"), NetworkError("Connection reset by peer")]
+    sched, store, counting = make(make_database_url, sample, bot=bot)
+    first = await sched.report_round(MORNING)
+    assert (first.sent, first.failed) == (2, 1)
+    (row,) = store.reports(2)
+    assert row.delivery_status == "failed"
+    assert row.error == "NetworkError: Bad Gateway"  # what happened, not just "failed"
+    # before the backoff (60 s after the attempt) nothing is retried, nothing evaluated
+    calls = len(counting.calls)
+    early = await sched.report_round(MORNING + timedelta(seconds=30))
+    assert early.sent == 0 and len(counting.calls) == calls and early.duplicate == 3
+    # after it: user 2 only, and it fails again; the next backoff is twice as long
+    again = await sched.report_round(MORNING + timedelta(seconds=61))
+    assert (again.sent, again.failed) == (0, 1) and bot.chats() == [1, 3]
+    (row,) = store.reports(2)
+    assert row.attempts == 2 and row.error == "NetworkError: Connection reset by peer"
+    assert (await sched.report_round(MORNING + timedelta(seconds=61 + 100))).failed == 0
+    third = await sched.report_round(MORNING + timedelta(seconds=61 + 121))
+    assert third.sent == 1 and bot.chats() == [1, 2, 3]
+    assert store.reports(2)[0].delivery_status == "sent"
+
+
+async def test_a_crash_mid_send_leaves_a_pending_claim_retried_after_the_lease(
+        make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample)
+    for uid in (1, 2, 3):  # claimed, then the process died before any answer was recorded
+        assert store.claim_report(uid, date(2026, 7, 8), "premarket", now=MORNING,
+                                  policy=sched.retry_policy)
+    restarted = await sched.catch_up(MORNING + timedelta(minutes=1))
+    assert restarted.sent == 0 and restarted.duplicate == 3  # within the lease: in flight
+    later = await sched.report_round(MORNING + timedelta(minutes=11))  # lease 10 min over
+    assert later.sent == 3 and sched.bot.chats() == [1, 2, 3]
+    assert [store.reports(u)[0].delivery_status for u in (1, 2, 3)] == ["sent"] * 3
+
+
+async def test_no_retry_after_the_open_nor_after_forbidden(make_database_url, sample):
+    from telegram.error import NetworkError
+
+    bot = FakeBot()
+    bot.errors[1] = [NetworkError("Bad Gateway"), NetworkError("Bad Gateway")]
+    bot.errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
+    sched, store, _ = make(make_database_url, sample, bot=bot)
+    await sched.report_round(MORNING)
+    assert store.reports(2)[0].error.startswith("Forbidden")
+    store.subscribe(2)  # even subscribed again the same morning: the block was final
+    await sched.report_round(MORNING + timedelta(minutes=5))  # user 1 retried, fails again
+    assert bot.chats() == [3] and store.reports(1)[0].attempts == 2
+    assert store.reports(2)[0].delivery_status == "failed"
+    # user 1's next retry falls after the open: past the cut-off nothing goes
+    after_open = await sched.report_round(ny(2026, 7, 8, 9, 31))
+    assert after_open.sent == 0 and bot.chats() == [3]
+    assert store.reports(1)[0].delivery_status == "failed"
+
+
+async def test_the_retry_job_runs_report_rounds_only_before_the_open(monkeypatch):
+    from bot.scheduler import jobs
+
+    rounds: list[datetime] = []
+
+    class Sched:
+        async def report_round(self, now):
+            rounds.append(now)
+
+    async def leader(application):
+        return True
+
+    monkeypatch.setattr(jobs, "scheduler_of", lambda application: Sched())
+    monkeypatch.setattr(jobs, "is_leader", leader)
+    for now in (MORNING, ny(2026, 7, 8, 9, 30), ny(2026, 7, 4, 8, 50)):  # open; a holiday
+        app = type("App", (), {"bot_data": {"jobs_clock": lambda now=now: now}})()
+        await jobs._report_retry_job(type("Ctx", (), {"application": app})())
+    assert rounds == [MORNING]

@@ -30,6 +30,14 @@ class JobSettings:
     concurrent_sends: int = 64  # sends in flight; the rate limiter sets the actual pace
     intraday_enabled: bool = True
     close_retry_minutes: int = 5  # the close job tries again while the close print is missing
+    # At-least-once reports (issue 13): a pending claim older than the lease is a dead attempt
+    # (it must outlast the longest send: send_attempts x retry_after_max_s); failed sends are
+    # retried after report_retry_base_s, doubling per attempt up to report_retry_max_s, until
+    # the open. The retry job looks for due retries every report_retry_poll_s.
+    report_lease_s: float = 600.0
+    report_retry_base_s: float = 60.0
+    report_retry_max_s: float = 900.0
+    report_retry_poll_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None) -> JobSettings:

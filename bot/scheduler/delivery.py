@@ -128,6 +128,11 @@ class Delivery:
         await self._retrying(chat_id, lambda: self.bot.send_message(chat_id, text))
 
     async def _retrying(self, chat_id: int, call: Callable[[], Awaitable[Any]]) -> None:
+        """One layer retries 429s: the bot's rate limiter when it has one
+        (bot.telegram.ratelimit.BoundedRateLimiter), else this loop (a bot built without)."""
+        if getattr(self.bot, "rate_limiter", None) is not None:
+            await call()
+            return
         attempts = max(1, self.settings.send_attempts)
         for attempt in range(1, attempts + 1):
             try:

@@ -19,7 +19,6 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, NetworkError, TimedOut
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -31,6 +30,7 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError, Settings, mask_token
+from bot.telegram.ratelimit import BoundedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +275,17 @@ async def _post_shutdown(application: Application) -> None:
 # --- the builder -----------------------------------------------------------------------------
 
 
+def _retry_after_max_s(settings: Settings) -> float:
+    """ALVH_RETRY_AFTER_MAX_S for the rate limiter; a bad value is reported (and stops the
+    start) by the scheduler's set-up, which reads the same variables."""
+    from bot.scheduler.settings import JobConfigError, JobSettings
+
+    try:
+        return JobSettings.from_env(settings.subsystem_env).retry_after_max_s
+    except JobConfigError:
+        return JobSettings.retry_after_max_s
+
+
 def build_application(
     settings: Settings,
     *,
@@ -292,7 +303,7 @@ def build_application(
     `store`, `provider`, `clock` default to the ones `settings` names. Tests may inject
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
     `bot_commands` (default: `bot.telegram.handlers.all_handlers()` and `BOT_COMMANDS`), and a
-    `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none), and turn
+    `rate_limiter` (None: `BoundedRateLimiter` with the settings' limits; False: none), and turn
     off the scheduled jobs (`install_jobs=False`).
     """
     if not settings.telegram_bot_token:
@@ -313,12 +324,13 @@ def build_application(
         services = Services(store=store, provider=provider, clock=clock, settings=settings)
 
     if rate_limiter is None or rate_limiter is True:
-        rate_limiter = AIORateLimiter(
+        rate_limiter = BoundedRateLimiter(
             overall_max_rate=settings.rate_limit_overall_per_second,
             overall_time_period=1,
             group_max_rate=settings.rate_limit_group_per_minute,
             group_time_period=60,
             max_retries=settings.rate_limit_max_retries,
+            retry_after_max_s=_retry_after_max_s(settings),
         )
 
     builder = (

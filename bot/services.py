@@ -31,6 +31,7 @@ from bot.marketdata.history import overlay_official_closes
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
 from bot.store.errors import NotFound
 from bot.store.inputs import HedgeInput, PositionInput
+from bot.store.service import ReportRetry, report_retry_due  # noqa: F401 - for the scheduler
 from core import calendar as cal
 from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position

@@ -26,7 +26,7 @@ from bot.scheduler.alerts import market_alerts, position_alerts
 from bot.scheduler.delivery import Delivery, RoundResult, error_text, summary
 from bot.scheduler.settings import JobSettings
 from bot.scheduler.triggers import due_today, in_quiet_hours, report_decision, report_session
-from bot.store.service import ReportRetry, report_retry_due
+from bot.services import ReportRetry, report_retry_due
 from core import calendar as cal
 from core.models import MarketSnapshot
 from core.params import DEFAULT_PARAMS

@@ -109,10 +109,29 @@ class CheckResult:
     positions: list[Position]
     provider: str
     offline: bool
+    session: date | None = None  # the session a scheduled report prepares (None: from asof)
 
     @property
     def market(self) -> Any:
         return self.evaluation.market
+
+    @property
+    def prepares(self) -> tuple[str, date] | None:
+        """("before the open of" | "during", session) the report is for: the given session,
+        else the one open at `asof`, else the next one. None outside the calendar."""
+        try:
+            if self.session is not None:
+                return "before the open of", self.session
+            day = cal.et_date(self.asof)
+            if cal.is_session(day):
+                open_, close = cal.session_open_close(day)
+                if self.asof < open_:
+                    return "before the open of", day
+                if self.asof < close:
+                    return "during", day
+            return "before the open of", cal.next_session(day)
+        except cal.CalendarRangeError:
+            return None
 
     def items(self) -> list[tuple[Position, Any]]:
         """(position, its PositionRecord) in the order of `positions`."""

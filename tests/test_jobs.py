@@ -731,3 +731,22 @@ async def test_the_retry_job_runs_report_rounds_only_before_the_open(monkeypatch
         app = type("App", (), {"bot_data": {"jobs_clock": lambda now=now: now}})()
         await jobs._report_retry_job(type("Ctx", (), {"application": app})())
     assert rounds == [MORNING]
+
+
+async def test_the_report_names_its_session_and_says_when_its_data_are_stale(
+        make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample, users=(1,))
+    await sched.report_round(ny(2026, 7, 9, 8, 46))  # Thu 9 July, the sample's data of the 8th
+    text = sched.bot.sent[0][1]
+    head = text.split("\n")[:3]
+    assert head[0] == "<b>ALVH report</b> before the open of Thu 2026-07-09 (offline sample)"
+    assert "the close" not in head[1] and head[1].startswith("Evaluated ")
+    assert "Stale data" not in text
+    # an outage: the last good quotes are used, and the header says they are stale, with times
+    sched.services.provider.fail = True
+    sched.services.clock = lambda: ny(2026, 7, 10, 8, 46)
+    await sched.report_round(ny(2026, 7, 10, 8, 46))
+    text = sched.bot.sent[1][1]
+    assert "before the open of Fri 2026-07-10" in text.split("\n")[0]
+    assert ("⚠️ <b>Stale data</b>: market data could not be fetched; these are the last good "
+            "quotes, SPX from 2026-07-08 16:00 ET") in text

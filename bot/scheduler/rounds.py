@@ -295,7 +295,7 @@ class Scheduler:
                 return "failed"
             try:
                 check = CheckResult(asof, per_user[uid], list(book.positions), provider,
-                                    self.services.offline)
+                                    self.services.offline, session=session)
                 html = render("report", result=check)
             except Exception as exc:
                 log.exception("report for user %s could not be built", uid)

@@ -22,10 +22,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from core import calendar as cal
 from core.models import ROOTS, HedgeKind, HedgeLayer, Layer, Position
+from core.params import DEFAULT_PARAMS, Params
 
 # --- bounds of what a user may type (UI sanity, not method parameters) ----------------------
 MAX_COMMAND_CHARS = 500
@@ -187,6 +189,7 @@ class SettingUpdate:
 
 # Right-to-left overrides can make a label display as something else: refused with Cc.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_QTY_RE = re.compile(r"[xX][0-9]+")
 _NUMBER_RE = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 _SIGNED_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _MONTHS = {
@@ -279,10 +282,10 @@ def parse_number(
     return value
 
 
-def parse_qty(token: str, usage: str, what: str = "quantity") -> int:
+def parse_qty(token: str, usage: str, what: str = "quantity", example: str = "x2") -> int:
     t = token[1:] if token[:1] in ("x", "X") else token
     if not t.isascii() or not t.isdigit():
-        raise ParseError(f"{what} {_show(token)} must be a whole number like x2", usage)
+        raise ParseError(f"{what} {_show(token)} must be a whole number like {example}", usage)
     if len(t) > 7 or not QTY_MIN <= int(t) <= QTY_MAX:
         raise ParseError(f"{what} must be between {QTY_MIN} and {QTY_MAX} (got {_show(t)})", usage)
     return int(t)
@@ -342,6 +345,8 @@ def parse_price(
 
 def parse_position_id(token: str, usage: str = USAGE["id"]) -> int:
     t = token[1:] if token.startswith("#") else token
+    if t.isascii() and t.isdigit() and len(t) <= 30 and int(t) > POSITION_ID_MAX:
+        raise ParseError(f"no position {t} (see /positions)", usage)
     if not t.isascii() or not t.isdigit() or len(t) > 10 or not 1 <= int(t) <= POSITION_ID_MAX:
         raise ParseError(
             f"position id {_show(token)} must be a number like 3 (see /positions)", usage
@@ -398,14 +403,22 @@ def parse_add(text: str) -> CondorSpec:
     expiry = parse_date(tokens[1], usage)
     strikes = parse_strikes(tokens[2], usage)
     rest = tokens[3:]
-    qty = 1
+    qty = None
     if rest and rest[0][:1] in ("x", "X"):
         qty = parse_qty(rest[0], usage)
         rest = rest[1:]
     if not rest:
         raise ParseError("missing the entry credit, e.g. @4.35", usage)
+    if rest[0].isascii() and rest[0].isdigit() and len(rest) > 1 and rest[1].startswith("@"):
+        raise ParseError(f"quantity {_show(rest[0])} needs an x in front: x{rest[0]}", usage)
     credit = parse_price(rest[0], "credit", usage)
     rest = rest[1:]
+    if rest and _QTY_RE.fullmatch(rest[0]):  # `@10.95 x2`: the quantity after the credit
+        if qty is not None:
+            raise ParseError("quantity given twice: write xN once, before or after the credit",
+                             usage)
+        qty = parse_qty(rest[0], usage)
+        rest = rest[1:]
     options: dict[str, str] = {}
     while rest and rest[0].lower() in _ADD_OPTIONS:
         key = rest[0].lower()
@@ -420,7 +433,8 @@ def parse_add(text: str) -> CondorSpec:
     delta = (parse_entry_delta(options["delta"], "entry delta", usage) if "delta" in options
              else None)
     label = parse_label(rest, usage)
-    return CondorSpec(root, expiry, strikes, qty, credit, label, opened, delta)
+    return CondorSpec(root, expiry, strikes, 1 if qty is None else qty, credit, label, opened,
+                     delta)
 
 
 def format_condor(spec: CondorSpec) -> str:
@@ -513,7 +527,7 @@ def parse_hedge(text: str) -> HedgeCommand:
 def parse_hedge_spec(tokens: list[str], usage: str = USAGE["hedge"]) -> HedgeSpec:
     if len(tokens) < 4:
         raise ParseError("expected quantity, VIX, expiry, strike(s) and @cost", usage)
-    qty = parse_qty(tokens[0], usage, "hedge quantity")
+    qty = parse_qty(tokens[0], usage, "hedge quantity", example="2")
     root = tokens[1].upper()
     expiry = parse_date(tokens[2], usage, "hedge expiry")
     rest = tokens[3:]
@@ -579,9 +593,29 @@ def vix_expiry_problem(expiry: date) -> str | None:
     return f"{expiry} is not a listed VIX expiry (VIX options expire on Wednesdays)"
 
 
+def hedge_price_problem(kind: HedgeKind, price: float, strike: float | None = None,
+                        strike2: float | None = None, params: Params = DEFAULT_PARAMS
+                        ) -> str | None:
+    """Why `price` (points per contract) is more than the instrument can be worth, or None: a
+    VIX option or future at most `vix_price_max`, a call spread at most its width."""
+    ceiling = params.vix_price_max
+    if price > ceiling:
+        return (f"price {fmt_num(price)} is more than a VIX option or future can be worth: "
+                f"at most {fmt_num(ceiling)} points (VIX's record close is 82.69)")
+    if kind is HedgeKind.VIX_CALL_SPREAD and strike is not None and strike2 is not None:
+        width = strike2 - strike
+        if price > width + params.price_width_tolerance_pts:
+            return (f"price {fmt_num(price)} is more than the spread can be worth: the "
+                    f"spread is {fmt_num(width)} wide")
+    return None
+
+
 def validate_hedge(spec: HedgeSpec, asof: date) -> HedgeLayer:
     layer = spec.to_layer()
     problems = layer.problems()
+    price = hedge_price_problem(spec.kind, spec.cost, spec.strike, spec.strike2)
+    if price:
+        problems.append(price)
     if spec.expiry < asof:
         problems.append(f"hedge expiry {spec.expiry} is in the past")
     else:
@@ -711,6 +745,44 @@ def parse_quiet_hours(words: list[str], usage: str = USAGE["settings"]) -> Quiet
     return QuietHours(start, end)
 
 
+# Abbreviations people type for a zone. Some are IANA names too (EST, CET: fixed offsets or
+# legacy rules that differ from the city's), so they are refused with the zone they mean.
+TZ_ABBREVIATIONS = {
+    "ET": "America/New_York", "EST": "America/New_York", "EDT": "America/New_York",
+    "EST5EDT": "America/New_York", "CT": "America/Chicago", "CST": "America/Chicago",
+    "CDT": "America/Chicago", "CST6CDT": "America/Chicago", "MT": "America/Denver",
+    "MST": "America/Denver", "MDT": "America/Denver", "MST7MDT": "America/Denver",
+    "PT": "America/Los_Angeles", "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
+    "PST8PDT": "America/Los_Angeles", "GMT": "Europe/London or UTC", "BST": "Europe/London",
+    "WET": "Europe/Lisbon", "CET": "Europe/Berlin", "CEST": "Europe/Berlin",
+    "MET": "Europe/Berlin", "EET": "Europe/Athens", "EEST": "Europe/Athens",
+    "MSK": "Europe/Moscow", "IST": "Asia/Kolkata", "HKT": "Asia/Hong_Kong",
+    "SGT": "Asia/Singapore", "JST": "Asia/Tokyo", "AEST": "Australia/Sydney",
+    "AEDT": "Australia/Sydney", "NZST": "Pacific/Auckland", "HST": "Pacific/Honolulu",
+}
+
+
+@cache
+def iana_zones() -> frozenset[str]:
+    """Every zone name the system's tz database holds (files, never folders like `America`)."""
+    return frozenset(available_timezones())
+
+
+def parse_timezone(raw: str, usage: str = USAGE["settings"]) -> str:
+    """An IANA zone name (`Europe/Berlin`, `UTC`). Abbreviations are refused with the zone they
+    mean: `EST` is fixed UTC−5, so an 08:45 report would run at 09:45 New York time in July."""
+    abbreviation = TZ_ABBREVIATIONS.get(raw.upper())
+    if abbreviation:
+        raise ParseError(
+            f"time zone {_show(raw)} is an abbreviation, which does not follow daylight saving "
+            f"time the way the city does; use {abbreviation}", usage)
+    if raw not in iana_zones():
+        raise ParseError(
+            f"time zone {_show(raw)} is not an IANA name like Europe/Berlin or America/New_York",
+            usage)
+    return raw
+
+
 def parse_settings(text: str) -> SettingUpdate | None:
     """Empty → None (show the settings). Else `<key> <value>`: report_time HH:MM (24 h),
     timezone IANA, edr_trigger % of SPX, hedge_budget % of max loss, take_profit % of credit,
@@ -737,17 +809,7 @@ def parse_settings(text: str) -> SettingUpdate | None:
     if key == "report_time":
         return SettingUpdate(key, parse_hhmm(raw, "report time", usage))
     if key == "timezone":
-        if len(raw) > 64 or not re.fullmatch(r"[A-Za-z0-9_+\-/]+", raw) or ".." in raw:
-            raise ParseError(
-                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
-            )
-        try:
-            ZoneInfo(raw)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ParseError(
-                f"time zone {_show(raw)} is not an IANA name like Europe/Berlin", usage
-            ) from None
-        return SettingUpdate(key, raw)
+        return SettingUpdate(key, parse_timezone(raw, usage))
     if key == "alerts":
         word = raw.lower()
         if word in _ON or word in _OFF:

@@ -197,18 +197,34 @@ def _close_tags(stack: list[tuple[str, str]]) -> str:
     return "".join(f"</{name}>" for name, _ in reversed(stack))
 
 
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _chars_within(text: str, units: int) -> int:
+    """The longest prefix of `text` (in characters) that is at most `units` UTF-16 units."""
+    total = 0
+    for i, ch in enumerate(text):
+        total += 2 if ord(ch) > 0xFFFF else 1
+        if total > units:
+            return i
+    return len(text)
+
+
 def _hard_pieces(block: str, limit: int) -> list[str]:
-    """A block longer than `limit`: cut at line ends, else at spaces, never inside a tag or an
-    entity."""
+    """A block longer than `limit` UTF-16 units: cut at line ends, else at spaces, never inside
+    a tag or an entity."""
     pieces: list[str] = []
     rest = block
-    while len(rest) > limit:
-        window = rest[:limit]
+    while utf16_len(rest) > limit:
+        end = _chars_within(rest, limit)
+        window = rest[:end]
         cut = window.rfind("\n")
         if cut <= 0:
             cut = window.rfind(" ")
         if cut <= 0:
-            cut = limit
+            cut = end
         # never inside a tag or an entity
         lt, gt = window.rfind("<", 0, cut), window.rfind(">", 0, cut)
         if lt > gt:
@@ -217,7 +233,7 @@ def _hard_pieces(block: str, limit: int) -> list[str]:
         if amp > semi and cut - amp <= 10:
             cut = amp
         if cut <= 0:
-            cut = limit
+            cut = end
         pieces.append(rest[:cut])
         rest = rest[cut:].lstrip("\n ")
     if rest:
@@ -226,21 +242,21 @@ def _hard_pieces(block: str, limit: int) -> list[str]:
 
 
 def split_message(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Split a reply into parts of at most `limit` characters on block boundaries (blank
-    lines), each part valid HTML: tags still open at a cut are closed and reopened in the next
-    part. A single block too long for one part is cut at line ends."""
-    if len(html) <= limit:
+    """Split a reply into parts of at most `limit` UTF-16 code units (Telegram's count) on block
+    boundaries (blank lines), each part valid HTML: tags still open at a cut are closed and
+    reopened in the next part. A single block too long for one part is cut at line ends."""
+    if utf16_len(html) <= limit:
         return [html]
     # reserve room for closing/reopening tags around a cut
     budget = max(limit - 200, limit // 2)
     blocks: list[str] = []
     for block in html.split("\n\n"):
-        blocks.extend(_hard_pieces(block, budget) if len(block) > budget else [block])
+        blocks.extend(_hard_pieces(block, budget) if utf16_len(block) > budget else [block])
     parts: list[str] = []
     current = ""  # begins with the tags reopened from the previous part
     for block in blocks:
         candidate = f"{current}\n\n{block}" if current else block
-        if current and len(candidate) + len(_close_tags(_open_stack(candidate))) > limit:
+        if current and utf16_len(candidate) + len(_close_tags(_open_stack(candidate))) > limit:
             open_now = _open_stack(current)
             parts.append(current + _close_tags(open_now))
             current = "".join(tag for _, tag in open_now) + block

@@ -32,6 +32,7 @@ from bot.marketdata.history import overlay_official_closes
 from bot.parsing import CondorSpec, HedgeSpec, ParseError, SettingUpdate
 from bot.store.errors import NotFound
 from bot.store.inputs import HedgeInput, PositionInput
+from bot.store.service import ReportRetry, report_retry_due  # noqa: F401 - for the scheduler
 from core import calendar as cal
 from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
@@ -44,6 +45,7 @@ MARKET_CACHE_SECONDS = 60.0  # one provider fetch per minute, shared by every us
 # official state replays (Params.edr_replay_closes), far more than any provider lag.
 OFFICIAL_READINGS_OVERLAID = 60
 NEXT_REPORT_SEARCH_DAYS = 14  # longest NYSE closure is far shorter
+OPEN_CLASH_LOOKAHEAD_DAYS = 366  # a year of clock changes in both zones
 EXPIRY_CHOICES = 8  # buttons offered by the guided /add form
 EXPIRY_LOOKAHEAD_DAYS = 400
 FRIDAY = 4
@@ -122,10 +124,29 @@ class CheckResult:
     positions: list[Position]
     provider: str
     offline: bool
+    session: date | None = None  # the session a scheduled report prepares (None: from asof)
 
     @property
     def market(self) -> Any:
         return self.evaluation.market
+
+    @property
+    def prepares(self) -> tuple[str, date] | None:
+        """("before the open of" | "during", session) the report is for: the given session,
+        else the one open at `asof`, else the next one. None outside the calendar."""
+        try:
+            if self.session is not None:
+                return "before the open of", self.session
+            day = cal.et_date(self.asof)
+            if cal.is_session(day):
+                open_, close = cal.session_open_close(day)
+                if self.asof < open_:
+                    return "before the open of", day
+                if self.asof < close:
+                    return "during", day
+            return "before the open of", cal.next_session(day)
+        except cal.CalendarRangeError:
+            return None
 
     def items(self) -> list[tuple[Position, Any]]:
         """(position, its PositionRecord) in the order of `positions`."""
@@ -147,6 +168,8 @@ class UserSettings:
     quiet_start: dtime | None = None
     quiet_end: dtime | None = None
     report_chart: bool = False  # the EDR-history chart goes out with the pre-market report
+    params_note: str = ""  # stored overrides set aside for the defaults, and why
+    warnings: tuple[str, ...] = ()  # e.g. the report time falls after the NYSE open
 
 
 @dataclass(frozen=True)
@@ -182,6 +205,36 @@ def next_report_time(now: datetime, report_time: dtime, tz: str) -> datetime | N
         except cal.CalendarRangeError:
             return None
     return None
+
+
+def sessions_after_open(now: datetime, report_time: dtime, tz: str,
+                        days: int = OPEN_CLASH_LOOKAHEAD_DAYS) -> list[date]:
+    """The New York sessions of the coming `days` whose report (at `report_time` in `tz`) would
+    fall at or after the NYSE open: the report prepares a session, so it must come before it.
+    A zone whose clocks change on other dates than New York's clashes only for some weeks."""
+    zone = ZoneInfo(tz)
+    start = now.astimezone(zone).date()
+    out: list[date] = []
+    for offset in range(days):
+        moment = datetime.combine(start + timedelta(days=offset), report_time, tzinfo=zone)
+        if moment <= now:
+            continue
+        try:
+            session = cal.et_date(moment)
+            if cal.is_session(session) and moment >= cal.session_open_close(session)[0]:
+                out.append(session)
+        except cal.CalendarRangeError:
+            break
+    return out
+
+
+def report_time_warnings(now: datetime, report_time: dtime, tz: str) -> tuple[str, ...]:
+    late = sessions_after_open(now, report_time, tz)
+    if not late:
+        return ()
+    return (f"your {report_time:%H:%M} {tz} report falls after the NYSE open (09:30 New York) "
+            f"on {len(late)} session(s) in the coming year, first {late[0].isoformat()}; those "
+            "reports are skipped, not sent late. Choose an earlier report time.",)
 
 
 class Services:
@@ -318,7 +371,9 @@ class Services:
             next_report=next_report_time(self.now(), report_time, tz), values=values,
             quiet_start=_as_time(quiet_start) if quiet_start else None,
             quiet_end=_as_time(quiet_end) if quiet_end else None,
-            report_chart=bool(getattr(row, "report_chart", False)))
+            report_chart=bool(getattr(row, "report_chart", False)),
+            params_note=params_note(row),
+            warnings=report_time_warnings(self.now(), report_time, tz))
 
     async def settings_set(self, user: UserRef, update: SettingUpdate | str) -> UserSettings:
         if isinstance(update, str):
@@ -333,6 +388,7 @@ class Services:
         if update.key in PARAM_SETTINGS:
             fld, factor = PARAM_SETTINGS[update.key]
             overrides = {**_overrides(row), fld: round(float(update.value) * factor, 10)}
+            _check_levels(update.key, update.value, overrides)
             changes: dict[str, Any] = {"param_overrides": overrides}
         elif update.key == "report_time":
             changes = {"report_time": update.value.strftime("%H:%M")}
@@ -374,9 +430,17 @@ class Services:
         """The spec as a Position opened today (clock's exchange date), or UserError naming
         every problem (core's rules and the listed-expiry calendar)."""
         try:
-            return parsing.validate_condor(spec, self.today())
+            position = parsing.validate_condor(spec, self.today())
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
+        if spec.expiry == self.today():
+            settles = cal.settlement_moment(spec.root, spec.expiry)
+            if self.now() >= settles:
+                raise UserError(
+                    f"{spec.root} {spec.expiry} has settled (at {settles:%H:%M} ET today); "
+                    "a condor expiring today can only be added before its settlement",
+                    parsing.USAGE["add"])
+        return position
 
     async def preview_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
         spec = self.parse_condor(text_or_spec)
@@ -548,6 +612,10 @@ class Services:
             raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
+        problem = None if price is None else parsing.hedge_price_problem(
+            layer.kind, price, layer.strike, layer.strike2)
+        if problem:
+            raise UserError(f"hedge closing {problem}", parsing.USAGE["hedge"])
         await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
         return pos, layer
 
@@ -558,6 +626,18 @@ class Services:
         if cmd.expiry is None or cmd.strikes is None or cmd.net is None:
             raise UserError("a roll needs the new expiry, strikes and net", parsing.USAGE["roll"])
         old = await self.get_position(user, cmd.position_id)
+        tolerance = Params().price_width_tolerance_pts
+        if cmd.net < 0 and -cmd.net > old.width + tolerance:
+            raise UserError(
+                f"a roll debit of {parsing.fmt_num(-cmd.net)} is more than closing the old "
+                f"condor can cost: at most its width {parsing.fmt_num(old.width)}",
+                parsing.USAGE["roll"])
+        if old.net_credit + cmd.net < 0:
+            raise UserError(
+                f"net credit after this roll would be negative ({parsing.fmt_num(old.net_credit)}"
+                f" {'+' if cmd.net >= 0 else '−'} {parsing.fmt_num(abs(cmd.net))}); the "
+                "campaign's credit cannot fall below zero — check the sign and the amount",
+                parsing.USAGE["roll"])
         today = self.today()
         k1, k2, k3, k4 = cmd.strikes
         candidate = Position(id=0, root=old.root, expiry=cmd.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
@@ -581,6 +661,11 @@ class Services:
                     ) -> ClosedPosition:
         params = _params_from_row(await self._user(user))
         pos = await self._one_position(user, position_id)
+        if debit is not None and debit > pos.width + params.price_width_tolerance_pts:
+            raise UserError(
+                f"closing debit {parsing.fmt_num(debit)} is more than the condor can cost: "
+                f"at most its width {parsing.fmt_num(pos.width)} points per condor",
+                parsing.USAGE["close"])
         await _to_thread(self.store.close_position, user.user_id, position_id, debit)
         realised = None
         if debit is not None:
@@ -670,6 +755,26 @@ def _overrides(row: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = json.loads(raw or "{}")
     return dict(raw)
+
+
+def _check_levels(key: str, value: Any, overrides: dict[str, Any]) -> None:
+    """Refuse a setting the engine could not run on, with the reason (METHOD §2: APPROACHING
+    follows the trigger at 0.9 ×; ELEVATED and EXTREME keep their VIX-regime levels)."""
+    try:
+        Params.from_overrides(overrides)
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"{key} {value:g} cannot work: {exc}. APPROACHING follows the trigger (0.9 ×); "
+            "ELEVATED and EXTREME stay at their levels", parsing.USAGE["settings"]) from None
+
+
+def params_note(row: Any) -> str:
+    """'' when the stored overrides work; else why they were set aside for the defaults."""
+    try:
+        Params.from_overrides(_overrides(row))
+    except (ValueError, TypeError) as exc:
+        return f"your stored method settings cannot be used ({exc}); the defaults apply"
+    return ""
 
 
 def _params_from_row(row: Any) -> Params:

@@ -782,7 +782,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
             match[:, 1] = per_owner(held.qty * (l2 & held.is_kind(HedgeKind.VIX_CALL_SPREAD)),
                                     own, n)
         model_f_pos = per_owner(hv.model_f.astype(float), own, n) > 0
+        held_qty = per_owner(held.qty.astype(float), own, n)
     else:
+        held_qty = np.zeros(n)
         hv = None
         vega_held = stress_held = delta_held = theta_held = np.zeros(n)
         b4 = np.full(n, None, dtype=object)
@@ -796,7 +798,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     sizing = size_hedges(
         h, is_appl, hedge_put, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
         book.net_credit * p.spx_multiplier * book.qty, row, table, vega_held, stress_held, match,
-        b2, b4, p, vega_held_live=vega_live,
+        b2, b4, p, vega_held_live=vega_live, held_qty=held_qty,
     )
 
     # --- roll rules ----------------------------------------------------------------------------
@@ -1141,6 +1143,13 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
 
 
 _WPR_LEVELS = {x.value: x for x in WprLevel}
+
+
+def wpr_text(x: float) -> str:
+    """WPR for a reason: two decimals; infinite (a short strike breached) as words, not 'inf'."""
+    if math.isinf(x):
+        return "∞ (short strike breached)" if x > 0 else "−∞"
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
 _CONF_LEVELS = {x.value: x for x in ConfirmationLevel}
 # plain words for the §7 bands, as the trader reads them
 _BAND_WORDS = {"B1": "B1 vega coverage", "B2": "B2 delta–theta parity",
@@ -1200,7 +1209,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
             parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
                          f"(≥ {d_w:.2f}): WATCH")
         else:
-            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_watch:.2f}: WATCH")
+            parts.append(f"WPR {wpr_text(wpr[i])} ≥ {p.wpr_watch:.2f}: WATCH")
     if flags.time[i]:
         if entry_dte_i <= p.short_program_max_dte:
             parts.append(f"entered at {entry_dte_i} DTE and it is expiry day: TIME")
@@ -1371,6 +1380,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         n_floor=int(sizing.n_floor[i]), n_budget=int(sizing.n_budget[i]),
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
+        to_sell=int(sizing.to_sell[i]),
     )
     pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
@@ -1469,7 +1479,7 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
     return (lead + f"cleared: roll to {pos.root} {proposal.expiry} "
             f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
             f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
-            f"{proposal.short_deltas['call']:+.2f}, WPR {proposal.wpr:.2f}).")
+            f"{proposal.short_deltas['call']:+.2f}, WPR {wpr_text(proposal.wpr)}).")
 
 
 def _pct(x: float) -> str:

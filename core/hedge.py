@@ -531,6 +531,7 @@ class Sizing:
     cost_warning: np.ndarray
     coverage_range_lo: np.ndarray
     offset_min: np.ndarray
+    to_sell: np.ndarray  # held contracts to sell to bring coverage down to the B1 upper limit
 
 
 def size_hedges(
@@ -552,6 +553,7 @@ def size_hedges(
     b4: np.ndarray,
     params: Params = DEFAULT_PARAMS,
     vega_held_live: np.ndarray | None = None,
+    held_qty: np.ndarray | None = None,
 ) -> Sizing:
     """Steps 6–9 and the bands for every position at once.
 
@@ -560,6 +562,8 @@ def size_hedges(
     `loss_stress_usd` is L_c (negative is a loss); `b4` object array (None: no option held).
     `vega_held_live`: the held vega of layers that pass B4 (default: all of it); only that vega
     closes the gap to the target, so an expiring layer is replaced, not counted.
+    `held_qty`: contracts held per position; with coverage above `b1_max_coverage`, `to_sell`
+    is how many to sell to come back within the band (held contracts taken as equal in vega).
     """
     from core.records import SecondEngineStatus as St
 
@@ -626,6 +630,11 @@ def size_hedges(
         loss = np.abs(np.minimum(loss_stress_usd, 0.0))
         off_held = np.where(loss > 0, stress_held / loss, np.inf)
         off_after = np.where(loss > 0, (stress_held + to_buy * unit_gain) / loss, np.inf)
+    held_n = np.zeros(n) if held_qty is None else np.asarray(held_qty, dtype=float)
+    over = np.isfinite(cov_held) & (cov_held > p.b1_max_coverage + 1e-9) & (held_n > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        excess = held_n * (1.0 - p.b1_max_coverage / cov_held)
+    to_sell = np.where(over, np.minimum(held_n, np.ceil(np.nan_to_num(excess) - 1e-9)), 0.0)
     lo = np.maximum(p.b1_min_coverage, p.coverage_efficiency * h)
     b1 = (cov_held >= lo - 1e-9) & (cov_held <= p.b1_max_coverage + 1e-9)
     off_min = np.where(h >= p.b3_high_h - 1e-9, p.b3_offset_high, p.b3_offset_low)
@@ -659,5 +668,5 @@ def size_hedges(
         coverage_held=cov_held, coverage_after=cov_after, offset_held=off_held,
         offset_after=off_after, b1=b1, b2=np.asarray(b2, bool), b3=b3,
         b4=np.asarray(b4, dtype=object), stabilised=stabilised, matches=matches,
-        cost_warning=cost_warn, coverage_range_lo=lo, offset_min=off_min,
+        cost_warning=cost_warn, coverage_range_lo=lo, offset_min=off_min, to_sell=to_sell,
     )

@@ -10,6 +10,7 @@ Units are in the field names or comments: `_pct` is percent of SPX (0.94 means 0
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -184,6 +185,10 @@ class Params:
     live_quote_max_age_minutes: float = 20.0
     rate_max_age_days: float = 7.0  # older fed-funds reading → STALE_RATE (informational)
 
+    # --- prices a trader can have paid (input bounds, issue 13) ---------------------------
+    price_width_tolerance_pts: float = 0.10  # a condor close or roll debit may pass its width by
+    vix_price_max: float = 100.0  # points: a VIX option or future above VIX's record close 82.69
+
     # --- contract multipliers ------------------------------------------------------------
     spx_multiplier: float = 100.0
     vix_option_multiplier: float = 100.0
@@ -193,6 +198,36 @@ class Params:
         problems = ssvi_problems(self)
         if problems:
             raise ValueError("smile parameters refused: " + "; ".join(problems))
+
+        problems = self.level_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def level_problems(self) -> list[str]:
+        """Why these EDR levels cannot work, in words ([] when they can): each state's enter
+        level above the one below, and the BREACHED band at least one hysteresis wide (its top,
+        ELEVATED's exit = ELEVATED − hysteresis, must stay above the trigger)."""
+        numbers = [self.edr_trigger_pct, self.edr_approach_ratio, self.edr_elevated_pct,
+                   self.edr_extreme_pct, self.edr_hysteresis_pp]
+        if self.edr_approach_pct is not None:
+            numbers.append(self.edr_approach_pct)
+        if not all((isinstance(x, float) and math.isfinite(x))
+                   or (isinstance(x, int) and abs(x) < 1e6) for x in numbers):
+            return []  # not numbers at all: the overrides' type check names them
+        levels = self.state_levels()
+        out = [
+            f"{hi_name} {hi:.2f} % must be above {lo_name} {lo:.2f} %"
+            for (lo_name, lo), (hi_name, hi) in itertools.pairwise(levels)
+            if not hi > lo
+        ]
+        elevated_exit = self.edr_elevated_pct - self.edr_hysteresis_pp
+        if not out and not self.edr_trigger_pct < elevated_exit:
+            out.append(
+                f"trigger {self.edr_trigger_pct:.2f} % must be below ELEVATED "
+                f"{self.edr_elevated_pct:.2f} % − hysteresis {self.edr_hysteresis_pp:.2f} pp "
+                f"= {elevated_exit:.2f} %"
+            )
+        return out
 
     @property
     def edr_approach(self) -> float:

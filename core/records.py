@@ -373,6 +373,7 @@ class SecondEngineRecord(_Record):
     warnings: tuple[str, ...]
     reason: str
     asof: datetime | None
+    to_sell: int = 0  # over-hedged: held contracts to sell to come back to B1's upper limit
 
 
 @dataclass(frozen=True)

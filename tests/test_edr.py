@@ -155,7 +155,8 @@ def test_custom_trigger_moves_approach():
 
 
 def test_non_increasing_thresholds_rejected():
-    with pytest.raises(ValueError, match="increase strictly"):
+    # Params refuses them when built, so the state machine never sees them
+    with pytest.raises(ValueError, match=r"ELEVATED 1\.26 % must be above BREACHED 1\.30 %"):
         replay_states(np.array([1.0]), Params(edr_trigger_pct=1.3))  # above ELEVATED 1.26
 
 

@@ -547,9 +547,11 @@ async def test_chart_send_has_the_reports_429_and_forbidden_handling(make_databa
 class FakeJobQueue:
     def __init__(self):
         self.once: list[tuple[timedelta, str]] = []
+        self.kwargs: list[dict] = []
 
-    def run_once(self, callback, when, name=None):
+    def run_once(self, callback, when, name=None, job_kwargs=None):
         self.once.append((when, name))
+        self.kwargs.append(job_kwargs or {})
 
 
 async def test_close_job_retries_until_the_delayed_feed_shows_the_close(make_database_url, sample):
@@ -564,6 +566,8 @@ async def test_close_job_retries_until_the_delayed_feed_shows_the_close(make_dat
     await _close_job(SimpleNamespace(application=app))
     assert store.edr_readings() == [] and sched.close_pending == date(2026, 7, 8)
     assert jq.once == [(timedelta(minutes=5), "official-close-retry")]
+    # a one-shot job runs however late it starts (APScheduler's default grace is 1 s)
+    assert "misfire_grace_time" in jq.kwargs[0] and jq.kwargs[0]["misfire_grace_time"] is None
     sched.services.provider.vix_asof = None  # the 16:14 print has arrived
     await _close_job(SimpleNamespace(application=app))
     assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
@@ -628,3 +632,121 @@ def test_next_report_moment_is_the_first_session_day_at_the_wall_time(after, zon
         cand = datetime(day.year, day.month, day.day, h, m, tzinfo=tz)
         assert not (cand > after and cal.is_session(cand.astimezone(NY).date())), cand
         day += timedelta(days=1)
+
+
+def test_exit_alerts_are_keyed_by_meaning_not_by_the_live_quote():
+    day = date(2026, 11, 25)
+
+    def key(signal):
+        [alert] = position_alerts(_record(signals=[signal]), 7500.0, day)
+        return alert.key
+
+    half = {key(f"VIX {v} ≥ 30: sell half of the L2 calls") for v in ("31.0", "31.4", "30.8")}
+    assert half == {"exit:9:vix>=30:2026-11-25"}
+    assert key("VIX 51.2 ≥ 50: sell all L2 calls") == "exit:9:vix>=50:2026-11-25"
+    marks = {key(f"L2 VIX 2026-12-16 22C: mark {m} ≥ 3 × cost 1.10: sell half")
+             for m in ("3.40", "3.55")}
+    assert marks == {"exit:9:mark:L2 VIX 2026-12-16 22C:2026-11-25"}
+    other = key("L2 VIX 2026-12-23 25C: mark 3.40 ≥ 3 × cost 1.10: sell half")
+    assert other not in marks  # another layer is another alert
+
+
+# --- at-least-once reports (issue 13) ----------------------------------------------------------
+
+
+async def test_a_transient_network_error_is_retried_with_backoff_until_sent(
+        make_database_url, sample):
+    from telegram.error import NetworkError
+
+    bot = FakeBot()
+    bot.errors[2] = [NetworkError("Bad Gateway"), NetworkError("Connection reset by peer")]
+    sched, store, counting = make(make_database_url, sample, bot=bot)
+    first = await sched.report_round(MORNING)
+    assert (first.sent, first.failed) == (2, 1)
+    (row,) = store.reports(2)
+    assert row.delivery_status == "failed"
+    assert row.error == "NetworkError: Bad Gateway"  # what happened, not just "failed"
+    # before the backoff (60 s after the attempt) nothing is retried, nothing evaluated
+    calls = len(counting.calls)
+    early = await sched.report_round(MORNING + timedelta(seconds=30))
+    assert early.sent == 0 and len(counting.calls) == calls and early.duplicate == 3
+    # after it: user 2 only, and it fails again; the next backoff is twice as long
+    again = await sched.report_round(MORNING + timedelta(seconds=61))
+    assert (again.sent, again.failed) == (0, 1) and bot.chats() == [1, 3]
+    (row,) = store.reports(2)
+    assert row.attempts == 2 and row.error == "NetworkError: Connection reset by peer"
+    assert (await sched.report_round(MORNING + timedelta(seconds=61 + 100))).failed == 0
+    third = await sched.report_round(MORNING + timedelta(seconds=61 + 121))
+    assert third.sent == 1 and bot.chats() == [1, 2, 3]
+    assert store.reports(2)[0].delivery_status == "sent"
+
+
+async def test_a_crash_mid_send_leaves_a_pending_claim_retried_after_the_lease(
+        make_database_url, sample):
+    sched, store, _ = make(make_database_url, sample)
+    for uid in (1, 2, 3):  # claimed, then the process died before any answer was recorded
+        assert store.claim_report(uid, date(2026, 7, 8), "premarket", now=MORNING,
+                                  policy=sched.retry_policy)
+    restarted = await sched.catch_up(MORNING + timedelta(minutes=1))
+    assert restarted.sent == 0 and restarted.duplicate == 3  # within the lease: in flight
+    later = await sched.report_round(MORNING + timedelta(minutes=11))  # lease 10 min over
+    assert later.sent == 3 and sched.bot.chats() == [1, 2, 3]
+    assert [store.reports(u)[0].delivery_status for u in (1, 2, 3)] == ["sent"] * 3
+
+
+async def test_no_retry_after_the_open_nor_after_forbidden(make_database_url, sample):
+    from telegram.error import NetworkError
+
+    bot = FakeBot()
+    bot.errors[1] = [NetworkError("Bad Gateway"), NetworkError("Bad Gateway")]
+    bot.errors[2] = [Forbidden("Forbidden: bot was blocked by the user")]
+    sched, store, _ = make(make_database_url, sample, bot=bot)
+    await sched.report_round(MORNING)
+    assert store.reports(2)[0].error.startswith("Forbidden")
+    store.subscribe(2)  # even subscribed again the same morning: the block was final
+    await sched.report_round(MORNING + timedelta(minutes=5))  # user 1 retried, fails again
+    assert bot.chats() == [3] and store.reports(1)[0].attempts == 2
+    assert store.reports(2)[0].delivery_status == "failed"
+    # user 1's next retry falls after the open: past the cut-off nothing goes
+    after_open = await sched.report_round(ny(2026, 7, 8, 9, 31))
+    assert after_open.sent == 0 and bot.chats() == [3]
+    assert store.reports(1)[0].delivery_status == "failed"
+
+
+async def test_the_retry_job_runs_report_rounds_only_before_the_open(monkeypatch):
+    from bot.scheduler import jobs
+
+    rounds: list[datetime] = []
+
+    class Sched:
+        async def report_round(self, now):
+            rounds.append(now)
+
+    async def leader(application):
+        return True
+
+    monkeypatch.setattr(jobs, "scheduler_of", lambda application: Sched())
+    monkeypatch.setattr(jobs, "is_leader", leader)
+    for now in (MORNING, ny(2026, 7, 8, 9, 30), ny(2026, 7, 4, 8, 50)):  # open; a holiday
+        app = type("App", (), {"bot_data": {"jobs_clock": lambda now=now: now}})()
+        await jobs._report_retry_job(type("Ctx", (), {"application": app})())
+    assert rounds == [MORNING]
+
+
+async def test_the_report_names_its_session_and_says_when_its_data_are_stale(
+        make_database_url, sample):
+    sched, _, _ = make(make_database_url, sample, users=(1,))
+    await sched.report_round(ny(2026, 7, 9, 8, 46))  # Thu 9 July, the sample's data of the 8th
+    text = sched.bot.sent[0][1]
+    head = text.split("\n")[:3]
+    assert head[0] == "<b>ALVH report</b> before the open of Thu 2026-07-09 (offline sample)"
+    assert "the close" not in head[1] and head[1].startswith("Evaluated ")
+    assert "Stale data" not in text
+    # an outage: the last good quotes are used, and the header says they are stale, with times
+    sched.services.provider.fail = True
+    sched.services.clock = lambda: ny(2026, 7, 10, 8, 46)
+    await sched.report_round(ny(2026, 7, 10, 8, 46))
+    text = sched.bot.sent[1][1]
+    assert "before the open of Fri 2026-07-10" in text.split("\n")[0]
+    assert ("⚠️ <b>Stale data</b>: market data could not be fetched; these are the last good "
+            "quotes, SPX from 2026-07-08 16:00 ET") in text

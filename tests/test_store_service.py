@@ -528,3 +528,26 @@ def test_edr_reading_keeps_the_sessions_closes(store):
         with pytest.raises(ValidationError, match="VIX close must be a positive finite number"):
             store.record_edr_reading(date(2026, 7, 9), 1.0, "BREACHED", "VIX", vix=bad)
     assert [r.session_date for r in store.edr_readings()] == [date(2026, 7, 8)]
+
+
+def test_a_report_is_claimed_again_only_when_its_retry_is_due(store):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.store.service import ReportRetry
+
+    policy = ReportRetry(lease_s=600, retry_base_s=60, retry_max_s=900)
+    day, t0 = date(2026, 11, 25), datetime(2026, 11, 25, 13, 45, tzinfo=UTC)
+    assert store.claim_report(ALICE, day, "premarket", now=t0, policy=policy) is True
+    later = t0 + timedelta(minutes=5)
+    assert store.claim_report(ALICE, day, "premarket", now=later, policy=policy) is False
+    stale = t0 + timedelta(minutes=10)  # the lease is over: the attempt died
+    assert store.claim_report(ALICE, day, "premarket", now=stale, policy=policy) is True
+    assert store.claim_report(ALICE, day, "premarket", now=stale, policy=policy) is False
+    store.report_sent(ALICE, day, "premarket", ok=False, error="TimedOut: Timed out")
+    due = stale + timedelta(seconds=60)
+    assert store.claim_report(ALICE, day, "premarket", now=due, policy=policy) is True
+    assert store.claim_report(ALICE, day, "premarket", now=due, policy=policy) is False
+    store.report_sent(ALICE, day, "premarket")
+    assert store.claim_report(ALICE, day, "premarket", now=due + timedelta(days=1),
+                              policy=policy) is False
+    assert store.report_claims(day, "premarket")[ALICE].delivery_status == "sent"

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from bot.config import ConfigError, Settings, configure_logging, mask_token
 from bot.telegram.console import run_console
 
+# getUpdates/deleteWebhook attempts at start-up: a network blip must not end the bot (-1 would
+# retry forever and hide a wrong URL; a few seconds apart, 10 cover a minute-long blip).
+BOOTSTRAP_RETRIES = 10
+
+
+class _NoTraceback(logging.Filter):
+    """PTB logs a failed start-up call with its traceback; the user gets one line from us."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+QUIET_LOGGERS = ("telegram.ext._utils.networkloop", "telegram.request.BaseRequest",
+                 "telegram.ext.Updater", "telegram.ext.Application")
+
 
 def _run_telegram(settings: Settings) -> int:
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.telegram import serving
     from bot.telegram.app import build_application
@@ -23,6 +40,8 @@ def _run_telegram(settings: Settings) -> int:
         return 2
     where = "polling" if how.webhook_url is None else f"webhook {how.webhook_url}, " \
         f"listening on {how.listen}:{how.port}"
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).addFilter(_NoTraceback())
     print(
         f"Starting the bot (token {mask_token(settings.telegram_bot_token)}, "
         f"{settings.market_data_provider} market data, {where}); Ctrl-C stops it.",
@@ -30,7 +49,7 @@ def _run_telegram(settings: Settings) -> int:
     )
     try:
         application = build_application(settings, concurrent_updates=how.concurrent_updates)
-        serving.run(application, how)
+        serving.run(application, how, bootstrap_retries=BOOTSTRAP_RETRIES)
     except InvalidToken:
         print(
             f"alvh start: {settings.telegram_api_base_url} refused the token "
@@ -42,6 +61,13 @@ def _run_telegram(settings: Settings) -> int:
         print(
             f"alvh start: cannot reach the Bot API at {settings.telegram_api_base_url} ({e}); "
             "check the network or TELEGRAM_API_BASE_URL.",
+            file=sys.stderr,
+        )
+        return 1
+    except TelegramError as e:  # e.g. "Invalid server response": an HTML page, a proxy
+        print(
+            f"alvh start: {settings.telegram_api_base_url} is not a Telegram Bot API or failed "
+            f"({type(e).__name__}: {e}); check TELEGRAM_API_BASE_URL and the network.",
             file=sys.stderr,
         )
         return 1

@@ -4,6 +4,7 @@ makes once per user."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,6 +25,26 @@ class Alert:
     key: str  # record_alert key: the same key is never sent twice to a user
     kind: str  # state, roll, exit, breach
     data: dict[str, Any] = field(default_factory=dict)
+
+
+_VIX_LEVEL = re.compile(r"VIX [0-9.]+ ≥ ([0-9.]+): ")
+_LAYER_MARK = re.compile(r"(.+?): mark [0-9.]+ ≥ ")
+_LAYER_EXPIRY = re.compile(r"(.+?): [0-9]+ session\(s\) to VIX expiry")
+
+
+def signal_kind(signal: str) -> str:
+    """What a hedge exit signal means, without the live quotes it cites ("VIX 31.4 ≥ 30: sell
+    half" → "vix>=30"; "L2 VIX 2026-07-22 20C: mark 3.40 ≥ 3 × cost …" → "mark:L2 VIX
+    2026-07-22 20C"), so VIX moving 31.0 → 31.4 → 30.8 is still the same alert."""
+    if m := _VIX_LEVEL.match(signal):
+        return f"vix>={m[1]}"
+    if m := _LAYER_MARK.match(signal):
+        return f"mark:{m[1]}"
+    if m := _LAYER_EXPIRY.match(signal):
+        return f"expiry:{m[1]}"
+    if signal.startswith("state CALM and VIX/VIX3M"):
+        return "calm-term-structure"
+    return re.sub(r"[0-9]+(?:\.[0-9]+)?", "#", signal)  # unknown wording: numbers never key
 
 
 def market_alerts(market: Any, session: date) -> list[Alert]:
@@ -48,7 +69,8 @@ def position_alerts(record: Any, spx: float | None, session: date) -> list[Alert
                           "reason": roll.reason}))
     se = record.second_engine
     for signal in (se.exit_signals if se is not None else ()):
-        out.append(Alert(f"exit:{pid}:{signal[:60]}:{s}", "exit", {**base, "signal": signal}))
+        out.append(Alert(f"exit:{pid}:{signal_kind(signal)[:80]}:{s}", "exit",
+                         {**base, "signal": signal}))
     if spx is not None and record.problems == ():
         k2, k3 = record.strikes[1], record.strikes[2]
         if spx < k2:

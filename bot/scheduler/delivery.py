@@ -47,6 +47,17 @@ class RoundResult:
     outcomes: dict[int, str] = field(default_factory=dict)  # user → sent/failed/...
 
 
+ERROR_TEXT_MAX_CHARS = 200  # the report log's error: enough for the class and the message
+
+
+def error_text(exc: BaseException) -> str:
+    """What went wrong, for the report log: "NetworkError: Bad Gateway" (class and message,
+    trimmed to one line of ERROR_TEXT_MAX_CHARS)."""
+    message = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= ERROR_TEXT_MAX_CHARS else text[:ERROR_TEXT_MAX_CHARS - 1] + "…"
+
+
 def _retry_seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta
         warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -69,11 +80,17 @@ class Delivery:
         """Send one message (split if long): "sent", "blocked" (Forbidden: unsubscribed) or
         "failed". 429s are retried after the delay Telegram asks for, within bounds."""
 
+        return (await self.send_detailed(user_id, chat_id, html))[0]
+
+    async def send_detailed(self, user_id: int, chat_id: int, html: str) -> tuple[str, str]:
+        """`send`, with what went wrong ("" when sent): the exception's class and message,
+        trimmed, as the report log keeps it."""
+
         async def parts() -> None:
             for part in split_message(html):
                 await self._send_part(chat_id, part)
 
-        return await self._delivered(user_id, parts)
+        return await self._delivered_detailed(user_id, parts)
 
     async def send_photo(self, user_id: int, chat_id: int, png: bytes, caption: str) -> str:
         """Send one PNG as a photo with a plain-text caption; outcomes and 429/Forbidden
@@ -86,6 +103,10 @@ class Delivery:
         return await self._delivered(user_id, photo)
 
     async def _delivered(self, user_id: int, attempt: Callable[[], Awaitable[None]]) -> str:
+        return (await self._delivered_detailed(user_id, attempt))[0]
+
+    async def _delivered_detailed(self, user_id: int, attempt: Callable[[], Awaitable[None]]
+                                  ) -> tuple[str, str]:
         try:
             await attempt()
         except Forbidden as exc:
@@ -94,19 +115,24 @@ class Delivery:
                 await asyncio.to_thread(self.unsubscribe, user_id)
             except Exception:
                 log.exception("could not unsubscribe user %s", user_id)
-            return "blocked"
+            return "blocked", error_text(exc)
         except TelegramError as exc:
             log.warning("send to user %s failed: %s", user_id, exc)
-            return "failed"
-        except Exception:  # a bug or a dead connection: this user only
+            return "failed", error_text(exc)
+        except Exception as exc:  # a bug or a dead connection: this user only
             log.exception("send to user %s failed", user_id)
-            return "failed"
-        return "sent"
+            return "failed", error_text(exc)
+        return "sent", ""
 
     async def _send_part(self, chat_id: int, text: str) -> None:
         await self._retrying(chat_id, lambda: self.bot.send_message(chat_id, text))
 
     async def _retrying(self, chat_id: int, call: Callable[[], Awaitable[Any]]) -> None:
+        """One layer retries 429s: the bot's rate limiter when it has one
+        (bot.telegram.ratelimit.BoundedRateLimiter), else this loop (a bot built without)."""
+        if getattr(self.bot, "rate_limiter", None) is not None:
+            await call()
+            return
         attempts = max(1, self.settings.send_attempts)
         for attempt in range(1, attempts + 1):
             try:

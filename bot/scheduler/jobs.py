@@ -38,6 +38,7 @@ CLOSE_JOB = "official-close"
 CLOSE_RETRY_JOB = "official-close-retry"
 INTRADAY_JOB = "intraday-watch"
 CATCHUP_JOB = "startup-catch-up"
+REPORT_RETRY_JOB = "report-retry"
 LEADER_JOB = "scheduler-leader"
 LEADER_POLL_S = 15  # a standby takes over within this long after the leader's session ends
 
@@ -133,7 +134,27 @@ async def _close_job(context: Any) -> None:
         return
     retry = timedelta(minutes=sched.settings.close_retry_minutes)
     if now + retry < cal.session_open_close(cal.next_session(pending))[0]:
-        context.application.job_queue.run_once(_close_job, when=retry, name=CLOSE_RETRY_JOB)
+        context.application.job_queue.run_once(_close_job, when=retry, name=CLOSE_RETRY_JOB,
+                                               job_kwargs=dict(ONE_SHOT_JOB_KWARGS))
+
+
+# One-shot catch-up and close retries run however late they start (APScheduler's default grace
+# is 1 s, and a busy start-up misses it): the rounds themselves decide, from the clock, whether
+# a report is still due before the open or must be recorded as skipped.
+ONE_SHOT_JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None}
+
+
+async def _report_retry_job(context: Any) -> None:
+    """Reports whose claim went stale (a crash mid-send) or whose send failed, retried with
+    backoff until the open (`Scheduler.report_round` picks only those, before evaluating);
+    the leader's rounds only, like every other job."""
+    now = _clock(context.application)()
+    session = report_session(now)
+    if session is None or now >= cal.session_open_close(session)[0]:
+        return
+    if not await is_leader(context.application):
+        return
+    await scheduler_of(context.application).report_round(now)
 
 
 async def _intraday_job(context: Any) -> None:
@@ -196,7 +217,11 @@ async def schedule_all(application: Any) -> None:
         trigger = IntradayTrigger(sched.settings.intraday_minutes)
         jq.run_custom(_intraday_job, job_kwargs=_job_kwargs(application, trigger),
                       name=INTRADAY_JOB)
-    jq.run_once(_catch_up_job, when=0, name=CATCHUP_JOB)
+    jq.run_once(_catch_up_job, when=0, name=CATCHUP_JOB,
+                job_kwargs=dict(ONE_SHOT_JOB_KWARGS))
+    poll = sched.settings.report_retry_poll_s
+    jq.run_repeating(_report_retry_job, interval=poll, first=poll, name=REPORT_RETRY_JOB,
+                     job_kwargs={"coalesce": True, "misfire_grace_time": int(poll)})
     leadership = _leadership(application)
     if leadership is not None and leadership.shared:
         jq.run_repeating(_leader_job, interval=LEADER_POLL_S, first=LEADER_POLL_S,

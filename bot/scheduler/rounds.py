@@ -23,9 +23,10 @@ from typing import Any
 from bot.marketdata.history import OFFICIAL_CLOSE_COLUMNS
 from bot.render import render
 from bot.scheduler.alerts import market_alerts, position_alerts
-from bot.scheduler.delivery import Delivery, RoundResult, summary
+from bot.scheduler.delivery import Delivery, RoundResult, error_text, summary
 from bot.scheduler.settings import JobSettings
 from bot.scheduler.triggers import due_today, in_quiet_hours, report_decision, report_session
+from bot.services import ReportRetry, report_retry_due
 from core import calendar as cal
 from core.models import MarketSnapshot
 from core.params import DEFAULT_PARAMS
@@ -88,6 +89,28 @@ class Scheduler:
     @property
     def bot(self) -> Any:
         return self.delivery.bot
+
+    @property
+    def retry_policy(self) -> ReportRetry:
+        st = self.settings
+        return ReportRetry(lease_s=st.report_lease_s, retry_base_s=st.report_retry_base_s,
+                           retry_max_s=st.report_retry_max_s)
+
+    async def _claimable(self, to_send: list[tuple[Any, date]], kind: str, now: datetime
+                         ) -> list[tuple[Any, date]]:
+        """The due reports not yet claimed, or whose last attempt may be retried (a stale
+        pending claim, a failure past its backoff): one query per session, before anything
+        is evaluated, so a retry pass over users already served costs no evaluation."""
+        claims: dict[date, dict[int, Any]] = {}
+        for session in {s for _, s in to_send}:
+            claims[session] = await asyncio.to_thread(self.store.report_claims, session, kind)
+        policy = self.retry_policy
+        out = []
+        for b, session in to_send:
+            row = claims[session].get(b.settings.tg_user_id)
+            if row is None or report_retry_due(row, now, policy):
+                out.append((b, session))
+        return out
 
     @property
     def store(self) -> Any:
@@ -223,6 +246,9 @@ class Scheduler:
         result.users = len(to_send) + len(to_skip)
         if to_send:
             result.session = to_send[0][1]
+        claimable = await self._claimable(to_send, kind, now)
+        result.duplicate = len(to_send) - len(claimable)  # sent, or being sent, already
+        to_send = claimable
         for b, session in to_skip:
             uid = b.settings.tg_user_id
             if await asyncio.to_thread(self.store.record_report, uid, session, kind):
@@ -260,26 +286,26 @@ class Scheduler:
         async def deliver(book: Any) -> str:
             uid = book.settings.tg_user_id
             session = sessions[uid]
-            if not await asyncio.to_thread(self.store.record_report, uid, session, kind):
-                return "duplicate"  # sent by an earlier run (before a restart, say)
+            if not await asyncio.to_thread(partial(self.store.claim_report, uid, session, kind,
+                                                   now=now, policy=self.retry_policy)):
+                return "duplicate"  # sent, or being sent, by another run (a restart, say)
             if uid not in per_user:  # the engine failed on this book (logged above)
                 await asyncio.to_thread(self.store.report_sent, uid, session, kind, ok=False,
                                         error="evaluation failed")
                 return "failed"
             try:
                 check = CheckResult(asof, per_user[uid], list(book.positions), provider,
-                                    self.services.offline)
+                                    self.services.offline, session=session)
                 html = render("report", result=check)
             except Exception as exc:
                 log.exception("report for user %s could not be built", uid)
                 await asyncio.to_thread(self.store.report_sent, uid, session, kind, ok=False,
-                                        error=f"report: {type(exc).__name__}")
+                                        error=f"report: {error_text(exc)}")
                 return "failed"
             chat = book.settings.chat_id or uid
-            outcome = await self.delivery.send(uid, chat, html)
+            outcome, error = await self.delivery.send_detailed(uid, chat, html)
             await asyncio.to_thread(self.store.report_sent, uid, session, kind,
-                                    ok=outcome == "sent", error=None if outcome == "sent"
-                                    else outcome)
+                                    ok=outcome == "sent", error=error or None)
             if outcome == "sent" and getattr(book.settings, "report_chart", False):
                 # the report is delivered and recorded; the picture only adds to it
                 png = await chart_for(book)

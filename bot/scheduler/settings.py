@@ -26,10 +26,18 @@ class JobSettings:
     intraday_minutes: int = 15  # intraday watch period; must divide 60 (runs on :00, :15, ...)
     misfire_grace_s: int = 3600  # a job may start this late (after a stall) and still run
     retry_after_max_s: float = 60.0  # a longer 429 "retry after" fails that user's send
-    send_attempts: int = 3  # sends per message when Telegram answers 429 (after the limiter's)
+    send_attempts: int = 3  # sends per message on a 429, for a bot WITHOUT a rate limiter only
     concurrent_sends: int = 64  # sends in flight; the rate limiter sets the actual pace
     intraday_enabled: bool = True
     close_retry_minutes: int = 5  # the close job tries again while the close print is missing
+    # At-least-once reports (issue 13): a pending claim older than the lease is a dead attempt
+    # (it must outlast the longest send: the 429 attempts x retry_after_max_s); failed sends are
+    # retried after report_retry_base_s, doubling per attempt up to report_retry_max_s, until
+    # the open. The retry job looks for due retries every report_retry_poll_s.
+    report_lease_s: float = 600.0
+    report_retry_base_s: float = 60.0
+    report_retry_max_s: float = 900.0
+    report_retry_poll_s: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None) -> JobSettings:

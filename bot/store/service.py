@@ -16,6 +16,7 @@ backup are `transfer.py`; the database errors in words are `errors.py`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import Engine, exc, func
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
 from bot.store.coltypes import DOLLARS_SCALE
@@ -124,6 +126,43 @@ class Book:
 def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     """Batches for IN (...) lists (SQLite caps bound parameters per statement)."""
     return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+# A report whose delivery failed with one of these stays failed: the user blocked the bot (and
+# is unsubscribed), so no retry can reach them.
+FINAL_REPORT_ERRORS = ("Forbidden",)
+
+
+@dataclass(frozen=True)
+class ReportRetry:
+    """When a claimed report may be claimed again (issue 13: at-least-once delivery).
+    `lease_s`: a pending claim older than this is a dead attempt (the process crashed while
+    sending); it must exceed the longest send (the 429 waits included). A failed attempt is
+    retried `retry_base_s` after it, doubling with each attempt up to `retry_max_s`."""
+
+    lease_s: float = 600.0
+    retry_base_s: float = 60.0
+    retry_max_s: float = 900.0
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.retry_max_s,
+                                     self.retry_base_s * 2 ** max(0, attempts - 1)))
+
+
+def report_retry_due(row: Any, now: datetime, policy: ReportRetry) -> bool:
+    """Whether the report log row `row` (status, claimed at, attempts, error) may be claimed
+    again at `now`: a stale pending claim, or a failure past its backoff that is not final.
+    Sent and skipped reports never are; the cut-off (the open) is the round's to apply."""
+    claimed = row.recorded_at
+    if claimed.tzinfo is None:
+        claimed = claimed.replace(tzinfo=UTC)
+    if row.delivery_status == "pending":
+        return now - claimed >= timedelta(seconds=policy.lease_s)
+    if row.delivery_status == "failed":
+        if (row.error or "").startswith(FINAL_REPORT_ERRORS):
+            return False
+        return now - claimed >= policy.backoff(row.attempts)
+    return False
 
 
 def _settings(row: UserRow) -> UserSettings:
@@ -840,6 +879,53 @@ class Store:
         except Conflict:  # lost the race to another process on a database without locking
             return False
 
+    def claim_report(self, tg_user_id: int, session_date: date, kind: str, *, now: datetime,
+                     policy: ReportRetry) -> bool:
+        """Claim the (user, session, kind) report for a delivery attempt: the first time, and
+        again when `report_retry_due` says the last attempt is over (a stale pending claim, a
+        failure whose backoff has passed). A conditional UPDATE on the claim's time keeps two
+        rounds from both re-claiming it."""
+        problems: list[str] = []
+        check_date(session_date, "session date", problems)
+        _check_key(kind, "report kind", REPORT_KIND_MAX_CHARS, problems)
+        if problems:
+            raise ValidationError(problems, subject="report")
+        now = now.astimezone(UTC)  # the round's clock: the lease and backoff are measured on it
+
+        def work(s: Session) -> bool:
+            user = self._registered(s, tg_user_id)
+            row = s.exec(select(ReportLogRow).where(
+                ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
+                ReportLogRow.kind == kind)).first()
+            if row is None:
+                s.add(ReportLogRow(user_id=user.id, session_date=session_date, kind=kind,
+                                   recorded_at=now))
+                return True
+            if not report_retry_due(row, now, policy):
+                return False
+            done = s.execute(sa_update(ReportLogRow).where(
+                ReportLogRow.id == row.id, ReportLogRow.recorded_at == row.recorded_at,
+                ReportLogRow.delivery_status == row.delivery_status,
+            ).values(delivery_status="pending", recorded_at=now))
+            return bool(done.rowcount)
+
+        try:
+            return self._write(work)
+        except Conflict:  # lost the first claim's race to another process
+            return False
+
+    def report_claims(self, session_date: date, kind: str) -> dict[int, ReportLogRow]:
+        """Every claim of one session's reports of one kind, by Telegram user id (one query:
+        a round filters its users with it before it evaluates anything)."""
+
+        def work(s: Session) -> dict[int, ReportLogRow]:
+            rows = s.exec(select(UserRow.tg_user_id, ReportLogRow).join(
+                ReportLogRow, ReportLogRow.user_id == UserRow.id).where(
+                ReportLogRow.session_date == session_date, ReportLogRow.kind == kind))
+            return {tg: row for tg, row in rows}
+
+        return self._read(work)
+
     def report_sent(self, tg_user_id: int, session_date: date, kind: str, *, ok: bool = True,
                     error: str | None = None) -> ReportLogRow:
         """Record a delivery attempt of a claimed report (sent, or failed with `error`)."""
@@ -1032,11 +1118,18 @@ def _check_timezone(value: object, problems: list[str]) -> str | None:
             f"time zone must be an IANA name like America/New_York (got {shown(value)})")
         return None
     try:
+        if value not in _iana_zones():  # `America` is a folder: ZoneInfo raises IsADirectoryError
+            raise ZoneInfoNotFoundError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"unknown time zone {value!r}; use an IANA name like Europe/London")
         return None
     return value
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def _check_key(value: object, name: str, max_chars: int, problems: list[str]) -> None:

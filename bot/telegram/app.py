@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import html
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,6 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, NetworkError, TimedOut
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -31,6 +31,7 @@ from telegram.ext import (
 
 from bot.config import ConfigError, Settings, mask_token
 from bot.telegram.serving import PerUserUpdateProcessor, Serving
+from bot.telegram.ratelimit import BoundedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ NOT_ALLOWED = (
     "Sorry, this ALVH bot is private and your account is not on its list of users. "
     "Ask its owner to add your Telegram user id ({user_id}) to ALLOWED_USER_IDS."
 )
+GROUP_POINTER = (
+    "Your positions stay private: send /{command} to me in a private chat (tap my name, then "
+    "Message). In groups I answer only /start, /help and /market."
+)
+GROUP_COMMANDS = frozenset({"start", "help", "market"})  # nothing about anyone's book
+REFUSAL_INTERVAL_S = 3600.0  # a stranger's command in a group: one refusal per chat per hour
 ACCESS_GROUP = -1  # runs before every handler group
 Clock = Callable[[], datetime]
 
@@ -100,21 +107,60 @@ async def _call_maybe(obj: Any, *names: str) -> bool:
 # --- access, errors --------------------------------------------------------------------------
 
 
+def _command_name(update: Update) -> str | None:
+    """The command a new message carries (`/check@MyBot 3` → "check"), else None."""
+    message = update.message
+    text = (message.text or "") if message is not None else ""
+    if not text.startswith("/"):
+        return None
+    return text.split(maxsplit=1)[0][1:].split("@", 1)[0].lower() or None
+
+
+def _refusal_due(bot_data: dict, chat_id: int, now: float) -> bool:
+    last = bot_data.setdefault("group_refusals", {})
+    if now - last.get(chat_id, -REFUSAL_INTERVAL_S) < REFUSAL_INTERVAL_S:
+        return False
+    last[chat_id] = now
+    return True
+
+
 def make_allowlist_callback(settings: Settings):
+    """Runs before every handler: edits never execute anything; strangers are refused (in a
+    group only for commands, once per chat per hour); in a group only the commands that show
+    nothing of a book run, the others point to the private chat."""
+
     async def allowlist(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not isinstance(update, Update) or not settings.allowed_user_ids:
+        if not isinstance(update, Update):
             return
-        user = update.effective_user
-        if user is not None and settings.is_allowed(user.id):
+        if update.edited_message is not None or update.edited_channel_post is not None:
+            log.info("edited message %s ignored: edits never run a command again",
+                     update.effective_message and update.effective_message.message_id)
+            raise ApplicationHandlerStop
+        user, chat = update.effective_user, update.effective_chat
+        private = chat is None or chat.type == "private"
+        command = _command_name(update)
+        if settings.allowed_user_ids and not (user is not None and settings.is_allowed(user.id)):
+            log.info("refused update from user %s (not in ALLOWED_USER_IDS)", user and user.id)
+            if user is not None:
+                text = NOT_ALLOWED.format(user_id=user.id)
+                if update.callback_query is not None:
+                    await update.callback_query.answer(text[:200], show_alert=True)
+                elif chat is not None and (private or (
+                        command and _refusal_due(context.bot_data, chat.id, time.monotonic()))):
+                    await context.bot.send_message(chat.id, html.escape(text))
+            raise ApplicationHandlerStop
+        if private:
             return
-        log.info("refused update from user %s (not in ALLOWED_USER_IDS)", user and user.id)
-        if user is not None:
-            text = NOT_ALLOWED.format(user_id=user.id)
-            if update.callback_query is not None:
-                await update.callback_query.answer(text[:200], show_alert=True)
-            elif update.effective_chat is not None:
-                await context.bot.send_message(update.effective_chat.id, html.escape(text))
-        raise ApplicationHandlerStop
+        if update.callback_query is not None:
+            await update.callback_query.answer(GROUP_POINTER.format(command="check")[:200],
+                                               show_alert=True)
+            raise ApplicationHandlerStop
+        if command in GROUP_COMMANDS:
+            return
+        if command is not None and chat is not None:
+            await context.bot.send_message(chat.id, html.escape(GROUP_POINTER.format(
+                command=command[:32])))
+        raise ApplicationHandlerStop  # plain group talk is not for the bot
 
     return allowlist
 
@@ -230,6 +276,17 @@ async def _post_shutdown(application: Application) -> None:
 # --- the builder -----------------------------------------------------------------------------
 
 
+def _retry_after_max_s(settings: Settings) -> float:
+    """ALVH_RETRY_AFTER_MAX_S for the rate limiter; a bad value is reported (and stops the
+    start) by the scheduler's set-up, which reads the same variables."""
+    from bot.scheduler.settings import JobConfigError, JobSettings
+
+    try:
+        return JobSettings.from_env(settings.subsystem_env).retry_after_max_s
+    except JobConfigError:
+        return JobSettings.retry_after_max_s
+
+
 def build_application(
     settings: Settings,
     *,
@@ -248,7 +305,7 @@ def build_application(
     `store`, `provider`, `clock` default to the ones `settings` names. Tests may inject
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
     `bot_commands` (default: `bot.telegram.handlers.all_handlers()` and `BOT_COMMANDS`), and a
-    `rate_limiter` (None: `AIORateLimiter` with the settings' limits; False: none), and turn
+    `rate_limiter` (None: `BoundedRateLimiter` with the settings' limits; False: none), and turn
     off the scheduled jobs (`install_jobs=False`). Updates are processed concurrently across
     users and in order within a user, at most `concurrent_updates` at once (default
     ALVH_CONCURRENT_UPDATES; bot/telegram/serving.py).
@@ -271,12 +328,13 @@ def build_application(
         services = Services(store=store, provider=provider, clock=clock, settings=settings)
 
     if rate_limiter is None or rate_limiter is True:
-        rate_limiter = AIORateLimiter(
+        rate_limiter = BoundedRateLimiter(
             overall_max_rate=settings.rate_limit_overall_per_second,
             overall_time_period=1,
             group_max_rate=settings.rate_limit_group_per_minute,
             group_time_period=60,
             max_retries=settings.rate_limit_max_retries,
+            retry_after_max_s=_retry_after_max_s(settings),
         )
 
     if concurrent_updates is None:

@@ -411,6 +411,24 @@ class LocalBotAPI:
             self._state.messages[(chat_id, message["message_id"])] = message
             return self._push_update({"message": message}, queue)
 
+    def inject_edit(self, user_id: int, chat_id: int | None, message_id: int, text: str, *,
+                    first_name: str = "Trader") -> dict:
+        """The user edits their earlier message `message_id` to `text` (an `edited_message`
+        update, as Telegram sends it; commands keep their `bot_command` entity)."""
+        chat_id = user_id if chat_id is None else chat_id
+        with self._state.cond:
+            old = self._state.messages.get((chat_id, message_id))
+            if old is None:
+                raise KeyError(f"no message {message_id} in chat {chat_id}")
+            message = {**json.loads(json.dumps(old)), "text": text,
+                       "edit_date": int(time.time())}
+            message.pop("entities", None)
+            entities = _bot_command_entities(text)
+            if entities:
+                message["entities"] = entities
+            self._state.messages[(chat_id, message_id)] = message
+            return self._push_update({"edited_message": message})
+
     def inject_callback(
         self,
         user_id: int,

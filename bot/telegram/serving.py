@@ -132,15 +132,18 @@ async def start_webhook(application: Application, serving: Serving) -> Applicati
         webhook_url=serving.webhook_url,
         secret_token=serving.secret,
         allowed_updates=Update.ALL_TYPES,
+        bootstrap_retries=bootstrap_retries,
     )
     await application.start()
     return application
 
 
-def run(application: Application, serving: Serving) -> None:
-    """Run until stopped (Ctrl-C, SIGTERM), polling or on the webhook."""
+def run(application: Application, serving: Serving, bootstrap_retries: int = 0) -> None:
+    """Run until stopped (Ctrl-C, SIGTERM), polling or on the webhook; `bootstrap_retries`
+    start-up attempts so a network blip at start-up does not end the bot."""
     if serving.webhook_url is None:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                bootstrap_retries=bootstrap_retries)
         return
     application.run_webhook(
         listen=serving.listen,
@@ -149,4 +152,5 @@ def run(application: Application, serving: Serving) -> None:
         webhook_url=serving.webhook_url,
         secret_token=serving.secret,
         allowed_updates=Update.ALL_TYPES,
+        bootstrap_retries=bootstrap_retries,
     )

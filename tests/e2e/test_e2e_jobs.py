@@ -91,9 +91,8 @@ async def test_forbidden_unsubscribes_and_retry_after_is_honoured(fake_api, bots
     a, blocked, slow = seed(e2e_settings.database_url, 3)
     fake_api.forbid_chat(blocked)
     fake_api.add_retry_after(seconds=1, times=1, chat_id=slow)
-    # no retries inside the limiter: the scheduler's own bounded retry honours the 429
-    settings = dataclasses.replace(e2e_settings, rate_limit_max_retries=0)
-    app = await start_with_clock(bots, settings, BEFORE_OPEN)
+    # the rate limiter is the one layer that honours the 429
+    app = await start_with_clock(bots, e2e_settings, BEFORE_OPEN)
     result = await wait_round(app)
     assert (result.sent, result.blocked) == (2, 1)
     got = {int(c.params["chat_id"]) for c in fake_api.calls_of("sendMessage") if c.ok}
@@ -105,6 +104,36 @@ async def test_forbidden_unsubscribes_and_retry_after_is_honoured(fake_api, bots
     store = app.bot_data["services"].store
     assert store.get_settings(blocked).subscribed is False
     assert store.get_settings(a).subscribed is True
+
+
+def _attempts(fake_api, chat: int) -> list:
+    return [c for c in fake_api.calls_of("sendMessage") if int(c.params["chat_id"]) == chat]
+
+
+async def test_429s_are_retried_by_one_layer_at_most_max_retries_plus_one_times(
+        fake_api, bots, e2e_settings):
+    ok, slow = seed(e2e_settings.database_url, 2)
+    fake_api.add_retry_after(seconds=1, times=20, chat_id=slow)  # Telegram keeps refusing
+    app = await start_with_clock(bots, e2e_settings, BEFORE_OPEN)  # RATE_LIMIT_MAX_RETRIES 2
+    result = await wait_round(app)
+    assert (result.sent, result.failed) == (1, 1)
+    tries = _attempts(fake_api, slow)
+    assert len(tries) == 3 and not any(c.ok for c in tries)  # not 9 (limiter × own loop)
+    row = app.bot_data["services"].store.reports(slow)[0]
+    assert row.delivery_status == "failed" and row.error.startswith("RetryAfter")
+    assert [c.ok for c in _attempts(fake_api, ok)] == [True]
+
+
+async def test_a_429_longer_than_the_bound_is_not_waited_at_all(fake_api, bots, e2e_settings):
+    ok, slow = seed(e2e_settings.database_url, 2)
+    fake_api.add_retry_after(seconds=3600, times=1, chat_id=slow)
+    settings = dataclasses.replace(e2e_settings,
+                                   subsystem_env={"ALVH_RETRY_AFTER_MAX_S": "60"})
+    app = await start_with_clock(bots, settings, BEFORE_OPEN)
+    result = await wait_round(app)  # would wait an hour if the limiter slept on it
+    assert (result.sent, result.failed) == (1, 1)
+    assert len(_attempts(fake_api, slow)) == 1
+    assert [c.ok for c in _attempts(fake_api, ok)] == [True]
 
 
 async def test_report_chart_setting_sends_one_photo_after_the_report(

@@ -32,7 +32,9 @@ def user_ref(update: Update) -> UserRef:
     chat = update.effective_chat
     if user is None:
         raise UserError("this command needs a user (not a channel post)")
-    return UserRef(user.id, chat.id if chat else None, user.first_name or "")
+    # only a private chat is the user's: reports and alerts never go to a group's chat id
+    private = chat is not None and chat.type == "private"
+    return UserRef(user.id, chat.id if private else None, user.first_name or "")
 
 
 def command_args(update: Update) -> str:

@@ -30,8 +30,8 @@ from telegram.ext import (
 )
 
 from bot.config import ConfigError, Settings, mask_token
-from bot.telegram.serving import PerUserUpdateProcessor, Serving
 from bot.telegram.ratelimit import BoundedRateLimiter
+from bot.telegram.serving import PerUserUpdateProcessor, Serving
 
 log = logging.getLogger(__name__)
 

@@ -132,7 +132,6 @@ async def start_webhook(application: Application, serving: Serving) -> Applicati
         webhook_url=serving.webhook_url,
         secret_token=serving.secret,
         allowed_updates=Update.ALL_TYPES,
-        bootstrap_retries=bootstrap_retries,
     )
     await application.start()
     return application

@@ -1349,8 +1349,9 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     ):
         # judged after the recommended purchase: a band that buying fixes is not "still short"
         eps = 1e-9
+        # over the band's top is not "short": the over-hedge line says how many to sell
         b1_after = (sizing.coverage_range_lo[i] - eps <= sizing.coverage_after[i]
-                    <= p.b1_max_coverage + eps)
+                    or sizing.to_sell[i] > 0)
         b3_after = b3v is None or sizing.offset_after[i] >= sizing.offset_min[i] - eps
         still = [_BAND_WORDS[b] for b, ok in (("B1", b1_after), ("B3", b3_after)) if not ok]
         if still:

@@ -166,6 +166,9 @@ async def test_over_hedging_says_how_many_contracts_to_sell(svc):
     assert se.coverage_held * (200 - se.to_sell + 1) / 200 > 1.25
     html = render("check", result=result, single=True)
     assert f"Sell {se.to_sell}" in html and "Buy 0" not in html
+    # over the band is not "short of the band": no warning may contradict the sell line
+    assert not any("short of the band" in w for w in se.warnings)
+    assert "short of the band" not in html
 
 
 async def test_a_condor_expiring_today_after_the_close_is_refused(svc):

@@ -450,6 +450,12 @@ def test_a_close_verdict_never_comes_with_buy_vix_calls(outcome, template):
     assert "Buy 1 VIX" not in html
     if template == "check":
         assert "none to buy" in html and "close this condor" in html
+        # nor a warning about bands "after this purchase" that is not advised
+        rec2 = dataclasses.replace(rec, second_engine=dataclasses.replace(
+            rec.second_engine, warnings=("under budget: B1 vega coverage still short of the band "
+                                         "after this purchase",)))
+        html2 = render(template, result=check_result([p], [rec2]), **kwargs)
+        assert "after this purchase" not in html2 and "none to buy" in html2
 
 
 def test_hedge_first_still_says_buy():

@@ -59,7 +59,7 @@ def test_polling_retries_its_bootstrap(monkeypatch, tmp_path):
         def run_polling(self, **kwargs):
             seen.update(kwargs)
 
-    monkeypatch.setattr("bot.telegram.app.build_application", lambda settings: FakeApp())
+    monkeypatch.setattr("bot.telegram.app.build_application", lambda settings, **kw: FakeApp())
     settings = Settings(telegram_bot_token="123:abc", market_data_provider="offline",
                         database_url=f"sqlite:///{tmp_path / 'x.db'}")
     assert start_cli._run_telegram(settings) == 0

@@ -1433,8 +1433,8 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
                 "exit.")
     if outcome is O.ROLL_NOT_NEEDED:
         k2, k3 = book.strikes[i][1], book.strikes[i][2]
-        s = (f"No roll needed: short put {_k(k2)} Δ {ca.delta_put[i]:+.2f}, "
-             f"short call {_k(k3)} Δ {ca.delta_call[i]:+.2f}, "
+        s = (f"No roll needed: short put {_k(k2)} Δ {_signed(ca.delta_put[i])}, "
+             f"short call {_k(k3)} Δ {_signed(ca.delta_call[i])}, "
              f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)}.")
         if flags.watch[i]:
             s += " " + need + ": monitor."
@@ -1481,6 +1481,11 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
             f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
             f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
             f"{proposal.short_deltas['call']:+.2f}, WPR {wpr_text(proposal.wpr)}).")
+
+
+def _signed(x: float) -> str:
+    """A delta with its sign, the minus typeset as in the templates (−0.13, +0.16)."""
+    return f"{x:+.2f}".replace("-", "\u2212")
 
 
 def _pct(x: float) -> str:

@@ -103,6 +103,7 @@ from core.records import (
     ShockRecord,
     ShortSide,
     ShortsRecord,
+    TargetsRecord,
     ThreatSide,
     WprLevel,
     WprRecord,
@@ -125,6 +126,7 @@ from core.roll import (
     target_deltas,
     untested_side_move,
 )
+from core.targets import targets
 
 OUTCOMES = list(RollOutcome)
 QUOTE_FIELDS = ("spx", "vix", "vix9d", "vix3m", "vvix")
@@ -675,6 +677,11 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     years_next = np.maximum(years - days_next / 365.0, 0.0)
 
     ca = analyse(book, S, years, ctx.r, ctx.q, V, ctx.vix9d, ctx.vix3m, ctx.chain, p)
+    # issue 14 part 4: PoP and exit prices (core/targets.py)
+    tg = targets(ca.spot, ca.be_lo, ca.be_hi, years, book.net_credit,
+                 np.maximum(book.strikes[:, 1] - book.strikes[:, 0],
+                            book.strikes[:, 3] - book.strikes[:, 2]),
+                 ctx.r, ctx.q, V, ctx.vix9d, ctx.vix3m, p)
     events = ctx.events or ()
     edr_h = np.asarray(horizon_edr(ctx.edr_pts, sessions, settle_ep, events, ctx.source, asof,
                                    p), float)
@@ -876,6 +883,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
         model_f_pos, tested, loss_c, n_w, edr_w = ps_l
     book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
+    tg = _lists(tg)
 
     def build(i: int) -> PositionRecord:
         return _position_record(
@@ -886,7 +894,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
             dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
             b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
             l2_by_owner=l2_by_owner, review_dates=review_dates, n_w=n_w, edr_w=edr_w,
-            alternative=alternatives.get(i),
+            alternative=alternatives.get(i), tg=tg,
         )
 
     return build
@@ -1235,7 +1243,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
                      tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
-                     alternative) -> PositionRecord:
+                     alternative, tg=None) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -1406,6 +1414,19 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         edr=edr, wpr=wrec, shorts=shorts, confirmation=crec, breakeven=be, greeks=greeks,
         bands=bands, second_engine=se, roll=roll, pnl=pnl,
         data=_new(DataRecord, asof, ctx.phase.value, ctx.label, tuple(data_flags), ctx.quote_times),
+        problems=(), targets=None if tg is None else _targets_record(i, tg, mult, asof),
+    )
+
+
+def _targets_record(i, tg, mult, asof) -> TargetsRecord:
+    """Issue 14 part 4: one position's PoP and exit prices (NaN loss limit → None)."""
+    ll = tg.loss_limit_debit[i]
+    ll = None if not math.isfinite(ll) else float(ll)
+    return _new(TargetsRecord,
+        pop=float(tg.pop[i]), take_profit_debit=float(tg.take_profit_debit[i]),
+        loss_limit_debit=ll, take_profit_usd=float(tg.take_profit_debit[i] * mult),
+        loss_limit_usd=None if ll is None else ll * mult,
+        iv_lo=float(tg.sigma_lo[i]), iv_hi=float(tg.sigma_hi[i]), asof=asof,
     )
 
 

@@ -447,6 +447,25 @@ class DataRecord(_Record):
 
 
 @dataclass(frozen=True)
+class TargetsRecord(_Record):
+    """Probability of profit at expiry and the two exit prices (issue 14; `core/targets.py`).
+
+    `pop`: risk-neutral lognormal P(BE_lo < S_T < BE_hi), each break-even at its own smile IV
+    (`iv_lo`, `iv_hi`). Debits are points per condor (the price to buy it back); `_usd` the same
+    for the whole position. `loss_limit_debit` is None when the loss limit is at or beyond the
+    wider wing's width, so it cannot be hit before expiry."""
+
+    pop: float
+    take_profit_debit: float
+    loss_limit_debit: float | None
+    take_profit_usd: float
+    loss_limit_usd: float | None
+    iv_lo: float
+    iv_hi: float
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
 class PositionRecord(_Record):
     """One position's evaluation. For a position that could not be evaluated (R0 on bad legs or a
     bad snapshot) the analytic blocks are None and `problems` names why."""
@@ -471,6 +490,7 @@ class PositionRecord(_Record):
     pnl: PnlRecord | None
     data: DataRecord
     problems: tuple[str, ...] = ()
+    targets: TargetsRecord | None = None  # PoP and exit prices (None when not evaluated)
 
 
 # --- market record --------------------------------------------------------------------------

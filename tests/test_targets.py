@@ -6,6 +6,7 @@ code's N(d2) formula); the exit debits against the arithmetic of R2/R3 written o
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import date
 
@@ -61,7 +62,7 @@ def test_pop_grows_with_the_width_between_break_evens():
     f, t = 5000.0, 20 / 365
     pops = [float(lognormal_between(f, 5000 - w, 5000 + w, 0.18, 0.18, t))
             for w in (25, 50, 100, 200, 400)]
-    assert all(b > a for a, b in zip(pops, pops[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(pops))
     # and through the smile as well: each side moved out raises PoP
     base = targets(np.array([5000.0] * 3), np.array([4800.0, 4750.0, 4800.0]),
                    np.array([5200.0, 5200.0, 5250.0]), np.full(3, 20 / 365), np.full(3, 3.0),

@@ -309,16 +309,17 @@ def book_records(
         need = int(max(sz.n_target[j], sz.n_floor[j]))
         warnings: list[str] = []
         if active and status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
-            warnings.append(f"the {p.hedge_budget_frac:.0%} budget (${sz.budget_usd[j]:,.0f}) "
-                            "buys no VIX call for the whole book: hedge by hand or cut size")
+            warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget "
+                            f"(${sz.budget_usd[j]:,.0f}) buys no VIX call for the whole book: "
+                            "hedge by hand or cut size")
         elif active and status is SecondEngineStatus.UNDER_BUDGET:
-            warnings.append(f"the {p.hedge_budget_frac:.0%} budget (${sz.budget_usd[j]:,.0f}) "
-                            f"buys {int(sz.n_budget[j])} of the {need} "
+            warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget "
+                            f"(${sz.budget_usd[j]:,.0f}) buys {int(sz.n_budget[j])} of the {need} "
                             f"{'call spreads' if sz.use_spread[j] else 'calls'} the target "
                             "needs")
         if active and sz.cost_warning[j]:
-            warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac:.0%} of the book's "
-                            "credit")
+            warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac * 100:g} % of the "
+                            "book's credit")
         layers = []
         bh = book_held.held
         if bh.size and book_held.values is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +272,34 @@ def test_per_position_mode_has_no_book(hist):
     assert ev.positions[0].second_engine.book_share is None
     assert ev.positions[0].second_engine.recommendation is not None
     assert Params().hedge_budget_frac == 0.02
+
+
+def test_cli_json_shows_one_book_level_block(tmp_path, capsys):
+    import json
+
+    from bot.cli import main
+
+    data = json.loads(Path("examples/positions.json").read_text())
+    entries = data["positions"] if isinstance(data, dict) else data
+    book = [{"kind": "VIX_CALL", "expiry": "2026-07-22", "strike": 19, "qty": 1, "cost": 0.6}]
+    path = tmp_path / "positions.json"
+    path.write_text(json.dumps({"positions": entries, "book_hedges": book}))
+    assert main(["evaluate", "--positions", "examples/positions.json", "--market",
+                 "examples/market.json", "--json"]) == 0
+    bare = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", "--positions", str(path), "--market", "examples/market.json",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    bh, bh0 = out["book_hedge"], bare["book_hedge"]
+    assert bh0["layers_counted"] + 1 == bh["layers_counted"]
+    assert bh["coverage_held"] > bh0["coverage_held"]
+    members = {m["position_id"] for m in bh["members"]}
+    for p in out["positions"]:
+        share = (p.get("second_engine") or {}).get("book_share")
+        assert (share is not None) == (p["position_id"] in members)
+    # a book hedge the engine cannot read stops with the problem named
+    path.write_text(json.dumps({"positions": entries, "book_hedges": [{"kind": "VIX_CALL",
+                                "expiry": "2026-07-22", "qty": 1, "cost": 0.6}]}))
+    assert main(["evaluate", "--positions", str(path), "--market", "examples/market.json",
+                 "--json"]) == 2
+    assert "book hedge 1" in capsys.readouterr().err

@@ -23,6 +23,10 @@ market.json:
 
 A position entry that cannot be read is reported as R0 with every problem named; the others
 are still evaluated. A market file that cannot be read stops with every problem named.
+
+Kept whole: the file formats read here and the JSON and text written back are one command's
+input and output, documented together above; split, each half would describe a format whose
+other half lives elsewhere.
 """
 
 from __future__ import annotations

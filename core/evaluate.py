@@ -1400,9 +1400,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
             review_by=review_dates[row],
         )
     warnings: list[str] = []
-    if member:  # §6b: the book's warnings are on its BookHedgeRecord
-        pass
-    elif sizing.cost_warning[i]:
+    # §6b: a member's warnings are its book's, on the BookHedgeRecord
+    if sizing.cost_warning[i] and not member:
         warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac:.0%} of the credit")
     if not member and (status is SecondEngineStatus.UNDER_BUDGET or (
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)

@@ -4,12 +4,14 @@ data or as plain text. `alvh evaluate` (bot/cli/evaluate.py) is its command line
 
 Input formats (docs/engine.md, examples under examples/):
 
-positions.json: a list, or {"positions": [...]}, of
+positions.json: a list, or {"positions": [...], "book_hedges": [...]}, of
     {"id": 1, "label": "weekly", "root": "SPXW", "expiry": "2026-07-17",
      "strikes": [7250, 7300, 7700, 7750], "qty": 2, "entry_credit": 3.2, "roll_credits": 0,
      "opened": "2026-07-06",
      "hedges": [{"kind": "VIX_CALL", "expiry": "2026-07-22", "strike": 20, "qty": 1,
                  "cost": 0.45, "layer": "L2"}]}
+    "book_hedges" (optional): hedge layers held against the whole book, as in "hedges"; the
+    positions are one book, and the second engine is sized once for it (METHOD §6b).
 market.json:
     {"asof": "2026-07-09T16:30:00-04:00",
      "spx": {"value": 7485.49, "asof": "2026-07-09T16:00:00-04:00", "source": "cboe"},
@@ -21,6 +23,10 @@ market.json:
 
 A position entry that cannot be read is reported as R0 with every problem named; the others
 are still evaluated. A market file that cannot be read stops with every problem named.
+
+Kept whole: the file formats read here and the JSON and text written back are one command's
+input and output, documented together above; split, each half would describe a format whose
+other half lives elsewhere.
 """
 
 from __future__ import annotations
@@ -167,6 +173,25 @@ def parse_positions(data: Any) -> tuple[list[Position], list[tuple[int, str, lis
     return good, bad
 
 
+def parse_book_hedges(data: Any) -> list[HedgeLayer]:
+    """The layers held against the whole book (`{"book_hedges": [...]}`; none in a bare list).
+    Raises `InputError` naming every problem: a hedge the engine cannot read would silently
+    change the book's coverage."""
+    raw = data.get("book_hedges", []) if isinstance(data, dict) else []
+    if not isinstance(raw, list):
+        raise InputError(["book_hedges must be a list"], subject="positions file")
+    problems: list[str] = []
+    layers = []
+    for i, h in enumerate(raw, 1):
+        layer = _hedge(h, i, problems)
+        if layer is not None:
+            problems += [f"book hedge {i}: {p}" for p in layer.problems()]
+            layers.append(layer)
+    if problems:
+        raise InputError(problems, subject="book_hedges")
+    return layers
+
+
 def _quote(raw: Any, name: str, default_time: datetime | None, problems: list[str]
            ) -> Quote | None:
     if raw is None:
@@ -307,7 +332,9 @@ def evaluate_files(positions: Path, market: Path, history: Path | None = None,
     from core.evaluate import evaluate
 
     snap = parse_market(_read_json(market, "market file"))
-    positions_read, unreadable = parse_positions(_read_json(positions, "positions file"))
+    positions_data = _read_json(positions, "positions file")
+    positions_read, unreadable = parse_positions(positions_data)
+    book_layers = parse_book_hedges(positions_data)
     when = snap.asof
     if asof:
         problems: list[str] = []
@@ -316,7 +343,8 @@ def evaluate_files(positions: Path, market: Path, history: Path | None = None,
             raise InputError(problems, subject="--asof")
     closes = _load_history(history)
     calendar = _load_events(events)
-    return evaluate(positions_read, snap, closes, calendar, asof=when), unreadable
+    return (evaluate(positions_read, snap, closes, calendar, asof=when,
+                     book_layers={None: book_layers}), unreadable)
 
 
 def evaluation_json(ev, unreadable=()) -> Any:
@@ -329,6 +357,8 @@ def evaluation_json(ev, unreadable=()) -> Any:
         return {
             "market": ev.market.to_dict(),
             "positions": [p.to_dict() for p in ev.positions],
+            # §6b: the one hedge of the book (null when no position could be evaluated)
+            "book_hedge": None if ev.book_hedge is None else ev.book_hedge.to_dict(),
             "unreadable": to_jsonable([
                 {"position_id": pid, "label": label,
                  "roll": {"outcome": "INSUFFICIENT_DATA", "rule": "R0",
@@ -409,6 +439,23 @@ def _t(ts: datetime | None) -> str:
     return "–" if ts is None else ts.astimezone(ET).strftime("%Y-%m-%d %H:%M ET")
 
 
+def _book_hedge_text(bh) -> list[str]:
+    """§6b: the book's one hedge, plain text."""
+    members = ", ".join(f"#{m.position_id} {m.share:.0%}" for m in bh.members) or "none"
+    lines = [f"Book hedge (METHOD §6b): h* {bh.h_book:.2f}, {bh.status.value}; members {members}",
+             f"  vega$ {bh.vega_book:,.0f}/vol pt; stress loss ${-bh.stress_loss:,.0f}; "
+             f"budget ${bh.budget:,.0f} (N target {bh.n_target}, floor {bh.n_floor}, budget "
+             f"{bh.n_budget}); coverage {_f(bh.coverage_held * 100, '.0f')} % held"]
+    rc = bh.recommendation
+    if rc is not None and rc.qty > 0:
+        lines.append(f"  buy {rc.qty} VIX {rc.expiry} {'/'.join(f'{x:g}' for x in rc.strikes)}C "
+                     f"(~${rc.est_cost:,.0f}), coverage {_f(rc.coverage * 100, '.0f')} %, "
+                     f"stress offset {_f(rc.stress_offset * 100, '.0f')} %")
+    for w in bh.warnings + bh.exit_signals:
+        lines.append(f"    · {w}")
+    return lines
+
+
 def render_text(ev, unreadable=()) -> str:
     m = ev.market
     lines = [
@@ -454,8 +501,16 @@ def render_text(ev, unreadable=()) -> str:
                 f"  greeks $: Δ {g.condor.delta:+.1f}/pt Γ {g.condor.gamma:+.2f} "
                 f"vega {g.condor.vega:+.0f} Θ {g.condor.theta:+.0f}/day; hedge vega "
                 f"{g.hedge.vega:+.0f}; net Δ {g.net.delta:+.1f} Θ {g.net.theta:+.0f}")
+            t = r.targets
+            if t is not None:
+                ll = "unreachable before expiry" if t.loss_limit_debit is None else (
+                    f"{t.loss_limit_debit:.2f} pts")
+                lines.append(f"  targets: PoP {t.pop:.0%}; take profit at a debit of "
+                             f"{t.take_profit_debit:.2f} pts; loss limit at {ll}")
             se = r.second_engine
             line = f"  second engine: h* {se.h_target:.2f}, {se.status.value}"
+            if se.book_share is not None:
+                line += f", {se.book_share:.0%} of the book's hedge"
             if se.recommendation is not None and se.recommendation.qty > 0:
                 rc = se.recommendation
                 line += (f": buy {rc.qty} VIX {rc.expiry} "
@@ -487,6 +542,8 @@ def render_text(ev, unreadable=()) -> str:
         lines.append("")
         lines.append(f"#{pid} {label}".rstrip())
         lines.append("  R0 INSUFFICIENT_DATA: Cannot read: " + "; ".join(probs) + ".")
+    if ev.book_hedge is not None:
+        lines += ["", *_book_hedge_text(ev.book_hedge)]
     lines.append("")
     lines.append("Educational information, not investment advice.")
     return "\n".join(lines)

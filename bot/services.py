@@ -148,6 +148,12 @@ class CheckResult:
         except cal.CalendarRangeError:
             return None
 
+    @property
+    def book_hedge(self) -> Any:
+        """§6b: the BookHedgeRecord of this user's book (one VIX hedge for all its positions),
+        or None (no position evaluated, or an engine without book hedges)."""
+        return getattr(self.evaluation, "book_hedge", None)
+
     def items(self) -> list[tuple[Position, Any]]:
         """(position, its PositionRecord) in the order of `positions`."""
         by_id = {r.position_id: r for r in self.evaluation.positions}
@@ -530,22 +536,31 @@ class Services:
 
     # --- evaluation ---------------------------------------------------------------------------
 
-    async def _evaluate_positions(self, params: Params, positions: Sequence[Position]
-                                  ) -> CheckResult:
+    async def _evaluate_positions(self, params: Params, positions: Sequence[Position],
+                                  book_layers: Sequence[Any] = (),
+                                  shown: Sequence[Position] | None = None) -> CheckResult:
+        """One evaluation of `positions` as one book (§6b), with the layers held against the
+        whole book; the result shows `shown` (default: all of them)."""
         m = await self.market_data()
         asof = self.now()
+        # the keyword only when there is something to pass: injected engines take six arguments
+        extra = {"book_layers": {None: list(book_layers)}} if book_layers else {}
         evaluation = await _to_thread(self._evaluate_fn(), list(positions), m.snapshot,
-                                      m.history, m.events, params, asof)
-        return CheckResult(asof, evaluation, list(positions),
+                                      m.history, m.events, params, asof, **extra)
+        return CheckResult(asof, evaluation, list(positions if shown is None else shown),
                            getattr(self.provider, "name", "provider"), self.offline)
 
     async def check(self, user: UserRef, position_id: int | None = None) -> CheckResult:
         params = _params_from_row(await self._user(user))  # one user round trip per call
+        book = await self._open_positions(user)
+        book_layers = await _to_thread(self.store.book_hedges, user.user_id)
         if position_id is None:
-            positions = await self._open_positions(user)
-        else:
-            positions = [await self._one_position(user, position_id)]
-        return await self._evaluate_positions(params, positions)
+            return await self._evaluate_positions(params, book, book_layers)
+        one = await self._one_position(user, position_id)
+        # §6b: an open position is judged within its whole book (its share, the book's bands)
+        if any(p.id == one.id for p in book):
+            return await self._evaluate_positions(params, book, book_layers, shown=[one])
+        return await self._evaluate_positions(params, [one])
 
     async def market(self, user: UserRef) -> CheckResult:
         return await self._evaluate_positions(await self.params_for(user), [])

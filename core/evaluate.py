@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -27,6 +27,7 @@ import pandas as pd
 
 from core import calendar as cal
 from core import pricing
+from core.book_hedge import book_layers_held, book_records, judged_on_the_book, size_books
 from core.condor import (
     LEG_CP,
     LEG_IS_CALL,
@@ -74,9 +75,10 @@ from core.hedge import (
     value_held,
     vix_table,
 )
-from core.models import Event, HedgeKind, MarketSnapshot, Position
+from core.models import Event, HedgeKind, HedgeLayer, MarketSnapshot, Position
 from core.params import DEFAULT_PARAMS, Params
 from core.records import (
+    CLOSING_OUTCOMES,
     BandsRecord,
     BreakevenRecord,
     ConfirmationLevel,
@@ -103,6 +105,7 @@ from core.records import (
     ShockRecord,
     ShortSide,
     ShortsRecord,
+    TargetsRecord,
     ThreatSide,
     WprLevel,
     WprRecord,
@@ -125,6 +128,7 @@ from core.roll import (
     target_deltas,
     untested_side_move,
 )
+from core.targets import targets
 
 OUTCOMES = list(RollOutcome)
 QUOTE_FIELDS = ("spx", "vix", "vix9d", "vix3m", "vvix")
@@ -544,21 +548,36 @@ def evaluate(
     events: Sequence[Event] | None,
     params: Params = DEFAULT_PARAMS,
     asof: datetime | None = None,
+    *,
+    book_of: Sequence[Hashable] | None = None,
+    book_layers: Mapping[Hashable, Sequence[HedgeLayer]] | None = None,
+    per_position_hedges: bool = False,
 ) -> Evaluation:
     """Evaluate every position against one snapshot. `asof` defaults to the snapshot's time.
 
     `events=None` means "no calendar known" (V6 abstains); an empty list means none scheduled.
+    §6b: `book_of` gives each position its book key (default: one book, key None) and
+    `book_layers` the hedge layers held against a whole book; the second engine is sized once
+    per book (`Evaluation.book_hedges`). `per_position_hedges=True` sizes §6 per position only
+    (the backtest, whose positions are separate engine variants, not one book).
     """
     was_enabled = gc.isenabled()
     gc.disable()  # the pass allocates many small acyclic objects: collections cost ~40 % of it
     try:
-        return _evaluate(positions, market, history, events, params, asof or market.asof)
+        books = None
+        if not per_position_hedges:
+            keys = [None] * len(positions) if book_of is None else list(book_of)
+            if len(keys) != len(positions):
+                raise ValueError("book_of must give one book key per position")
+            books = (keys, dict(book_layers or {}))
+        return _evaluate(positions, market, history, events, params, asof or market.asof,
+                         books)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
+def _evaluate(positions, market, history, events, params, asof, books=None) -> Evaluation:
     ctx = evaluate_market(market, history, events, params, asof)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []
@@ -568,15 +587,20 @@ def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
             out[i] = _r0_record(pos, probs + list(ctx.problems), ctx)
         else:
             valid.append(i)
-    build_book = (_evaluate_book([positions[i] for i in valid], ctx, params) if valid
-                  else None)
+    book_hedges: dict = {}
+    build_book = None
+    if valid:
+        keys = None if books is None else ([books[0][i] for i in valid], books[1])
+        build_book, book_hedges = _evaluate_book([positions[i] for i in valid], ctx, params,
+                                                 keys)
     book_index = {i: j for j, i in enumerate(valid)}
 
     def build(i: int) -> PositionRecord:
         assert build_book is not None
         return build_book(book_index[i])
 
-    return Evaluation(market=ctx.record, positions=LazyRecords(out, build))
+    return Evaluation(market=ctx.record, positions=LazyRecords(out, build),
+                      book_hedges=book_hedges)
 
 
 # --- the vectorised pass ------------------------------------------------------------------------
@@ -659,9 +683,10 @@ def _price_fn(ctx: MarketContext, params: Params):
     return price
 
 
-def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
-    """The vectorised pass; returns `build(j) -> PositionRecord` for the j-th valid position
-    (records are built on demand from list views of the arrays)."""
+def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books=None):
+    """The vectorised pass; returns (`build(j) -> PositionRecord` for the j-th valid position,
+    records built on demand from list views of the arrays; the §6b book hedges by key).
+    `books`: (book key per position, book-level layers by key); None: §6 per position only."""
     p = params
     asof = ctx.asof
     today = _et_date(asof)
@@ -675,6 +700,11 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     years_next = np.maximum(years - days_next / 365.0, 0.0)
 
     ca = analyse(book, S, years, ctx.r, ctx.q, V, ctx.vix9d, ctx.vix3m, ctx.chain, p)
+    # issue 14 part 4: PoP and exit prices (core/targets.py)
+    tg = targets(ca.spot, ca.be_lo, ca.be_hi, years, book.net_credit,
+                 np.maximum(book.strikes[:, 1] - book.strikes[:, 0],
+                            book.strikes[:, 3] - book.strikes[:, 2]),
+                 ctx.r, ctx.q, V, ctx.vix9d, ctx.vix3m, p)
     events = ctx.events or ()
     edr_h = np.asarray(horizon_edr(ctx.edr_pts, sessions, settle_ep, events, ctx.source, asof,
                                    p), float)
@@ -738,6 +768,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     ]
     table = None
     row = np.full(n, -1, dtype=np.int64)
+    v_ep = v_sess = np.zeros(0)
     if vix_dates:
         v_ep = cal.settlement_epochs(vix_dates, True)
         v_years = cal.years_to_settlement_many(asof, v_ep)
@@ -852,6 +883,30 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
         no_viable[cand] = ~res.found
     alternatives = _close_alternatives(np.flatnonzero(no_viable), book, ca, flags, years,
                                        edr_h_own, entry_delta, ctx, p)
+    # §6b: one hedge per book; its members are judged on the book's bands (core/book_hedge.py)
+    book_hedges, book_share, book_rec_of = {}, [None] * n, [None] * n
+    if books is not None:
+        pre = clear(RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable}))
+        closing = np.isin(pre, [OUTCOMES.index(o) for o in CLOSING_OUTCOMES])
+        keys = list(dict.fromkeys(books[0]))
+        number = {k: j for j, k in enumerate(keys)}
+        bl = book_layers_held(
+            [[x for x in books[1].get(k, ()) if x.expiry >= today] for k in keys], asof,
+            days_next, V, ctx.vix3m, ctx.vvix, ctx.futures, ctx.r, v_star, p)
+        bs = size_books(
+            np.array([number[k] for k in books[0]], dtype=np.int64), len(keys), h, is_appl,
+            closing, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
+            book.net_credit * p.spx_multiplier * book.qty, settle_ep, sessions, v1, table, v_ep,
+            v_sess, asof.timestamp(), held, hv, bl, p)
+        sizing = judged_on_the_book(sizing, bs)
+        book_hedges = book_records(
+            keys, bs, ps, ca.vega_usd, h, table,
+            [] if table is None else [cal.previous_session(cal.previous_session(d))
+                                      for d in table.dates],
+            ctx.vix3m, V, ctx.state, ctx.ts_ratio, bl, asof, p)
+        for i in np.flatnonzero(bs.member).tolist():
+            book_share[i] = float(bs.share[i])
+            book_rec_of[i] = book_hedges[books[0][i]].recommendation
     conds = RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable,
                               "hedge_first": (h > 0) & ~sizing.stabilised})
     outcome = clear(conds)
@@ -876,6 +931,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
     edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
         model_f_pos, tested, loss_c, n_w, edr_w = ps_l
     book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
+    tg = _lists(tg)
 
     def build(i: int) -> PositionRecord:
         return _position_record(
@@ -886,10 +942,11 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
             dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
             b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
             l2_by_owner=l2_by_owner, review_dates=review_dates, n_w=n_w, edr_w=edr_w,
-            alternative=alternatives.get(i),
+            alternative=alternatives.get(i), tg=tg, book_share=book_share[i],
+            book_rec=book_rec_of[i],
         )
 
-    return build
+    return build, book_hedges
 
 
 # --- roll search wiring -------------------------------------------------------------------------
@@ -1235,7 +1292,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
                      tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
-                     alternative) -> PositionRecord:
+                     alternative, tg=None, book_share=None, book_rec=None) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -1320,7 +1377,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     # second engine
     status = _SE_STATUS[sizing.status[i]]
     rec = None
-    if table is not None and row >= 0 and sizing.h[i] > 0 and sizing.applicable[i]:
+    member = book_share is not None  # §6b: the book's one hedge replaces this one's purchase
+    if table is not None and row >= 0 and sizing.h[i] > 0 and sizing.applicable[i] and not member:
         spread = bool(sizing.use_spread[i])
         strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
                    else (float(table.strike[row]),))
@@ -1342,11 +1400,12 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
             review_by=review_dates[row],
         )
     warnings: list[str] = []
-    if sizing.cost_warning[i]:
+    # §6b: a member's warnings are its book's, on the BookHedgeRecord
+    if sizing.cost_warning[i] and not member:
         warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac:.0%} of the credit")
-    if status is SecondEngineStatus.UNDER_BUDGET or (
+    if not member and (status is SecondEngineStatus.UNDER_BUDGET or (
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
-    ):
+    )):
         # judged after the recommended purchase: a band that buying fixes is not "still short"
         eps = 1e-9
         # over the band's top is not "short": the over-hedge line says how many to sell
@@ -1357,7 +1416,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         if still:
             warnings.append("under budget: " + " and ".join(still) + " still short of the band"
                             + (" after this purchase" if rec is not None and rec.qty > 0 else ""))
-    if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
+    if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE and not member:
         warnings.append("the 2 % budget buys no contract: aggregate the hedge across the book, "
                         "or cut the condor size")
     reason_se = {
@@ -1381,7 +1440,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         n_floor=int(sizing.n_floor[i]), n_budget=int(sizing.n_budget[i]),
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
-        to_sell=int(sizing.to_sell[i]),
+        to_sell=int(sizing.to_sell[i]), book_share=book_share,
     )
     pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
@@ -1391,9 +1450,12 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     )
     need = _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i,
                           (g_n.delta, g_n.theta))
-    reason = _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
+    reason = _roll_reason(outcome, i, book, ca, need, flags, conf, sizing,
+                          book_rec if member else rec, proposal,
                           why_not, ev_reason, regime_reasons, sessions, wpr, ctx, p,
                           alternative)
+    if member and outcome is RollOutcome.HEDGE_FIRST:  # §6b: the purchase is the book's
+        reason = reason.replace("hedge first: ", "hedge first (one VIX hedge for the book): ", 1)
     provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
     if provisional:
         reason += " Provisional: confirm after the open."
@@ -1406,6 +1468,19 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         edr=edr, wpr=wrec, shorts=shorts, confirmation=crec, breakeven=be, greeks=greeks,
         bands=bands, second_engine=se, roll=roll, pnl=pnl,
         data=_new(DataRecord, asof, ctx.phase.value, ctx.label, tuple(data_flags), ctx.quote_times),
+        problems=(), targets=None if tg is None else _targets_record(i, tg, mult, asof),
+    )
+
+
+def _targets_record(i, tg, mult, asof) -> TargetsRecord:
+    """Issue 14 part 4: one position's PoP and exit prices (NaN loss limit → None)."""
+    ll = tg.loss_limit_debit[i]
+    ll = None if not math.isfinite(ll) else float(ll)
+    return _new(TargetsRecord,
+        pop=float(tg.pop[i]), take_profit_debit=float(tg.take_profit_debit[i]),
+        loss_limit_debit=ll, take_profit_usd=float(tg.take_profit_debit[i] * mult),
+        loss_limit_usd=None if ll is None else ll * mult,
+        iv_lo=float(tg.sigma_lo[i]), iv_hi=float(tg.sigma_hi[i]), asof=asof,
     )
 
 

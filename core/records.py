@@ -374,6 +374,70 @@ class SecondEngineRecord(_Record):
     reason: str
     asof: datetime | None
     to_sell: int = 0  # over-hedged: held contracts to sell to come back to B1's upper limit
+    # §6b: this position's share of its book's one hedge (None: not in a book's hedged set);
+    # a member carries no purchase of its own (`recommendation` None), its bands are the book's
+    book_share: float | None = None
+
+
+@dataclass(frozen=True)
+class BookMember(_Record):
+    """One position of a book's hedged set H (§6b): its share of the book's hedge is its
+    |vega$| / vega$_book."""
+
+    position_id: int
+    label: str
+    share: float
+    h_target: float
+    vega: float  # |vega$| of the condor, $ per vol point
+
+
+@dataclass(frozen=True)
+class BookHedgeRecord(_Record):
+    """§6b: ONE second-engine hedge for a book (a user's positions), sized on the summed figures
+    of its hedged set H. `book` is the book key (the user id in a report round; None for the one
+    book of a plain evaluation). Bands B1, B3, B4 and `stabilised` are the book's; every member
+    is judged on them (B2 stays per position). `stress_loss` is L_book in dollars (negative: a
+    loss); coverage and offsets are fractions; `budget` dollars. `status` NONE_NEEDED with no
+    members when no position needs a hedge."""
+
+    book: Any
+    status: SecondEngineStatus
+    recommendation: HedgeRecommendation | None
+    h_book: float
+    vega_book: float  # Σ_H |vega$|
+    stress_loss: float  # L_book = Σ_H L_c, dollars
+    max_loss: float  # Σ_H MaxLoss$
+    budget: float  # dollars
+    n_target: int
+    n_floor: int
+    n_budget: int
+    coverage_held: float
+    coverage_after: float
+    coverage_range: tuple[float, float]
+    stress_offset_held: float
+    stress_offset_after: float
+    stress_offset_min: float
+    b1: bool
+    b3: bool | None
+    b4: bool | None
+    stabilised: bool
+    failing: tuple[str, ...]
+    members: tuple[BookMember, ...]
+    layers_counted: int  # held layers counted: the book's own plus its members'
+    to_sell: int
+    warnings: tuple[str, ...]
+    exit_signals: tuple[str, ...]
+    asof: datetime | None
+
+    @property
+    def member_ids(self) -> tuple[int, ...]:
+        return tuple(m.position_id for m in self.members)
+
+    def share_of(self, position_id: int) -> float | None:
+        for m in self.members:
+            if m.position_id == position_id:
+                return m.share
+        return None
 
 
 @dataclass(frozen=True)
@@ -447,6 +511,25 @@ class DataRecord(_Record):
 
 
 @dataclass(frozen=True)
+class TargetsRecord(_Record):
+    """Probability of profit at expiry and the two exit prices (issue 14; `core/targets.py`).
+
+    `pop`: risk-neutral lognormal P(BE_lo < S_T < BE_hi), each break-even at its own smile IV
+    (`iv_lo`, `iv_hi`). Debits are points per condor (the price to buy it back); `_usd` the same
+    for the whole position. `loss_limit_debit` is None when the loss limit is at or beyond the
+    wider wing's width, so it cannot be hit before expiry."""
+
+    pop: float
+    take_profit_debit: float
+    loss_limit_debit: float | None
+    take_profit_usd: float
+    loss_limit_usd: float | None
+    iv_lo: float
+    iv_hi: float
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
 class PositionRecord(_Record):
     """One position's evaluation. For a position that could not be evaluated (R0 on bad legs or a
     bad snapshot) the analytic blocks are None and `problems` names why."""
@@ -471,6 +554,7 @@ class PositionRecord(_Record):
     pnl: PnlRecord | None
     data: DataRecord
     problems: tuple[str, ...] = ()
+    targets: TargetsRecord | None = None  # PoP and exit prices (None when not evaluated)
 
 
 # --- market record --------------------------------------------------------------------------
@@ -596,6 +680,21 @@ class LazyRecords(Sequence):
 class Evaluation(_Record):
     market: MarketRecord
     positions: Sequence[PositionRecord]  # a list or LazyRecords
+    # §6b: one hedge per book key (empty when no position could be evaluated, or when the
+    # evaluation ran with per-position hedges)
+    book_hedges: Mapping[Any, BookHedgeRecord] = field(default_factory=dict)
+
+    @property
+    def book_hedge(self) -> BookHedgeRecord | None:
+        """The book hedge of a single-book evaluation (None with no book or several)."""
+        if len(self.book_hedges) == 1:
+            return next(iter(self.book_hedges.values()))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["book_hedges"] = [to_jsonable(b) for b in self.book_hedges.values()]
+        return d
 
     def by_id(self, position_id: int) -> PositionRecord:
         for p in self.positions:

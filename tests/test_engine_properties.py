@@ -93,7 +93,8 @@ def test_coverage_monotone_in_hedge_count(strike, expiry, qty, k2_off, spread):
     ps = [dataclasses.replace(base, id=n, hedges=() if n == 0 else (HedgeLayer(
         kind, expiry, n, 0.5, strike=float(strike), strike2=float(strike + 5) if spread
         else None),)) for n in range(6)]
-    recs = evaluate(ps, snapshot(), HIST, [], Params(), ASOF).positions
+    # six separate books of one (§6b judges a book's members on the book's coverage)
+    recs = evaluate(ps, snapshot(), HIST, [], Params(), ASOF, book_of=range(6)).positions
     cov = [r.bands.coverage for r in recs]
     off = [r.bands.stress_offset for r in recs]
     assert cov[0] == 0.0

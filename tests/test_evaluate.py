@@ -86,8 +86,18 @@ def hist() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def worked(hist):
-    return evaluate([condor()], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+def worked_ev(hist):
+    return evaluate([condor()], snapshot(), hist, [CPI], asof=ASOF)
+
+
+@pytest.fixture(scope="module")
+def worked(worked_ev):
+    return worked_ev.positions[0]
+
+
+def book_rec(ev):
+    """§6b: the one recommendation of a single-book evaluation (a book of one is §6's own)."""
+    return ev.book_hedge.recommendation
 
 
 # --- §11 worked example ------------------------------------------------------------------------
@@ -116,13 +126,16 @@ def test_worked_example_condor(worked):
     assert g.vega < 0 and g.gamma < 0 and g.theta > 0  # short condor
 
 
-def test_worked_example_hedge_first_then_cleared(worked, hist):
+def test_worked_example_hedge_first_then_cleared(worked, worked_ev, hist):
     assert worked.roll.outcome is RollOutcome.HEDGE_FIRST
-    rec = worked.second_engine.recommendation
+    # §6b: the purchase is the book's (here a book of one); the position carries its share
+    assert worked.second_engine.recommendation is None
+    assert worked.second_engine.book_share == 1.0
+    rec = book_rec(worked_ev)
     assert rec is not None and rec.expiry == date(2026, 11, 25) and rec.strikes[0] == 19.0
     assert rec.qty == 1 and 35.0 <= rec.est_cost <= 50.0
     assert rec.future == 16.6 and rec.future_source == "quoted"
-    assert "buy 1 VIX 2026-11-25 19" in worked.roll.reason
+    assert "hedge first (one VIX hedge for the book): buy 1 VIX 2026-11-25 19" in worked.roll.reason
     layer = HedgeLayer(HedgeKind(rec.type), rec.expiry, rec.qty, rec.unit_cost,
                        strike=rec.strikes[0],
                        strike2=rec.strikes[1] if len(rec.strikes) > 1 else None)
@@ -146,17 +159,19 @@ def test_held_layers_off_the_recommended_strike_count_through_their_vega(worked,
     # 5 × 22C is further out of the money than the recommended 19C, so it does not "match" the
     # recommendation, but its vega already covers the target: nothing more to buy, stabilised
     layer = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 5, 0.2, strike=22.0)
-    r = evaluate([condor(hedges=(layer,))], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    ev = evaluate([condor(hedges=(layer,))], snapshot(), hist, [CPI], asof=ASOF)
+    r = ev.positions[0]
     se = r.second_engine
     target = 0.8 * se.h_target * abs(r.greeks.condor.vega)
     assert r.greeks.hedge.vega >= target  # the premise: held vega covers the target
-    assert se.recommendation is None or se.recommendation.qty == 0
+    assert book_rec(ev) is None or book_rec(ev).qty == 0
     assert se.status is SecondEngineStatus.STABILISED
     assert r.roll.outcome is RollOutcome.CLEARED
     # two of them do not cover it: still exactly the missing contract, not a full re-buy
     layer2 = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.2, strike=22.0)
-    r2 = evaluate([condor(hedges=(layer2,))], snapshot(), hist, [CPI], asof=ASOF).positions[0]
-    rec2 = r2.second_engine.recommendation
+    ev2 = evaluate([condor(hedges=(layer2,))], snapshot(), hist, [CPI], asof=ASOF)
+    r2 = ev2.positions[0]
+    rec2 = book_rec(ev2)
     gap = target - r2.greeks.hedge.vega
     assert rec2.qty == int(np.ceil(gap / rec2.u))
 
@@ -165,7 +180,8 @@ def test_under_budget_warning_names_only_bands_the_purchase_leaves_short(hist):
     # a long-dated condor: one session of stress costs it little, so the recommended calls fix
     # the stress offset (B3) while the budget leaves vega coverage (B1) short
     p = condor(k=(4500, 4550, 5450, 5500), expiry=date(2027, 4, 16), credit=20.0, qty=2)
-    r = evaluate([p], snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    # §6's per-position warning (the book's reads "the 2 % budget buys N of the M calls")
+    r = evaluate([p], snapshot(), hist, [CPI], asof=ASOF, per_position_hedges=True).positions[0]
     se, rec = r.second_engine, r.second_engine.recommendation
     assert se.status is SecondEngineStatus.UNDER_BUDGET and rec.qty > 0
     assert "B3" in r.bands.failing  # nothing held yet
@@ -188,12 +204,15 @@ def test_delta_drift_reason_shows_the_b2_arithmetic(hist):
             f"exceeds Θ$ net ${theta:,.0f}/day") in r.roll.reason
 
 
-def test_worked_example_json_keys(worked):
+def test_worked_example_json_keys(worked, worked_ev):
     d = json.loads(json.dumps(worked.to_dict()))
+    (bh,) = json.loads(json.dumps(worked_ev.to_dict()))["book_hedges"]
+    assert bh["recommendation"]["qty"] == 1 and bh["members"][0]["share"] == 1.0
+    assert d["second_engine"]["recommendation"] is None
+    assert d["second_engine"]["book_share"] == 1.0
     assert d["edr"]["pct"] == pytest.approx(0.976, abs=0.001)
     assert d["edr"]["state"] == "BREACHED"
     assert d["wpr"]["value"] == pytest.approx(0.84, abs=0.01)
-    assert d["second_engine"]["recommendation"]["qty"] == 1
     assert d["roll"]["outcome"] == "HEDGE_FIRST" and d["roll"]["rule"] == "R9"
     # the roll that waits behind the hedge (R9 is reached only when one exists: I4)
     assert len(d["roll"]["proposal"]["strikes"]) == 4

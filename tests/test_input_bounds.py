@@ -152,7 +152,7 @@ async def test_vix_option_cost_above_the_ceiling_is_refused(svc):
 
 
 async def test_over_hedging_says_how_many_contracts_to_sell(svc):
-    from bot.render import render
+    from bot.render import environment, render
 
     pid = (await svc.add_position(ANN, CONDOR)).position.id
     spec = parsing.parse_hedge(f"{pid} add 200 VIX 2026-07-22 20C @1.10").spec
@@ -160,14 +160,21 @@ async def test_over_hedging_says_how_many_contracts_to_sell(svc):
     result = await svc.check(ANN, pid)
     [(_, record)] = result.items()
     se = record.second_engine
-    assert se.coverage_held > 1.25 and se.to_sell > 0
+    # §6b: the condor is its book's only member; the sell instruction is the book's
+    bh = result.book_hedge
+    assert se.book_share == 1.0 and se.to_sell == 0
+    assert bh.coverage_held > 1.25 and bh.to_sell > 0
     # selling to_sell brings coverage to at most the band's 125 % (equal vega per contract)
-    assert se.coverage_held * (200 - se.to_sell) / 200 <= 1.25 + 1e-9
-    assert se.coverage_held * (200 - se.to_sell + 1) / 200 > 1.25
+    assert bh.coverage_held * (200 - bh.to_sell) / 200 <= 1.25 + 1e-9
+    assert bh.coverage_held * (200 - bh.to_sell + 1) / 200 > 1.25
+    block = environment().from_string(
+        '{% from "_book_hedge.html.j2" import book_hedge_block %}{{ book_hedge_block(bh) }}'
+    ).render(bh=bh)
+    assert f"sell {bh.to_sell} held VIX contracts" in block
     html = render("check", result=result, single=True)
-    assert f"Sell {se.to_sell}" in html and "Buy 0" not in html
+    assert "Buy 0" not in html
     # over the band is not "short of the band": no warning may contradict the sell line
-    assert not any("short of the band" in w for w in se.warnings)
+    assert not any("short of the band" in w for w in se.warnings + bh.warnings)
     assert "short of the band" not in html
 
 

@@ -12,7 +12,10 @@ reason, and a HEDGE_FIRST always carries the roll that waits behind the hedge (I
   priced short-dated event or stress premium, which the "no event" clause excludes).
 - I2 recording exactly the recommended L2 layer and re-evaluating on the same snapshot gives a
   stabilised hedge (or UNDER_BUDGET with nothing more to buy), B4 holds, and the outcome is not
-  HEDGE_FIRST (nor NO_VIABLE_ROLL where it was HEDGE_FIRST).
+  HEDGE_FIRST (nor NO_VIABLE_ROLL where it was HEDGE_FIRST). Checked twice: for §6's
+  per-position recommendation (`per_position_hedges=True`), and for §6b's one recommendation of
+  the book, recorded against the book, after which every member must be stabilised
+  (docs/engine.md Decision 35).
 - I3 executing a CLEARED proposal (its legs and expiry, opened today, C0 unchanged, ΣR += R) and
   re-evaluating on the same snapshot gives neither TESTED nor a new roll proposal.
 - I4 HEDGE_FIRST only when a viable roll is waiting: the proposal it carries is the one the
@@ -113,8 +116,9 @@ class Market:
     def today(self) -> date:
         return self.asof.astimezone(ET).date()
 
-    def evaluate(self, positions, params: Params = DEFAULTS):
-        return evaluate(positions, self.snap, self.hist, list(self.events), params, self.asof)
+    def evaluate(self, positions, params: Params = DEFAULTS, **kw):
+        return evaluate(positions, self.snap, self.hist, list(self.events), params, self.asof,
+                        **kw)
 
 
 def _sample() -> Market:
@@ -207,9 +211,10 @@ def assert_record_is_sane(rec: PositionRecord) -> None:
         assert rec.roll.outcome in (RollOutcome.CLEARED, RollOutcome.HEDGE_FIRST)
 
 
-def recorded_layer(rec: PositionRecord) -> HedgeLayer:
-    """Exactly the recommended L2 layer: qty, expiry, strike(s), cost = the estimate."""
-    r = rec.second_engine.recommendation
+def recorded_layer(rec) -> HedgeLayer:
+    """Exactly the recommended L2 layer: qty, expiry, strike(s), cost = the estimate. `rec`: a
+    PositionRecord (§6) or a BookHedgeRecord (§6b)."""
+    r = rec.recommendation if hasattr(rec, "members") else rec.second_engine.recommendation
     spread = len(r.strikes) > 1
     return HedgeLayer(HedgeKind(r.type), r.expiry, r.qty, r.unit_cost, strike=r.strikes[0],
                       strike2=r.strikes[1] if spread else None)
@@ -313,8 +318,46 @@ def test_the_issue_trader_check_on_the_sample(sample):
 
 
 def check_i2(m: Market, positions: list[Position], params: Params = DEFAULTS) -> int:
-    """Record every recommended L2 layer, re-evaluate; returns how many were checked."""
-    before = m.evaluate(positions, params).positions
+    """I2 for §6 per position and for §6b's book; returns how many recommendations were
+    followed."""
+    return check_i2_per_position(m, positions, params) + check_i2_book(m, positions, params)
+
+
+def check_i2_book(m: Market, positions: list[Position], params: Params = DEFAULTS) -> int:
+    """Record the book's one recommended layer against the book, re-evaluate: the book and every
+    member are stabilised, and no member is HEDGE_FIRST (nor NO_VIABLE_ROLL where it was)."""
+    ev = m.evaluate(positions, params)
+    for rec in ev.positions:
+        assert_record_is_sane(rec)
+    bh = ev.book_hedge
+    if bh is None or bh.recommendation is None or bh.recommendation.qty <= 0:
+        return 0
+    before = {r.position_id: r for r in ev.positions}
+    after = m.evaluate(positions, params, book_layers={None: [recorded_layer(bh)]})
+    bh2 = after.book_hedge
+    nothing_more = bh2.recommendation is None or bh2.recommendation.qty == 0
+    assert bh2.stabilised, (bh, bh2)
+    assert bh2.status is SecondEngineStatus.STABILISED or (
+        bh2.status is SecondEngineStatus.UNDER_BUDGET and nothing_more), bh2
+    assert nothing_more, bh2.recommendation
+    assert bh2.b4 is True, bh2
+    assert bh2.member_ids == bh.member_ids  # a book layer changes nobody's verdict but R9
+    for rec in after.positions:
+        assert_record_is_sane(rec)
+        if rec.position_id not in bh2.member_ids:
+            continue
+        assert rec.bands.stabilised and rec.bands.b4 is True, rec.bands
+        assert rec.roll.outcome is not RollOutcome.HEDGE_FIRST, rec.roll.reason
+        if before[rec.position_id].roll.outcome is RollOutcome.HEDGE_FIRST:
+            assert rec.roll.outcome is not RollOutcome.NO_VIABLE_ROLL, rec.roll.reason
+    return 1
+
+
+def check_i2_per_position(m: Market, positions: list[Position], params: Params = DEFAULTS
+                          ) -> int:
+    """§6 alone: record every recommended L2 layer, re-evaluate; returns how many were
+    checked."""
+    before = m.evaluate(positions, params, per_position_hedges=True).positions
     followed, firsts = [], []
     for pos, rec in zip(positions, before, strict=True):
         assert_record_is_sane(rec)
@@ -325,7 +368,7 @@ def check_i2(m: Market, positions: list[Position], params: Params = DEFAULTS) ->
         firsts.append(rec)
     if not followed:
         return 0
-    after = m.evaluate(followed, params).positions
+    after = m.evaluate(followed, params, per_position_hedges=True).positions
     for first, rec in zip(firsts, after, strict=True):
         assert_record_is_sane(rec)
         se, bands = rec.second_engine, rec.bands
@@ -366,7 +409,8 @@ def test_i2_on_the_offline_sample(sample):
             ("SPXW", 31, 0.16, 0.16, 6), ("SPXW", 58, 0.20, 0.20, 12))):
         ps.append(condor_at(sample, root, expiry_near(sample, root, dte), dp, dc, qty=qty,
                             pid=i))
-    assert check_i2(sample, ps) >= 4  # not vacuous: the sample is BREACHED
+    assert check_i2_per_position(sample, ps) >= 4  # not vacuous: the sample is BREACHED
+    assert check_i2_book(sample, ps) == 1  # the 8 condors as one book
 
 
 def test_a_7_dte_pm_condor_gets_a_vix_expiry_that_outlives_it(sample):
@@ -374,7 +418,8 @@ def test_a_7_dte_pm_condor_gets_a_vix_expiry_that_outlives_it(sample):
     # expiry day, which B4 then rejected ("Roll: hedge first: the held VIX layers fail B4")
     expiry = date(2026, 7, 15)  # a Wednesday, 7 days out: the VIX options of that day settle
     pos = condor_at(sample, "SPXW", expiry, 0.20, 0.20, qty=4)  # at 09:30, before the condor
-    rec = sample.evaluate([pos]).positions[0]
+    # §6's choice (its verdict is "close instead", so §6b leaves it out of the book's H)
+    rec = sample.evaluate([pos], per_position_hedges=True).positions[0]
     r = rec.second_engine.recommendation
     assert r is not None and r.expiry > expiry
     assert check_i2(sample, [pos]) == 1

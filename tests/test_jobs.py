@@ -242,9 +242,9 @@ class Counting:
 
         self.fn, self.calls = evaluate, []
 
-    def __call__(self, positions, *args):
+    def __call__(self, positions, *args, **kw):
         self.calls.append(len(positions))
-        return self.fn(positions, *args)
+        return self.fn(positions, *args, **kw)
 
 
 def make(new_database_url, sample, users=(1, 2, 3), *, bot=None, settings=None, db="jobs"):
@@ -341,10 +341,10 @@ async def test_a_book_the_engine_chokes_on_costs_only_its_owner(make_database_ur
     bad_id = store.list_positions(2)[0].id
     inner = counting.fn
 
-    def choking(positions, *args):
+    def choking(positions, *args, **kw):
         if any(p.id == bad_id for p in positions):
             raise ValueError("engine bug on this book")
-        return inner(positions, *args)
+        return inner(positions, *args, **kw)
 
     counting.fn = choking
     result = await sched.report_round(MORNING)

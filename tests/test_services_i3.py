@@ -44,7 +44,9 @@ async def test_i3_recorded_roll_is_not_tested_and_not_rolled_again(svc):
     pos, rec = await _one(svc)
     assert rec.wpr.level.value == "TESTED"
     if rec.roll.outcome is RollOutcome.HEDGE_FIRST:  # follow the bot's own hedge advice
-        adv = rec.second_engine.recommendation
+        # §6b: the one recommendation is the book's (a book of one here)
+        assert rec.second_engine.recommendation is None
+        adv = (await svc.check(ANN)).book_hedge.recommendation
         assert adv is not None and adv.qty > 0
         spread = len(adv.strikes) == 2
         await svc.hedge_add(ANN, pos.id, HedgeSpec(

@@ -254,12 +254,14 @@ class Replay:
         snap = m.snapshot(i)
         hist = m.history_window(i, self.cfg.history_window)
         ps = [b.open.pos for b in books]
-        ev = evaluate(ps, snap, hist, ev_list, self.p, asof)
+        # each variant's condor is its own engine run, not one trader's book: §6 per position
+        ev = evaluate(ps, snap, hist, ev_list, self.p, asof, per_position_hedges=True)
         recs = list(ev.positions)
         redo = [j for j, b in enumerate(books) if b.variant is Variant.NO_HEDGE
                 and recs[j].roll.outcome is RollOutcome.HEDGE_FIRST]
         if redo:
-            ev2 = evaluate([ps[j] for j in redo], snap, hist, ev_list, self.p_nohedge, asof)
+            ev2 = evaluate([ps[j] for j in redo], snap, hist, ev_list, self.p_nohedge, asof,
+                           per_position_hedges=True)
             for j, rec in zip(redo, ev2.positions, strict=True):
                 recs[j] = rec
         return recs

@@ -210,16 +210,22 @@ class Scheduler:
         """ONE evaluate call over all members' positions; each member gets an Evaluation view
         holding only their records (built lazily, when their report is rendered)."""
         positions = [p for b in members for p in b.positions]
+        # §6b: each user's positions are one book (key: the user id), with its book-level layers
+        book_of = [b.settings.tg_user_id for b in members for _ in b.positions]
+        layers = {b.settings.tg_user_id: list(b.book_hedges) for b in members if b.book_hedges}
         self.evaluate_calls += 1
         ev = await asyncio.to_thread(self.evaluate_fn(), positions, snapshot, history, events,
-                                     params, asof)
+                                     params, asof, book_of=book_of, book_layers=layers)
         views: dict[int, Any] = {}
         start = 0
         for b in members:
             n = len(b.positions)
             records = ev.positions[start:start + n] if n else []
             start += n
-            views[b.settings.tg_user_id] = dataclasses.replace(ev, positions=records)
+            uid = b.settings.tg_user_id
+            mine = ev.book_hedges.get(uid)
+            views[uid] = dataclasses.replace(ev, positions=records,
+                                             book_hedges={} if mine is None else {uid: mine})
         return ev.market, views
 
     # --- the pre-market report -------------------------------------------------------------------

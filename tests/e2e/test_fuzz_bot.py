@@ -113,10 +113,10 @@ def memoised_engine():
 
     memo: dict[str, object] = {}
 
-    def engine(positions, snapshot, history, events, params, asof):
-        key = repr((positions, id(snapshot), id(history), id(events), params, asof))
+    def engine(positions, snapshot, history, events, params, asof, **kw):
+        key = repr((positions, id(snapshot), id(history), id(events), params, asof, kw))
         if key not in memo:
-            memo[key] = evaluate(positions, snapshot, history, events, params, asof)
+            memo[key] = evaluate(positions, snapshot, history, events, params, asof, **kw)
         return memo[key]
 
     return engine

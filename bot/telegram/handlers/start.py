@@ -15,7 +15,7 @@ from bot.telegram.handlers._common import (
     user_ref,
 )
 
-HELP_TOPICS = ("start", "add", "positions", "check", "market", "hedge", "roll", "close",
+HELP_TOPICS = ("terms", "start", "add", "positions", "check", "market", "hedge", "roll", "close",
                "report", "settings", "subscribe", "unsubscribe", "export", "cancel")
 
 

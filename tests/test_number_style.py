@@ -283,7 +283,7 @@ def test_core_sentences_use_the_same_style(contexts):
         for _, r in ctx["result"].items():
             texts.append(r.roll.reason)
             if r.second_engine is not None:
-                texts += list(r.second_engine.warnings) + [r.second_engine.reason]
+                texts += [*r.second_engine.warnings, r.second_engine.reason]
     outcomes = {ctx["result"].evaluation.positions[0].roll.rule for ctx in contexts["check"]}
     assert {"R4", "R8", "R9", "R10"} <= outcomes
     problems = [p for t in texts for p in style_problems(t)]

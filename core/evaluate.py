@@ -1456,9 +1456,8 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
         s = (f"Hold: no roll needed — short put {_k(k2)} Δ {_signed(ca.delta_put[i])}, "
              f"short call {_k(k3)} Δ {_signed(ca.delta_call[i])}, "
              f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)}")
-        if flags.watch[i]:
-            s += "; keep an eye on it: " + need
-        return done(s)
+        watch = f" Keep an eye on it: {need}." if flags.watch[i] else ""
+        return done(s) + watch
     if outcome is O.BLOCKED_BY_EVENT:
         return done(f"Wait before rolling: {ev_reason}.") + wanted
     if outcome is O.BLOCKED_BY_REGIME:

@@ -1204,14 +1204,14 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
             parts.append(f"SPX {ca.spot[i]:,.2f} is through the short {b_side} {_k(b_k)} "
                          "(TESTED)")
         elif d_side >= d_t - tol:
-            parts.append(f"the short {side} {_k(k_side)} is at Δ {d_side:.2f}, at or past the "
+            parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
                          f"tested level {d_t:.2f} (TESTED)")
         else:
             parts.append(f"a one-sigma move of the next sessions reaches the nearer short "
                          f"(WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}, TESTED)")
     elif flags.watch[i]:
         if d_side >= d_w - tol:
-            parts.append(f"the short {side} {_k(k_side)} is at Δ {d_side:.2f}, at or past the "
+            parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
                          f"watch level {d_w:.2f} (WATCH)")
         else:
             parts.append(f"the market's likely move is getting close to a short "
@@ -1225,7 +1225,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
     if flags.edr_pressure[i]:
         what = (f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)} "
                 f"≥ {p.edr_pressure_wpr:.2f}" if wpr[i] >= p.edr_pressure_wpr - tol
-                else f"the short {side} at Δ {d_side:.2f} ≥ {d_w:.2f}")
+                else f"the short {side} at {d_side:.2f} delta ≥ {d_w:.2f}")
         if not math.isfinite(wpr[i]):
             what = _wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)
         parts.append(f"the daily range is wide (state {EdrState(ctx.state).name}) and the "

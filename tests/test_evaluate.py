@@ -415,7 +415,8 @@ def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
     assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL and r.roll.rule == "R8"
     assert r.roll.proposal is None
     assert r.roll.reason.startswith("Close instead of rolling: no roll qualifies (")
-    assert "(R8). A roll is wanted because the short call 5020 is at Δ " in r.roll.reason
+    assert "(R8). A roll is wanted because the short call 5020 is at 0." in r.roll.reason
+    assert " delta, at or past the tested level 0.30 (TESTED)" in r.roll.reason
     assert "(TESTED)" in r.roll.reason
     mark = r.pnl.mark
     assert f"cost to close {mark:.2f} pts, ${mark * 100:,.0f} for 1 lot" in r.roll.reason

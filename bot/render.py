@@ -132,6 +132,27 @@ def fmt_date(x: date | None) -> str:
     return x.strftime("%a %Y-%m-%d")
 
 
+EVENT_NAMES = {"FOMC": "FOMC decision", "CPI": "CPI release", "PPI": "PPI release",
+               "NFP": "jobs report (NFP)", "OTHER": "event"}
+# A calendar's source key ("BLS_CPI_T2", "FED_PR_2024-08-09"): one word of capitals, digits,
+# "_" and "-". Shown to nobody; a label a person wrote ("Powell speech") is.
+_SOURCE_KEY = re.compile(r"^[A-Z0-9][A-Z0-9_.:/-]*$")
+
+
+def fmt_event(e: object) -> str:
+    """A scheduled event as a trader reads it: 'FOMC decision Wed 2026-07-29 14:00 ET'. The
+    kind in words; a label only when a person wrote it (never the calendar's source key)."""
+    kind = str(getattr(getattr(e, "kind", ""), "value", getattr(e, "kind", "")))
+    name = EVENT_NAMES.get(kind, kind.lower() or "event")
+    label = str(getattr(e, "label", "") or "").strip()
+    if label and not _SOURCE_KEY.match(label) and label.lower() not in name.lower():
+        name = label if kind == "OTHER" else f"{name} ({label})"
+    when = getattr(e, "when", None)
+    if isinstance(when, datetime) and when.tzinfo is not None:
+        return f"{name} {when.astimezone(ET):%a %Y-%m-%d %H:%M} ET"
+    return f"{name} {fmt_dt_et(when)}"
+
+
 def words(x: object) -> str:
     """ENUM_NAME → 'enum name'."""
     return str(getattr(x, "value", x)).replace("_", " ").lower()
@@ -140,7 +161,7 @@ def words(x: object) -> str:
 FILTERS = {
     "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
     "signed": fmt_signed, "dt_et": fmt_dt_et, "dt_local": fmt_dt_local, "day": fmt_date,
-    "words": words,
+    "words": words, "event": fmt_event,
 }
 
 

@@ -176,6 +176,11 @@ class UserSettings:
     report_chart: bool = False  # the EDR-history chart goes out with the pre-market report
     params_note: str = ""  # stored overrides set aside for the defaults, and why
     warnings: tuple[str, ...] = ()  # e.g. the report time falls after the NYSE open
+    # Offline (the fixed sample): no report is scheduled or promised (docs/commands.md);
+    # `sample_asof` is the sample's moment the replies name instead.
+    offline: bool = False
+    sample_asof: datetime | None = None
+    unchanged: bool = False  # /subscribe when subscribed (or /unsubscribe when not): nothing done
 
 
 @dataclass(frozen=True)
@@ -350,8 +355,10 @@ class Services:
         return await _to_thread(self.store.update_settings, user.user_id, **changes)
 
     async def start(self, user: UserRef) -> dict[str, Any]:
-        await self._user(user)
-        return {"name": user.name, "data_note": self.data_note()}
+        row = await self._user(user)
+        return {"name": user.name, "data_note": self.data_note(),
+                "subscribed": bool(getattr(row, "subscribed", False)),
+                "offline": self.offline, "sample_asof": self.now() if self.offline else None}
 
     async def params_for(self, user: UserRef) -> Params:
         return _params_from_row(await self._user(user))
@@ -374,7 +381,9 @@ class Services:
             alerts=bool(getattr(row, "alerts_enabled", True)),
             subscribed=bool(getattr(row, "subscribed", False)),
             overrides=overrides, params=params,
-            next_report=next_report_time(self.now(), report_time, tz), values=values,
+            next_report=None if self.offline else next_report_time(self.now(), report_time, tz),
+            values=values, offline=self.offline,
+            sample_asof=self.now() if self.offline else None,
             quiet_start=_as_time(quiet_start) if quiet_start else None,
             quiet_end=_as_time(quiet_end) if quiet_end else None,
             report_chart=bool(getattr(row, "report_chart", False)),
@@ -415,11 +424,16 @@ class Services:
         return self._settings_view(row)
 
     async def subscribe(self, user: UserRef) -> UserSettings:
-        await self._user(user)
+        """The daily report on. Already on: nothing is written, the view says `unchanged`."""
+        row = await self._user(user)
+        if getattr(row, "subscribed", False):
+            return dataclasses.replace(self._settings_view(row), unchanged=True)
         return self._settings_view(await _to_thread(self.store.subscribe, user.user_id))
 
     async def unsubscribe(self, user: UserRef) -> UserSettings:
-        await self._user(user)
+        row = await self._user(user)
+        if not getattr(row, "subscribed", False):
+            return dataclasses.replace(self._settings_view(row), unchanged=True)
         return self._settings_view(await _to_thread(self.store.unsubscribe, user.user_id))
 
     # --- positions ----------------------------------------------------------------------------

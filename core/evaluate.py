@@ -635,10 +635,10 @@ def _event_block(ctx: MarketContext, params: Params) -> tuple[bool, str]:
     e = hi[int(hit[0])]
     if just[hit[0]]:
         mins = (now - e.when.timestamp()) / SECONDS_PER_MINUTE
-        return True, (f"{e.kind.value} released at {_fmt_et(e.when)}, {mins:.0f} min ago "
-                      f"(< {params.event_block_minutes} min): wait before rolling")
+        return True, (f"{e.kind.value} released at {_fmt_et(e.when)}, {mins:.0f} min ago; "
+                      f"let the market settle for {params.event_block_minutes} min")
     return True, (f"{e.kind.value} at {_fmt_et(e.when)} falls before the end of the next "
-                  f"session ({_fmt_et(end)}): wait for the release before rolling")
+                  f"session ({_fmt_et(end)}); roll after the release")
 
 
 def _settle_cutoffs(book: Book, asof: datetime, params: Params) -> np.ndarray:
@@ -1202,6 +1202,9 @@ def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> Ro
 _WPR_LEVELS = {x.value: x for x in WprLevel}
 
 
+_MINUS = "\u2212"  # the typographic minus every reply uses
+
+
 def wpr_text(x: float) -> str:
     """WPR for a reason: two decimals; infinite (a short strike breached) as words, not 'inf'."""
     if math.isinf(x):
@@ -1209,8 +1212,8 @@ def wpr_text(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.2f}"
 _CONF_LEVELS = {x.value: x for x in ConfirmationLevel}
 # plain words for the §7 bands, as the trader reads them
-_BAND_WORDS = {"B1": "B1 vega coverage", "B2": "B2 delta–theta parity",
-               "B3": "B3 stress offset", "B4": "B4 hedge life"}
+_BAND_WORDS = {"B1": "vega coverage (B1)", "B2": "delta–theta parity (B2)",
+               "B3": "stress offset (B3)", "B4": "hedge life (B4)"}
 
 _SE_STATUS = {x.value: x for x in SecondEngineStatus}
 _STATE_NAMES = {int(x): x.name for x in EdrState}
@@ -1245,6 +1248,7 @@ def _wpr_words(value: float, d_put: float, d_call: float, k2: float, k3: float) 
 
 
 def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_terms) -> str:
+    """Why a roll is wanted, in plain words, each reason followed by its flag (METHOD §8)."""
     k2, k3 = book.strikes[i][1], book.strikes[i][2]
     dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
     side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
@@ -1254,37 +1258,41 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
     if flags.tested[i]:
         if ca.d_put[i] <= 0 or ca.d_call[i] <= 0:
             b_side, b_k = ("put", k2) if ca.d_put[i] <= 0 else ("call", k3)
-            parts.append(f"Short {b_side} {_k(b_k)} is breached (spot {ca.spot[i]:,.2f}): TESTED")
+            parts.append(f"SPX {ca.spot[i]:,.2f} is through the short {b_side} {_k(b_k)} "
+                         "(TESTED)")
         elif d_side >= d_t - tol:
-            parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
-                         f"(≥ {d_t:.2f}): TESTED")
+            parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
+                         f"tested level {d_t:.2f} (TESTED)")
         else:
-            parts.append(f"WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f} (one-sigma move of the next "
-                         f"sessions reaches the nearer short): TESTED")
+            parts.append(f"a one-sigma move of the next sessions reaches the nearer short "
+                         f"(WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}, TESTED)")
     elif flags.watch[i]:
         if d_side >= d_w - tol:
-            parts.append(f"Short {side} {_k(k_side)} is {d_side:.2f} delta "
-                         f"(≥ {d_w:.2f}): WATCH")
+            parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
+                         f"watch level {d_w:.2f} (WATCH)")
         else:
-            parts.append(f"WPR {wpr_text(wpr[i])} ≥ {p.wpr_watch:.2f}: WATCH")
+            parts.append(f"the market's likely move is getting close to a short "
+                         f"(WPR {wpr_text(wpr[i])} ≥ {p.wpr_watch:.2f}, WATCH)")
     if flags.time[i]:
         if entry_dte_i <= p.short_program_max_dte:
-            parts.append(f"entered at {entry_dte_i} DTE and it is expiry day: TIME")
+            parts.append(f"it is expiry day of a condor entered at {entry_dte_i} DTE (TIME)")
         else:
-            parts.append(f"entered at {entry_dte_i} DTE, now {dte_now[i]} DTE "
-                         f"(≤ {flags.time_dte[i]}, {p.time_trigger_frac:g} × entry): TIME")
+            parts.append(f"{dte_now[i]} days are left of the {entry_dte_i} it was opened with "
+                         f"(≤ {flags.time_dte[i]}, {p.time_trigger_frac:g} × entry, TIME)")
     if flags.edr_pressure[i]:
         what = (f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)} "
-                f"(≥ {p.edr_pressure_wpr:.2f})" if wpr[i] >= p.edr_pressure_wpr - tol
-                else f"short {side} {d_side:.2f} delta (≥ {d_w:.2f})")
+                f"≥ {p.edr_pressure_wpr:.2f}" if wpr[i] >= p.edr_pressure_wpr - tol
+                else f"the short {side} at {d_side:.2f} delta ≥ {d_w:.2f}")
         if not math.isfinite(wpr[i]):
             what = _wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)
-        parts.append(f"state {EdrState(ctx.state).name} with {what}: EDR_PRESSURE")
+        parts.append(f"the daily range is wide (state {EdrState(ctx.state).name}) and the "
+                     f"wings feel it: {what} (EDR_PRESSURE)")
     if flags.delta_drift[i]:
         d_net, theta_net = b2_terms
-        parts.append(f"|Δ$ net| ${abs(d_net):,.2f}/pt × EDR {ctx.edr_pts:.1f} pts = "
-                     f"${abs(d_net) * ctx.edr_pts:,.0f} exceeds Θ$ net ${theta_net:,.0f}/day: "
-                     "DELTA_DRIFT")
+        parts.append(f"one day's likely move costs more than a day of decay earns: "
+                     f"|Δ$ net| ${abs(d_net):,.2f}/pt × EDR {ctx.edr_pts:.2f} pts = "
+                     f"${abs(d_net) * ctx.edr_pts:,.0f} exceeds Θ$ net "
+                     f"{_usd(theta_net)}/day (DELTA_DRIFT)")
     return "; ".join(parts)
 
 
@@ -1402,7 +1410,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     warnings: list[str] = []
     # §6b: a member's warnings are its book's, on the BookHedgeRecord
     if sizing.cost_warning[i] and not member:
-        warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac:.0%} of the credit")
+        warnings.append(f"the hedge costs more than {_pct(p.hedge_cost_warn_frac)} of the "
+                        "condor's credit")
     if not member and (status is SecondEngineStatus.UNDER_BUDGET or (
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
     )):
@@ -1414,17 +1423,23 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         b3_after = b3v is None or sizing.offset_after[i] >= sizing.offset_min[i] - eps
         still = [_BAND_WORDS[b] for b, ok in (("B1", b1_after), ("B3", b3_after)) if not ok]
         if still:
-            warnings.append("under budget: " + " and ".join(still) + " still short of the band"
-                            + (" after this purchase" if rec is not None and rec.qty > 0 else ""))
+            after = " after this purchase" if rec is not None and rec.qty > 0 else ""
+            n_bud, n_tgt = int(sizing.n_budget[i]), int(sizing.n_target[i])
+            buys = (f"the {p.hedge_budget_frac * 100:g} % budget buys {n_bud} of the {n_tgt} "
+                    "calls the target needs, so " if n_bud < n_tgt else "")
+            warnings.append(f"under budget: {buys}{' and '.join(still)} "
+                            f"stay{'s' if len(still) == 1 else ''} short of the band{after}")
     if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE and not member:
-        warnings.append("the 2 % budget buys no contract: aggregate the hedge across the book, "
-                        "or cut the condor size")
+        warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget buys none of the "
+                        f"{int(sizing.n_target[i])} calls the target needs: hedge the book as "
+                        "a whole, or cut the condor size")
     reason_se = {
-        SecondEngineStatus.NOT_APPLICABLE: ("call-side threat and VIX momentum does not confirm: "
-                                            "VIX usually falls in rallies; VIX calls do not "
-                                            "protect the call side"),
-        SecondEngineStatus.NONE_NEEDED: f"h* = 0 in state {EdrState(ctx.state).name}",
-    }.get(status, f"h* = {sizing.h[i]:.2f}")
+        SecondEngineStatus.NOT_APPLICABLE: ("VIX calls do not protect this condor: the threat "
+                                            "is a rally on the call side, VIX usually falls in "
+                                            "rallies, and VIX momentum does not say otherwise"),
+        SecondEngineStatus.NONE_NEEDED: (f"no hedge target in state "
+                                         f"{EdrState(ctx.state).name} (h* = 0 %)"),
+    }.get(status, f"hedge target h* = {_pct(sizing.h[i])} of the condor's vega")
     layers_l2 = []
     if hv is not None:
         for li in l2_by_owner.get(i, ()):
@@ -1486,44 +1501,49 @@ def _targets_record(i, tg, mult, asof) -> TargetsRecord:
 
 def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal, why_not,
                  ev_reason, regime_reasons, sessions, wpr, ctx, p, alternative=None) -> str:
+    """What to do first, in plain words; then why; the rule code last (METHOD §8)."""
     pos = book.positions[i]
     cn = float(book.net_credit[i])
     u = float(ca.unrealised[i])
-    lead = (need + "; ") if need else ""
+    wanted = f" A roll is wanted because {need}." if need else ""
+
+    def done(text: str) -> str:  # the rule code closes the sentence
+        return text.rstrip(".") + f" ({outcome.rule})."
+
     O = RollOutcome
     if outcome is O.SETTLE_OR_CLOSE:
         kind = "AM-settled: its last trading day is the session before" if book.am[i] else (
             "PM-settled")
-        return (f"{pos.root} {pos.expiry} ({kind}) is past {p.settle_cutoff} ET on its last "
-                "trading day: settle or close, do not roll.")
+        return done(f"Settle or close, do not roll: {pos.root} {pos.expiry} ({kind}) is past "
+                f"{p.settle_cutoff} ET on its last trading day")
     if outcome is O.TAKE_PROFIT:
-        return (f"Unrealised P&L {u:.2f} pts is {u / cn:.0%} of the {cn:.2f} credit "
-                f"(≥ {p.take_profit_frac:.0%}): take the profit.")
+        return done(f"Take the profit: the condor has earned {u:.2f} pts, {_pct(u / cn)} of the "
+                f"{cn:.2f} credit (target {_pct(p.take_profit_frac)})")
     if outcome is O.EXIT_LOSS_LIMIT:
         if u <= -p.loss_limit_multiple * cn:
-            return (f"Unrealised loss {-u:.2f} pts is {-u / cn:.1f} × the {cn:.2f} credit "
-                    f"(≥ {p.loss_limit_multiple:g} ×): exit.")
+            return done(f"Exit: the loss of {-u:.2f} pts is {-u / cn:.1f} × the {cn:.2f} credit "
+                    f"(limit {p.loss_limit_multiple:g} ×)")
         side, k = ("put", book.strikes[i][1]) if ca.d_put[i] <= 0 else ("call", book.strikes[i][2])
-        return (f"Short {side} {_k(k)} is breached with {sessions[i]:.2f} session(s) left: "
-                "exit.")
+        return done(f"Exit: the short {side} {_k(k)} is breached with {sessions[i]:.2f} "
+                "session(s) left")
     if outcome is O.ROLL_NOT_NEEDED:
         k2, k3 = book.strikes[i][1], book.strikes[i][2]
-        s = (f"No roll needed: short put {_k(k2)} Δ {_signed(ca.delta_put[i])}, "
+        s = (f"Hold: no roll needed — short put {_k(k2)} Δ {_signed(ca.delta_put[i])}, "
              f"short call {_k(k3)} Δ {_signed(ca.delta_call[i])}, "
-             f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)}.")
-        if flags.watch[i]:
-            s += " " + need + ": monitor."
-        return s
+             f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)}")
+        watch = f" Keep an eye on it: {need}." if flags.watch[i] else ""
+        return done(s) + watch
     if outcome is O.BLOCKED_BY_EVENT:
-        return lead + ev_reason + "."
+        return done(f"Wait before rolling: {ev_reason}.") + wanted
     if outcome is O.BLOCKED_BY_REGIME:
-        return lead + "the regime blocks a roll: " + ", ".join(regime_reasons) + "."
+        return done("Hold, do not roll in this market: " + ", ".join(regime_reasons) + ".") + wanted
     if outcome is O.INSUFFICIENT_DATA:
-        return (lead + f"only {ctx.closes} daily closes in the history; confirmation needs "
-                f"{p.min_closes_for_confirmation}.")
+        return done(f"Hold, no roll advice yet: only {ctx.closes} daily closes in the history, and "
+                f"the confirmation needs {p.min_closes_for_confirmation}.") + wanted
     if outcome is O.HOLD_UNCONFIRMED:
-        return (lead + "the need comes only from EDR pressure/WATCH and confirmation is CONTRA "
-                f"({int(conf.score[i])}/{int(conf.max_available[i])}): hold.")
+        score = f"{int(conf.score[i])}/{int(conf.max_available[i])}".replace("-", _MINUS)
+        return done("Hold: the roll signal comes only from EDR pressure or WATCH, and the trend "
+                f"indicators do not confirm it (confirmation CONTRA, score {score}).") + wanted
     if outcome is O.HEDGE_FIRST:
         waiting = ""
         if proposal is not None:
@@ -1532,39 +1552,46 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
         if rec is not None and rec.qty > 0:
             what = (f"{rec.strikes[0]:g}/{rec.strikes[1]:g} call spread"
                     if len(rec.strikes) > 1 else f"{rec.strikes[0]:g}C")
-            return (lead + f"hedge first: buy {rec.qty} VIX {rec.expiry} {what} "
-                    f"(~${rec.est_cost:,.0f}); coverage {_pct(rec.coverage)}, stress offset "
-                    f"{_pct(rec.stress_offset)}." + waiting)
-        return (lead + f"hedge first: the held VIX layers fail "
-                f"{', '.join(b for b in ('B1', 'B3', 'B4') if b in _failing(sizing, i))}: "
-                "adjust or roll the hedge." + waiting)
+            return done(f"Hedge first: buy {rec.qty} VIX {rec.expiry} {what} "
+                    f"(~${rec.est_cost:,.0f}); vega coverage {_pct(rec.coverage)}, stress "
+                    f"offset {_pct(rec.stress_offset)}.") + waiting + wanted
+        failing = ", ".join(_BAND_WORDS[b] for b in ("B1", "B3", "B4")
+                            if b in _failing(sizing, i))
+        return done("Fix the hedge first: the VIX calls you hold fail " + failing
+                + "; adjust or roll them.") + waiting + wanted
     if outcome is O.NO_VIABLE_ROLL:
-        s = lead + f"the roll search found nothing ({why_not}): close instead"
+        s = f"Close instead of rolling: no roll qualifies ({why_not})"
         if alternative is not None:
             a = alternative
-            s += (f" (cost to close {a.cost_to_close:.2f} pts, ${a.cost_to_close_usd:,.0f} for "
-                  f"{pos.qty} lot{'s' if pos.qty != 1 else ''})")
+            s += (f"; cost to close {a.cost_to_close:.2f} pts, ${a.cost_to_close_usd:,.0f} for "
+                  f"{pos.qty} lot{'s' if pos.qty != 1 else ''}")
             if a.side is not None and a.credit is not None:
                 cr = "a credit" if a.credit >= 0 else "a debit"
                 s += (f"; or keep the tested side and move the untested short {a.side} "
                       f"{_k(a.old_strike)} to {_k(a.new_strike)} (Δ {a.entry_delta:.2f}) in "
                       f"the same expiry for {cr} of {abs(a.credit):.2f} pts")
-        return s + "."
+        return done(s) + wanted
     assert proposal is not None
     cr = "credit" if proposal.r >= 0 else "debit"
-    return (lead + f"cleared: roll to {pos.root} {proposal.expiry} "
+    return done(f"Roll to {pos.root} {proposal.expiry} "
             f"{'/'.join(_k(x) for x in proposal.strikes)} for a {cr} of {abs(proposal.r):.2f} "
-            f"(new shorts Δ {proposal.short_deltas['put']:+.2f}/"
-            f"{proposal.short_deltas['call']:+.2f}, WPR {wpr_text(proposal.wpr)}).")
+            f"pts (new shorts Δ {_signed(proposal.short_deltas['put'])}/"
+            f"{_signed(proposal.short_deltas['call'])}, WPR {wpr_text(proposal.wpr)}).") + wanted
 
 
 def _signed(x: float) -> str:
     """A delta with its sign, the minus typeset as in the templates (−0.13, +0.16)."""
-    return f"{x:+.2f}".replace("-", "\u2212")
+    return f"{x:+.2f}".replace("-", _MINUS)
 
 
 def _pct(x: float) -> str:
-    return f"{x:.0%}" if math.isfinite(x) else "n/a"
+    """A fraction as a whole percent with the house spacing and minus: 0.12 → '12 %'."""
+    return f"{x * 100:.0f} %".replace("-", _MINUS) if math.isfinite(x) else "n/a"
+
+
+def _usd(x: float) -> str:
+    """Whole dollars with the typeset minus: −20 → '−$20'."""
+    return f"{_MINUS if x < 0 else ''}${abs(x):,.0f}"
 
 
 def _failing(sizing, i) -> tuple[str, ...]:

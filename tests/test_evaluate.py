@@ -188,7 +188,11 @@ def test_under_budget_warning_names_only_bands_the_purchase_leaves_short(hist):
     assert rec.stress_offset >= r.bands.stress_offset_min  # the purchase fixes B3 ...
     assert rec.coverage < r.bands.coverage_range[0]  # ... but not B1
     (warning,) = [w for w in se.warnings if w.startswith("under budget")]
-    assert "B1 vega coverage" in warning and "B3" not in warning
+    assert "vega coverage (B1)" in warning and "B3" not in warning
+    # the budget's arithmetic in plain words: N of the M calls the target needs
+    assert (f"the 2 % budget buys {se.n_budget} of the {se.n_target} calls the target needs"
+            in warning)
+    assert 0 < se.n_budget < se.n_target
 
 
 def test_delta_drift_reason_shows_the_b2_arithmetic(hist):
@@ -200,8 +204,8 @@ def test_delta_drift_reason_shows_the_b2_arithmetic(hist):
     assert "DELTA_DRIFT" in r.roll.flags
     d, theta = abs(r.greeks.net.delta), r.greeks.net.theta
     assert d * r.edr.pts > theta  # the premise, from the record's own numbers
-    assert (f"|Δ$ net| ${d:,.2f}/pt × EDR {r.edr.pts:.1f} pts = ${d * r.edr.pts:,.0f} "
-            f"exceeds Θ$ net ${theta:,.0f}/day") in r.roll.reason
+    assert (f"|Δ$ net| ${d:,.2f}/pt × EDR {r.edr.pts:.2f} pts = ${d * r.edr.pts:,.0f} "
+            f"exceeds Θ$ net ${theta:,.0f}/day (DELTA_DRIFT)") in r.roll.reason
 
 
 def test_worked_example_json_keys(worked, worked_ev):
@@ -316,7 +320,11 @@ def test_r2_take_profit(hist):
                  asof=ASOF).positions[0]
     assert r.pnl.unrealised >= 0.5 * 2.0
     assert r.roll.outcome is RollOutcome.TAKE_PROFIT
-    assert "take the profit" in r.roll.reason
+    # the action first, the numbers behind it, the rule code last
+    u, cn = r.pnl.unrealised, r.net_credit
+    assert r.roll.reason.startswith(f"Take the profit: the condor has earned {u:.2f} pts, "
+                                    f"{u / cn * 100:.0f} % of the {cn:.2f} credit (target 50 %)")
+    assert r.roll.reason.endswith("(R2).")
 
 
 def test_r3_loss_limit_and_breached_short(hist):
@@ -331,7 +339,8 @@ def test_r3_loss_limit_and_breached_short(hist):
     r = evaluate([pos], snapshot(asof=now, t_spx=now, t_vix=now), h, [], asof=now).positions[0]
     assert r.pnl.unrealised > -10.0
     assert r.roll.outcome is RollOutcome.EXIT_LOSS_LIMIT
-    assert "breached" in r.roll.reason
+    assert r.roll.reason.startswith("Exit: the short put 5005 is breached with ")
+    assert r.roll.reason.endswith("session(s) left (R3).")
 
 
 def test_r4_roll_not_needed(hist):
@@ -343,14 +352,18 @@ def test_r4_roll_not_needed(hist):
     assert r.pnl.pct_of_max < 0.5
     assert r.roll.flags == ()
     assert r.roll.outcome is RollOutcome.ROLL_NOT_NEEDED
-    assert r.roll.reason.startswith("No roll needed: short put 4500")
+    assert r.roll.reason.startswith("Hold: no roll needed — short put 4500 Δ −0.")
+    assert ", short call 5450 Δ +0." in r.roll.reason and r.roll.reason.endswith(" (R4).")
+    assert "-" not in r.roll.reason  # the typeset minus, never ASCII
 
 
 def test_r5_event_block_before_r6(hist):
     cpi_monday = Event(datetime(2026, 11, 16, 8, 30, tzinfo=ET), EventKind.CPI, "CPI")
     r = evaluate([condor()], snapshot(), hist, [cpi_monday], asof=ASOF).positions[0]
     assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
-    assert "CPI at 2026-11-16 08:30 ET" in r.roll.reason
+    assert r.roll.reason.startswith("Wait before rolling: CPI at 2026-11-16 08:30 ET falls "
+                                    "before the end of the next session")
+    assert "roll after the release (R5)." in r.roll.reason
     # inverted VIX/VIX3M as well: R5 still comes first
     r = evaluate([condor()], snapshot(vix3m=15.0), hist, [cpi_monday], asof=ASOF).positions[0]
     assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
@@ -364,13 +377,15 @@ def test_r5_released_less_than_30_min_ago(hist):
     snap = snapshot(asof=now, t_spx=now, t_vix=now)
     r = evaluate([condor()], snap, h, [ev, fomc], asof=now).positions[0]
     assert r.roll.outcome is RollOutcome.BLOCKED_BY_EVENT
-    assert "15 min ago" in r.roll.reason
+    assert "Wait before rolling: FOMC released at 2026-11-13 09:45 ET, 15 min ago" in (
+        r.roll.reason)
 
 
 def test_r6_regime_block(hist):
     r = evaluate([condor()], snapshot(vix3m=15.0), hist, [CPI], asof=ASOF).positions[0]
     assert r.roll.outcome is RollOutcome.BLOCKED_BY_REGIME
-    assert "VIX/VIX3M 1.033 ≥ 1 (inverted)" in r.roll.reason
+    assert r.roll.reason.startswith("Hold, do not roll in this market: ")
+    assert "VIX/VIX3M 1.033 ≥ 1 (inverted) (R6)." in r.roll.reason
     r = evaluate([condor()], snapshot(futures=((date(2026, 11, 25), 15.0),)), hist, [CPI],
                  asof=ASOF).positions[0]
     assert r.roll.outcome is RollOutcome.BLOCKED_BY_REGIME
@@ -393,7 +408,10 @@ def test_r7_hold_unconfirmed():
     assert r.roll.flags == ("EDR_PRESSURE",)
     assert r.confirmation.level == "CONTRA"
     assert r.roll.outcome is RollOutcome.HOLD_UNCONFIRMED
-    assert "CONTRA" in r.roll.reason
+    assert r.roll.reason.startswith("Hold: the roll signal comes only from EDR pressure")
+    assert "(confirmation CONTRA, score " in r.roll.reason and "(R7)." in r.roll.reason
+    # and why a roll was wanted at all, with its flag
+    assert "A roll is wanted because the daily range is wide (state BREACHED)" in r.roll.reason
 
 
 def test_r9_hedge_first_carries_the_waiting_roll(worked):
@@ -402,7 +420,8 @@ def test_r9_hedge_first_carries_the_waiting_roll(worked):
     assert worked.roll.outcome is RollOutcome.HEDGE_FIRST and worked.roll.rule == "R9"
     prop = worked.roll.proposal
     assert prop is not None and prop.strikes[1] < 4870 and prop.strikes[2] > 5130
-    assert "Then the roll that is waiting: " in worked.roll.reason
+    assert worked.roll.reason.startswith("Hedge first: buy 1 VIX ")
+    assert "(R9). Then the roll that is waiting: " in worked.roll.reason
 
 
 def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
@@ -414,7 +433,10 @@ def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
     assert "TESTED" in r.roll.flags
     assert r.roll.outcome is RollOutcome.NO_VIABLE_ROLL and r.roll.rule == "R8"
     assert r.roll.proposal is None
-    assert "close instead" in r.roll.reason
+    assert r.roll.reason.startswith("Close instead of rolling: no roll qualifies (")
+    assert "(R8). A roll is wanted because the short call 5020 is at 0." in r.roll.reason
+    assert " delta, at or past the tested level 0.30 (TESTED)" in r.roll.reason
+    assert "(TESTED)" in r.roll.reason
     mark = r.pnl.mark
     assert f"cost to close {mark:.2f} pts, ${mark * 100:,.0f} for 1 lot" in r.roll.reason
     # exactly one side (the call) is tested: the put may move in to Δ_e in the same expiry
@@ -436,7 +458,8 @@ def test_a_breached_short_is_said_in_words_never_inf(hist):
     r = evaluate([condor(k=(4955, 5005, 5300, 5350), credit=20.0)], snapshot(), hist, [CPI],
                  asof=ASOF).positions[0]
     assert r.wpr.value == float("inf") and "EDR_PRESSURE" in r.roll.flags
-    assert "state BREACHED with short put 5005 breached: EDR_PRESSURE" in r.roll.reason
+    assert ("the daily range is wide (state BREACHED) and the wings feel it: short put 5005 "
+            "breached (EDR_PRESSURE)") in r.roll.reason
     assert "inf" not in r.roll.reason and "nan" not in r.roll.reason
 
 

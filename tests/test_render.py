@@ -255,7 +255,7 @@ def test_check_shows_edr_state_hedge_and_roll_in_plain_words():
     p = example_position()
     html = render("check", result=check_result([p]), single=True)
     assert_telegram_html(html)
-    assert "EDR 0.98 %" in html and "48.8 pts" in html and "BREACHED" in html
+    assert "EDR 0.98 %" in html and "48.80 pts" in html and "BREACHED" in html  # pts: 2 dp
     assert "Buy 1 VIX 2026-07-29 19C (~$40); coverage 40 %, stress offset 20 %" in html
     assert "hedge first" in html and "(R9)" in html
     assert "as of the close 2026-07-08 16:15 ET" in html  # the data time

@@ -90,6 +90,14 @@ def _clock(application: Any) -> Callable[[], datetime]:
     return clock
 
 
+def sends_reports(application: Any) -> bool:
+    """Whether scheduled reports go out. An offline bot sends none and promises none: its data
+    are a fixed sample and its clock is the sample's close (docs/commands.md, "Offline bot");
+    rounds driven by an injected `jobs_clock` run as that clock says."""
+    services = application.bot_data.get("services")
+    return not getattr(services, "offline", False) or "jobs_clock" in application.bot_data
+
+
 def scheduler_of(application: Any) -> Scheduler:
     sched = application.bot_data.get("scheduler")
     if sched is None:
@@ -111,7 +119,7 @@ def _job_kwargs(application: Any, trigger: BaseTrigger) -> dict[str, Any]:
 
 
 async def _report_job(context: Any) -> None:
-    if not await is_leader(context.application):
+    if not sends_reports(context.application) or not await is_leader(context.application):
         return
     report_time, tz = context.job.data
     now = _clock(context.application)()
@@ -152,7 +160,7 @@ async def _report_retry_job(context: Any) -> None:
     session = report_session(now)
     if session is None or now >= cal.session_open_close(session)[0]:
         return
-    if not await is_leader(context.application):
+    if not sends_reports(context.application) or not await is_leader(context.application):
         return
     await scheduler_of(context.application).report_round(now)
 
@@ -166,7 +174,14 @@ async def _intraday_job(context: Any) -> None:
 async def _catch_up_job(context: Any) -> None:
     if not await is_leader(context.application):
         return
-    await scheduler_of(context.application).catch_up(_clock(context.application)())
+    sched, now = scheduler_of(context.application), _clock(context.application)()
+    if sends_reports(context.application):
+        await sched.catch_up(now)
+    else:  # offline: the missed official close only, no report
+        try:
+            await sched.close_round(now)
+        except Exception:
+            log.exception("official close catch-up failed")
 
 
 async def sync_report_jobs(application: Any) -> dict[str, Any]:
@@ -256,7 +271,7 @@ async def on_settings_changed(application: Any, view: Any) -> Any:
     except Exception:
         log.exception("rescheduling the reports failed")
         return view
-    if not getattr(view, "subscribed", False):
+    if not getattr(view, "subscribed", False) or not sends_reports(application):
         return view
     hhmm = view.report_time.strftime("%H:%M")
     when = next_run(application, hhmm, view.timezone)

@@ -96,6 +96,35 @@ async def test_start_onboards_with_disclaimer_and_next_steps(bot, ann, fake_api)
     assert [c["command"] for c in fake_api.commands] == [c for c, _ in BOT_COMMANDS]
 
 
+async def test_start_button_subscribes_like_the_command_and_twice_changes_nothing(bot, ann):
+    (start,) = await ann.send("/start")
+    assert "reports are off until you subscribe" in start["text"]
+    assert not store_of(bot).get_settings(ANN).subscribed  # off by default
+    (done,) = await ann.press_text(start, "Subscribe to the daily report")
+    assert store_of(bot).get_settings(ANN).subscribed
+    # offline: the subscription is kept, and no report is promised
+    assert done["text"].startswith("✅ Subscribed to the daily report, saved for when")
+    assert "offline sample of Wed 2026-07-08" in done["text"]
+    assert "Next scheduled report: none" in done["text"]
+    (again,) = await ann.send("/subscribe")
+    assert again["text"].startswith("You're already subscribed: this bot runs on the offline "
+                                    "sample of Wed 2026-07-08")
+    assert "Updated" not in again["text"] and "✅" not in again["text"]
+    (shown,) = await ann.send("/settings")  # /settings says the same as /subscribe
+    assert "Next scheduled report: none — this bot runs on the offline sample" in shown["text"]
+    (restart,) = await ann.send("/start")
+    assert not buttons_of(restart)  # subscribed: no button
+    assert "You're subscribed to the daily report" in restart["text"]
+
+
+async def test_help_terms_is_one_message_that_help_points_to(bot, ann):
+    (terms,) = await ann.send("/help terms")
+    for word in ("EDR", "EDR states", "WPR", "h*", "B1", "B2", "B3", "B4", "L1, L2, L3",
+                 "Stress offset", "Θ$", "Δ$", "vega$", "PoP", "DTE", "R-codes"):
+        assert word in terms["text"], word
+    assert "/help terms" in texts(await ann.send("/help"))
+
+
 async def test_help_lists_every_command(bot, ann):
     from bot.telegram.handlers import BOT_COMMANDS
 

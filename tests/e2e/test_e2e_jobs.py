@@ -163,6 +163,9 @@ async def test_report_chart_setting_sends_one_photo_after_the_report(
 async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
         fake_api, bots, e2e_settings):
     app = await bots.start()
+    # rounds on their own clock: this bot sends reports, so /settings names the JobQueue's
+    # next run (an offline bot without one promises none: the test below)
+    app.bot_data["jobs_clock"] = lambda: BEFORE_OPEN
     user = 777
     fake_api.inject_message(user, None, "/subscribe", first_name="Ann")
     await bots.settle()
@@ -199,3 +202,21 @@ async def test_settings_reschedules_at_once_and_shows_the_jobqueue_next_run(
     assert len(app.job_queue.get_jobs_by_name(report_job_name("07:30", "Europe/Berlin"))) == 1
     await stop_bot(app)
     bots.apps.remove(app)
+
+
+async def test_an_offline_bot_promises_no_report_and_sends_none(fake_api, bots, e2e_settings):
+    """docs/commands.md "Offline bot": no next report in /subscribe or /settings, and the
+    report job, fired, sends nothing."""
+    app = await bots.start()
+    user = 778
+    fake_api.inject_message(user, None, "/subscribe", first_name="Ann")
+    await bots.settle()
+    (reply,) = fake_api.drain(user)
+    assert "Next scheduled report: none — this bot runs on the offline sample" in reply["text"]
+    assert "2026-12" not in reply["text"]  # never the wall clock's date
+    (job,) = app.job_queue.get_jobs_by_name(report_job_name("08:45", "America/New_York"))
+    await job.run(app)
+    await bots.settle()
+    assert fake_api.drain(user) == []
+    assert "premarket" not in app.bot_data["scheduler"].last_round
+    await stop_bot(app)

@@ -6,7 +6,7 @@ import io
 import json
 
 from telegram import Update
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot import parsing, scheduler
 from bot.render import render
@@ -33,6 +33,13 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 @user_errors()
+async def on_subscribe_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start's "Subscribe to the daily report": the same service call as /subscribe."""
+    await update.callback_query.answer()
+    await subscribe(update, context)
+
+
+@user_errors()
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     view = await services(context).unsubscribe(user_ref(update))
     view = await scheduler.on_settings_changed(context.application, view)
@@ -54,4 +61,5 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("subscribe", subscribe),
         CommandHandler("unsubscribe", unsubscribe),
         CommandHandler("export", export),
+        CallbackQueryHandler(on_subscribe_button, pattern=r"^sub:on$"),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.render import render
@@ -15,14 +15,26 @@ from bot.telegram.handlers._common import (
     user_ref,
 )
 
-HELP_TOPICS = ("start", "add", "positions", "check", "market", "hedge", "roll", "close",
+HELP_TOPICS = ("terms", "start", "add", "positions", "check", "market", "hedge", "roll", "close",
                "report", "settings", "subscribe", "unsubscribe", "export", "cancel")
+
+
+SUBSCRIBE_BUTTON = "sub:on"  # handled in handlers/settings.py, by the /subscribe service
+
+
+def start_keyboard(data: dict) -> InlineKeyboardMarkup | None:
+    """The subscribe button, for a user not subscribed yet (offline too: the subscription is
+    kept for when the bot runs on live data, and the reply says so)."""
+    if data.get("subscribed"):
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton("🔔 Subscribe to the daily report",
+                                                       callback_data=SUBSCRIBE_BUTTON)]])
 
 
 @user_errors()
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     data = await services(context).start(user_ref(update))
-    await reply(update, render("start", **data))
+    await reply(update, render("start", **data), start_keyboard(data))
 
 
 @user_errors()

@@ -99,10 +99,11 @@ def test_the_summary_line_ends_with_the_answer(outcome, kind):
 
 
 def test_summary_line_numbers_and_units():
-    # the factory's record: 7 DTE, P&L −$50 at −16.7 % of max profit, net Δ$ −2 per SPX point
+    # the factory's record: shorts 4870/5130 ×1, 7 DTE, P&L −$50 at −16.7 % of max profit,
+    # net Δ$ −2 per SPX point
     p = example_position()
     html = render("check", result=check_result([p]))
-    assert "<b>#1</b> · 7 DTE · −$50 (−17 %) · Δ −$2/pt · <b>hedge first" in html
+    assert "<b>#1</b> 4870/5130 · 7 DTE · −$50 (−17 %) · Δ −$2/pt · <b>hedge first" in html
     assert "PoP" not in html  # no targets record on this branch's PositionRecord
 
 
@@ -137,7 +138,7 @@ def test_pop_and_targets_show_when_the_record_has_them():
 def test_a_label_is_shortened_and_escaped_in_the_summary():
     p = example_position(label="<Aug> condor with a very long label")
     html = render("check", result=check_result([p]))
-    assert "<b>#1</b> <i>&lt;Aug&gt; condor wi…</i> · 7 DTE" in html  # 16 characters
+    assert "<b>#1</b> 4870/5130 <i>&lt;Aug&gt; condor wi…</i> · 7 DTE" in html  # 16 characters
 
 
 def test_an_unevaluable_position_has_a_line_without_numbers():
@@ -146,7 +147,7 @@ def test_an_unevaluable_position_has_a_line_without_numbers():
                           greeks=None, bands=None, second_engine=None, pnl=None, dte=None,
                           outcome=RollOutcome.INSUFFICIENT_DATA, problems=("VIX missing",))
     html = render("check", result=check_result([p], [rec]))
-    assert "<b>#1</b> · <b>no verdict: data missing</b>" in html
+    assert "<b>#1</b> 4870/5130 · <b>no verdict: data missing</b>" in html
     assert "<b>Book</b>" not in html  # no totals of nothing
 
 
@@ -184,6 +185,7 @@ def test_book_totals_by_hand():
     assert t.theta_usd == pytest.approx(98.0)  # (40 − 2) + 60
     assert t.coverage == pytest.approx(30.0 / 360.0)  # held vega ÷ Σ|condor vega|
     html = render("check", result=check_result([a, b, c], records))
+    assert "<b>#2</b> 4870/5130 ×2 · 7 DTE · −$150" in html
     assert ("<b>Book</b> (2 of 3 positions evaluated): P&amp;L +$248 · max loss $6,600 · "
             "net Δ $4/SPX pt · vega −$330/vol pt · Θ +$98/day · hedge coverage 8 %") in html
 

@@ -34,8 +34,6 @@ CALLBACK_RE = re.compile(r"^chk:(all|\d{1,10}):(refresh|details|roll)$")
 MAX_POSITION_BUTTONS = 12  # beyond this the keyboard would be a wall; use /check <id>
 DETAIL_BUTTONS_PER_ROW = 3
 MAX_CAPTION_TEXT = 900  # Telegram allows 1,024 caption characters; room for escaping
-PAYOFF_CAPTION = ("Payoff of #{id}: P&L at expiry and today over SPX ±3 horizon EDRs (shaded: "
-                  "±1 EDR_h); with VIX layers held, also today with the hedge.")
 
 
 def summary_keyboard(result: CheckResult) -> InlineKeyboardMarkup:
@@ -84,8 +82,9 @@ async def _send_details(update: Update, context: ContextTypes.DEFAULT_TYPE,
     await typing(update, context)
     details = await services(context).details(user_ref(update), position_id)
     await reply(update, *_details(details.result, position_id))
-    await send_chart(update, details.picture, PAYOFF_CAPTION.format(id=position_id),
-                     f"check-{position_id}")
+    if details.result.positions:
+        caption = render_plain("payoff_caption", position=details.result.positions[0])
+        await send_chart(update, details.picture, caption, f"check-{position_id}")
 
 
 @user_errors(parsing.USAGE["check"])

@@ -164,8 +164,10 @@ async def test_over_hedging_says_how_many_contracts_to_sell(svc):
     # selling to_sell brings coverage to at most the band's 125 % (equal vega per contract)
     assert se.coverage_held * (200 - se.to_sell) / 200 <= 1.25 + 1e-9
     assert se.coverage_held * (200 - se.to_sell + 1) / 200 > 1.25
-    html = render("check", result=result, single=True)
+    html = render("check_detail", result=result)
     assert f"Sell {se.to_sell}" in html and "Buy 0" not in html
+    summary = render("check", result=result)
+    assert f"Hedge #{pid}: <b>sell {se.to_sell} held VIX contracts</b>" in summary
     # over the band is not "short of the band": no warning may contradict the sell line
     assert not any("short of the band" in w for w in se.warnings)
     assert "short of the band" not in html

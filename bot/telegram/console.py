@@ -200,7 +200,10 @@ class Console:
         self.pictures_dir.mkdir(parents=True, exist_ok=True)
         path = picture_path(self.pictures_dir, self.api.file_name(file_id), datetime.now(UTC))
         path.write_bytes(content)
-        return path
+        try:  # shorter to read, and still openable, from where the console runs
+            return path.relative_to(Path.cwd())
+        except ValueError:
+            return path
 
     def _toast(self) -> str | None:
         """The text the bot answered the last button press with (a toast in Telegram)."""

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from core.records import CLOSING_OUTCOMES
+from core.records import CLOSING_OUTCOMES, RollOutcome
 
 ET = ZoneInfo("America/New_York")
 TELEGRAM_LIMIT = 4096
@@ -95,12 +95,19 @@ def fmt_pct(x: float | None, digits: int = 0, *, fraction: bool = True) -> str:
     return _minus(f"{value:.{digits}f} %")
 
 
-def fmt_usd(x: float | None, digits: int = 0) -> str:
-    """Dollars: 2213.4 → '$2,213'; −40 → '−$40'."""
+def fmt_usd(x: float | None, digits: int = 0, *, signed: bool = False) -> str:
+    """Dollars: 2213.4 → '$2,213'; −40 → '−$40'; `signed` also marks gains: '+$2,213'
+    (a value that rounds to zero carries no sign)."""
     if _bad(x):
         return "n/a"
-    sign = "−" if x < 0 else ""
-    return f"{sign}${abs(x):,.{digits}f}"
+    text = f"{abs(x):,.{digits}f}"
+    if x < 0 and text.strip("0.,"):
+        sign = "−"
+    elif signed and x > 0 and text.strip("0.,"):
+        sign = "+"
+    else:
+        sign = ""
+    return f"{sign}${text}"
 
 
 def fmt_signed(x: float | None, digits: int = 2) -> str:
@@ -158,10 +165,35 @@ def words(x: object) -> str:
     return str(getattr(x, "value", x)).replace("_", " ").lower()
 
 
+# --- the answer a trader acts on (one place) -------------------------------------------------
+
+# Every roll verdict (METHOD §8, R0–R10) as the word that leads a position's summary line. Close
+# verdicts (R1, R2, R3, R8) read as what to do with the condor; R5–R7 (a roll would be due but
+# may not be made now) read "watch"; R4 alone reads "hold". A test checks every outcome maps.
+ANSWERS: dict[RollOutcome, str] = {
+    RollOutcome.INSUFFICIENT_DATA: "no verdict: data missing",  # R0
+    RollOutcome.SETTLE_OR_CLOSE: "settle or close",  # R1
+    RollOutcome.TAKE_PROFIT: "take profit",  # R2
+    RollOutcome.EXIT_LOSS_LIMIT: "close: loss limit",  # R3
+    RollOutcome.ROLL_NOT_NEEDED: "hold",  # R4
+    RollOutcome.BLOCKED_BY_EVENT: "watch: event before a roll",  # R5
+    RollOutcome.BLOCKED_BY_REGIME: "watch: no roll in this regime",  # R6
+    RollOutcome.HOLD_UNCONFIRMED: "watch: unconfirmed",  # R7
+    RollOutcome.NO_VIABLE_ROLL: "close: no roll pays",  # R8
+    RollOutcome.HEDGE_FIRST: "hedge first (book hedge below)",  # R9
+    RollOutcome.CLEARED: "roll: cleared",  # R10
+}
+
+
+def answer(outcome: RollOutcome | str) -> str:
+    """The summary line's answer for a roll verdict (an enum or its name)."""
+    return ANSWERS[RollOutcome(getattr(outcome, "value", outcome))]
+
+
 FILTERS = {
     "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
     "signed": fmt_signed, "dt_et": fmt_dt_et, "dt_local": fmt_dt_local, "day": fmt_date,
-    "words": words, "event": fmt_event,
+    "words": words, "event": fmt_event, "answer": answer,
 }
 
 
@@ -169,7 +201,8 @@ FILTERS = {
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
-        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=True),
+        autoescape=select_autoescape(enabled_extensions=("html.j2", "html"),
+                                      disabled_extensions=("txt.j2",), default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -188,6 +221,12 @@ def render(kind: str, **data: object) -> str:
     """Render `templates/<kind>.html.j2`; runs of blank lines collapse to one (block breaks)."""
     html = environment().get_template(f"{kind}.html.j2").render(**data)
     return _BLANK_RUN.sub("\n\n", html).strip()
+
+
+def render_plain(kind: str, **data: object) -> str:
+    """Render `templates/<kind>.txt.j2`: plain text (no HTML, no escaping), for a callback's
+    toast or a caption."""
+    return environment().get_template(f"{kind}.txt.j2").render(**data).strip()
 
 
 def escape(text: object) -> Markup:

@@ -159,6 +159,53 @@ class CheckResult:
         by_id = {r.position_id: r for r in self.evaluation.positions}
         return [(p, by_id[p.id]) for p in self.positions if p.id in by_id]
 
+    @property
+    def totals(self) -> BookTotals:
+        """The book's sums over the positions the engine could evaluate."""
+        return BookTotals.of([r for _, r in self.items()])
+
+
+@dataclass(frozen=True)
+class BookTotals:
+    """Sums over the evaluated positions of a book, in dollars for the whole book: P&L,
+    max loss at expiry, net Δ$ per SPX point, vega$ per vol point, Θ$ per day (condors and
+    their held VIX layers); `coverage` = Σ held-hedge vega$ / Σ |condor vega$| (None when the
+    condors have no vega). `counted` of `total` positions had numbers; the rest (R0) are left
+    out of every sum, and the reply says so."""
+
+    counted: int
+    total: int
+    pnl_usd: float
+    max_loss_usd: float
+    delta_usd: float
+    vega_usd: float
+    theta_usd: float
+    coverage: float | None
+
+    @classmethod
+    def of(cls, records: Sequence[Any]) -> BookTotals:
+        priced = [r for r in records if r.pnl is not None and r.greeks is not None]
+        condor_vega = sum(abs(r.greeks.condor.vega) for r in priced)
+        held_vega = sum(r.greeks.hedge.vega for r in priced)
+        return cls(
+            counted=len(priced), total=len(records),
+            pnl_usd=sum(r.pnl.unrealised_usd for r in priced),
+            max_loss_usd=sum(r.pnl.max_loss_usd for r in priced),
+            delta_usd=sum(r.greeks.net.delta for r in priced),
+            vega_usd=sum(r.greeks.net.vega for r in priced),
+            theta_usd=sum(r.greeks.net.theta for r in priced),
+            coverage=held_vega / condor_vega if condor_vega > 0 else None,
+        )
+
+
+@dataclass(frozen=True)
+class Details:
+    """One position's details: its evaluation and the payoff picture (PNG bytes, None when it
+    could not be drawn; the text never depends on it)."""
+
+    result: CheckResult
+    picture: bytes | None
+
 
 @dataclass(frozen=True)
 class UserSettings:
@@ -584,6 +631,17 @@ class Services:
 
     async def roll_verdict(self, user: UserRef, position_id: int) -> CheckResult:
         return await self.check(user, position_id)
+
+    async def details(self, user: UserRef, position_id: int, *, picture: bool = True
+                      ) -> Details:
+        """`/check <id>` and the "#N details" button: one position's evaluation and, unless
+        `picture` is False (a refresh edits the text only), its payoff picture with the held
+        VIX layers overlaid."""
+        result = await self.check(user, position_id)
+        png = None
+        if picture and result.positions:
+            png = await self.payoff_chart(user, result.positions[0])
+        return Details(result, png)
 
     # --- charts (PNG bytes; None when no chart can be drawn — the text reply stands alone) ----
 

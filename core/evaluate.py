@@ -1469,8 +1469,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
                           book_rec if member else rec, proposal,
                           why_not, ev_reason, regime_reasons, sessions, wpr, ctx, p,
                           alternative)
-    if member and outcome is RollOutcome.HEDGE_FIRST:  # §6b: the purchase is the book's
-        reason = reason.replace("hedge first: ", "hedge first (one VIX hedge for the book): ", 1)
+    if member and outcome is RollOutcome.HEDGE_FIRST:  # §6b: the failing layers are the book's
+        reason = reason.replace("the VIX calls you hold fail", "the book's VIX calls fail", 1)
     provisional = outcome is RollOutcome.CLEARED and ctx.phase is not cal.SessionPhase.REGULAR
     if provisional:
         reason += " Provisional: confirm after the open."

@@ -135,7 +135,7 @@ def test_worked_example_hedge_first_then_cleared(worked, worked_ev, hist):
     assert rec is not None and rec.expiry == date(2026, 11, 25) and rec.strikes[0] == 19.0
     assert rec.qty == 1 and 35.0 <= rec.est_cost <= 50.0
     assert rec.future == 16.6 and rec.future_source == "quoted"
-    assert "hedge first (one VIX hedge for the book): buy 1 VIX 2026-11-25 19" in worked.roll.reason
+    assert worked.roll.reason.startswith("Hedge first: buy 1 VIX 2026-11-25 19")
     layer = HedgeLayer(HedgeKind(rec.type), rec.expiry, rec.qty, rec.unit_cost,
                        strike=rec.strikes[0],
                        strike2=rec.strikes[1] if len(rec.strikes) > 1 else None)

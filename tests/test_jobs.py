@@ -277,7 +277,7 @@ async def test_report_round_one_evaluation_then_one_message_each(make_database_u
     assert counting.calls == [3]  # three users' positions in ONE evaluate call
     assert sched.bot.chats() == [1, 2, 3] and result.sent == 3
     text = sched.bot.sent[0][1]
-    assert "ALVH report" in text and "7200/7250/7700/7750" in text
+    assert "ALVH report" in text and "<b>#1</b> 7250/7700 ·" in text  # the short strikes
     assert [r.delivery_status for r in store.reports(1)] == ["sent"]
 
 
@@ -394,8 +394,8 @@ async def test_market_outage_still_delivers_with_the_data_flagged(make_database_
     result = await sched.report_round(MORNING)
     assert result.sent == 1
     text = sched.bot.sent[0][1]
-    assert "SPX is missing" in text and "MARKET_DATA_UNAVAILABLE" in text
-    assert "EDR at the last closes" in text  # the history still came (it is fetched apart)
+    assert "SPX is missing" in text and "<b>No market data</b>" in text
+    assert "EDR at the last closes" not in text  # the history is behind /market (issue 14)
     # with good data seen once, the fallback is the last good snapshot, flagged, and the
     # engine names the quotes that are too old by the next session
     sched2, _, _ = make(make_database_url, sample, users=(5,), db="two")
@@ -404,7 +404,7 @@ async def test_market_outage_still_delivers_with_the_data_flagged(make_database_
     sched2.services.clock = lambda: ny(2026, 7, 9, 10, 15)
     assert (await sched2.report_round(ny(2026, 7, 9, 8, 50))).sent == 1
     text = sched2.bot.sent[0][1]
-    assert "MARKET_DATA_FALLBACK" in text
+    assert "<b>Stale data</b>" in text  # the MARKET_DATA_FALLBACK flag, in words
     assert "SPX quote from 2026-07-08 16:00 ET is 1095 min old" in text  # 16:00 → 10:15 + 1 d
 
 
@@ -738,9 +738,10 @@ async def test_the_report_names_its_session_and_says_when_its_data_are_stale(
     sched, _, _ = make(make_database_url, sample, users=(1,))
     await sched.report_round(ny(2026, 7, 9, 8, 46))  # Thu 9 July, the sample's data of the 8th
     text = sched.bot.sent[0][1]
-    head = text.split("\n")[:3]
+    head = text.split("\n")[:1]
     assert head[0] == "<b>ALVH report</b> before the open of Thu 2026-07-09 (offline sample)"
-    assert "the close" not in head[1] and head[1].startswith("Evaluated ")
+    assert text.split("\n")[2].startswith("<b>#1</b> ")  # the positions first, then the market line
+    assert "as of the close 2026-07-08 16:15 ET" in text  # the data time, of the 8th's close
     assert "Stale data" not in text
     # an outage: the last good quotes are used, and the header says they are stale, with times
     sched.services.provider.fail = True

@@ -243,9 +243,10 @@ def test_html_in_label_is_escaped():
     assert "&lt;b&gt;evil&lt;/b&gt; &amp; &lt;script&gt;" in html
     assert "<script>" not in html
     assert_telegram_html(html)
-    html = render("check", result=check_result([p]), single=False)
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert_telegram_html(html)
+    for kind in ("check", "check_detail", "report"):
+        html = render(kind, result=check_result([p]))
+        assert "<script>" not in html and "&lt;b&gt;evil&lt;/b&gt; &amp;" in html, kind
+        assert_telegram_html(html)
 
 
 # --- every reply kind renders valid Telegram HTML with units, times and the disclaimer ---
@@ -253,11 +254,11 @@ def test_html_in_label_is_escaped():
 
 def test_check_shows_edr_state_hedge_and_roll_in_plain_words():
     p = example_position()
-    html = render("check", result=check_result([p]), single=True)
+    html = render("check_detail", result=check_result([p]))
     assert_telegram_html(html)
-    assert "EDR 0.98 %" in html and "48.80 pts" in html and "BREACHED" in html  # pts: 2 dp
+    assert "<b>EDR</b> 0.98 %" in html and "48.80 pts" in html and "BREACHED" in html  # pts: 2 dp
     assert "Buy 1 VIX 2026-07-29 19C (~$40); coverage 40 %, stress offset 20 %" in html
-    assert "hedge first" in html and "(R9)" in html
+    assert "hedge first" in html and "Roll: buy 1 VIX 2026-07-29 19C" in html
     assert "as of the close 2026-07-08 16:15 ET" in html  # the data time
     assert R.DISCLAIMER in html
 
@@ -266,7 +267,7 @@ def test_check_cleared_shows_the_proposal_and_provisional_note():
     p = example_position()
     rec = position_record(p, outcome=RollOutcome.CLEARED, with_proposal=True,
                           status=SecondEngineStatus.STABILISED)
-    html = render("check", result=check_result([p], [rec]), single=True)
+    html = render("check_detail", result=check_result([p], [rec]))
     assert_telegram_html(html)
     assert "2026-07-17 4780/4805/5195/5220" in html
     assert "net +0.10 pts (credit)" in html
@@ -280,7 +281,7 @@ def test_check_unevaluable_position_names_the_problem():
                           greeks=None, bands=None, second_engine=None, pnl=None,
                           outcome=RollOutcome.INSUFFICIENT_DATA,
                           problems=("VIX quote is missing",))
-    html = render("check", result=check_result([p], [rec]), single=True)
+    html = render("check_detail", result=check_result([p], [rec]))
     assert_telegram_html(html)
     assert "Could not evaluate: VIX quote is missing" in html
 
@@ -288,8 +289,7 @@ def test_check_unevaluable_position_names_the_problem():
 @pytest.mark.parametrize("status", list(SecondEngineStatus))
 def test_every_second_engine_status_renders(status):
     p = example_position()
-    html = render("check", result=check_result([p], [position_record(p, status=status)]),
-                  single=True)
+    html = render("check_detail", result=check_result([p], [position_record(p, status=status)]))
     assert_telegram_html(html)
     assert "Hedge:" in html
 
@@ -301,8 +301,8 @@ def test_under_budget_with_nothing_left_to_buy_never_says_buy_zero():
     se = dataclasses.replace(rec.second_engine,
                              recommendation=recommendation(qty=0, est_cost=0.0),
                              coverage_held=0.13)
-    html = render("check", result=check_result([p], [dataclasses.replace(rec, second_engine=se)]),
-                  single=True)
+    html = render("check_detail",
+                  result=check_result([p], [dataclasses.replace(rec, second_engine=se)]))
     assert_telegram_html(html)
     assert "Buy 0" not in html
     assert "nothing more to buy" in html
@@ -439,16 +439,16 @@ def test_split_property_parts_fit_and_balance(blocks, limit):
 
 @pytest.mark.parametrize("outcome", [RollOutcome.NO_VIABLE_ROLL, RollOutcome.EXIT_LOSS_LIMIT,
                                      RollOutcome.TAKE_PROFIT, RollOutcome.SETTLE_OR_CLOSE])
-@pytest.mark.parametrize("template", ["check", "roll"])
+@pytest.mark.parametrize("template", ["check", "check_detail", "roll", "report"])
 def test_a_close_verdict_never_comes_with_buy_vix_calls(outcome, template):
     # "Buy 1 VIX … 19C" beside "close instead" contradicts itself: the hedge line defers to it
     p = example_position()
     rec = position_record(p, outcome=outcome, status=SecondEngineStatus.RECOMMEND)
-    kwargs = {"single": True} if template == "check" else {}
+    kwargs = {}
     html = render(template, result=check_result([p], [rec]), **kwargs)
     assert_telegram_html(html)
-    assert "Buy 1 VIX" not in html
-    if template == "check":
+    assert "Buy 1 VIX" not in html and "Hedge #1: <b>buy" not in html
+    if template == "check_detail":
         assert "none to buy" in html and "close this condor" in html
         # nor a warning about bands "after this purchase" that is not advised
         rec2 = dataclasses.replace(rec, second_engine=dataclasses.replace(
@@ -461,5 +461,5 @@ def test_a_close_verdict_never_comes_with_buy_vix_calls(outcome, template):
 def test_hedge_first_still_says_buy():
     p = example_position()
     rec = position_record(p, outcome=RollOutcome.HEDGE_FIRST, status=SecondEngineStatus.RECOMMEND)
-    html = render("check", result=check_result([p], [rec]), single=True)
+    html = render("check_detail", result=check_result([p], [rec]))
     assert "Buy 1 VIX 2026-07-29 19C" in html and "none to buy" not in html

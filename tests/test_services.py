@@ -286,8 +286,10 @@ async def test_check_with_the_real_engine(make_database_url, offline):
         # EDR % = σ / √252 with σ = max(VIX, fresh VIX9D) (METHOD §2): VIX 16.90 > VIX9D 14.41
         assert m.edr_pct == pytest.approx(m.vix.value / 252 ** 0.5, rel=1e-6)
         assert rec.roll.outcome is not None and rec.edr is not None
-        html = render("check", result=result, single=True)
-        assert "EDR 1.06 %" in html and "Roll:" in html and "Hedge:" in html
+        html = render("check", result=result)
+        assert "EDR 1.06 % <b>BREACHED</b>" in html and f"<b>#{pid}</b> 7050/7900 ·" in html
+        details = render("check_detail", result=result)
+        assert "<b>EDR</b> 1.06 %" in details and "Roll:" in details and "Hedge:" in details
     finally:
         store.close()
 

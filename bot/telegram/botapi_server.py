@@ -274,6 +274,7 @@ class _State:
         self.callback_queries: dict[str, dict] = {}  # id -> {answered, text, show_alert}
         self.commands: list[dict] = []
         self.files: dict[str, bytes] = {}
+        self.file_names: dict[str, str] = {}  # file_id -> the upload's file name
         self.forbidden: dict[int, str] = {}
         self.retry_after: list[tuple[int | None, int]] = []  # (chat_id or None=any, seconds)
         self.last_activity = time.monotonic()
@@ -962,6 +963,8 @@ class LocalBotAPI:
             if isinstance(upload, dict):
                 file_id = f"local-file-{next(self._state.file_ids)}"
                 self._state.files[file_id] = upload["content"]
+                if upload.get("filename"):
+                    self._state.file_names[file_id] = upload["filename"]
                 size, filename = len(upload["content"]), upload["filename"]
             else:  # re-sending by file_id or URL
                 file_id, size, filename = str(upload), None, None
@@ -988,6 +991,11 @@ class LocalBotAPI:
     def file_content(self, file_id: str) -> bytes:
         with self._state.cond:
             return self._state.files[file_id]
+
+    def file_name(self, file_id: str) -> str | None:
+        """The name the bot gave an upload (e.g. `check-1.png`), None if it gave none."""
+        with self._state.cond:
+            return self._state.file_names.get(file_id)
 
 
 def _fetched_through(application: Any) -> int | None:

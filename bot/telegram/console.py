@@ -12,6 +12,9 @@ Input lines:
 - `cb:<data>` (not a number) presses a button carrying that raw callback data on that message,
   which is how you can see that a tampered button is refused;
 - end of input (Ctrl-D, or the end of a pipe) stops the bot cleanly.
+
+Pictures the bot sends (payoff, roll, EDR history) are written as PNG files to
+`<data folder>/pictures/` (bot/paths.py) and printed as `[picture <path>] <caption>`.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from bot.config import ConfigError, Settings
+from bot.paths import data_dir
 from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI, buttons_of, html_to_text, settle
 
 CONSOLE_USER_ID = 1  # the private chat id equals the user id
 DEFAULT_DATABASE_URL = "sqlite:///console.db"  # relative: in the data folder (bot/paths.py)
 IDLE_QUIET_S = 0.3  # no bot activity for this long after a message: its replies are complete
 REPLY_TIMEOUT_S = 60.0  # overall wait for one message's replies
+PICTURES_FOLDER = "pictures"  # in the data folder: the PNG files of the pictures the bot sends
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +54,17 @@ def database_url(database: str | None) -> str:
     return f"sqlite:///{path}"
 
 
-def format_message(message: dict, first_button: int) -> tuple[str, list[tuple[int, dict]]]:
-    """A bot message as terminal text, and its buttons numbered from `first_button`."""
+def format_message(message: dict, first_button: int, picture: Path | None = None
+                   ) -> tuple[str, list[tuple[int, dict]]]:
+    """A bot message as terminal text, and its buttons numbered from `first_button`. A photo
+    shows as the path of the file it was written to (`picture`), if any."""
     html = message.get("html")
     if html is not None:
         body = html_to_text(html)
     else:
         body = message.get("text") or message.get("caption") or ""
     if "photo" in message:
-        body = f"[picture] {body}".rstrip()
+        body = (f"[picture {picture}] {body}" if picture else f"[picture] {body}").rstrip()
     if "document" in message:
         doc = message["document"]
         size = doc.get("file_size")
@@ -66,6 +75,18 @@ def format_message(message: dict, first_button: int) -> tuple[str, list[tuple[in
     if numbered:
         body += "\n" + "  ".join(f"[{n}] {b.get('text', '')}" for n, b in numbered)
     return body, numbered
+
+
+def picture_path(folder: Path, name: str | None, now: datetime) -> Path:
+    """Where a picture goes: `<folder>/<name's stem>-<UTC time>.png` (`check-1-20260708-201500
+    .png`), with `-2`, `-3`, … when two pictures of one name come within the same second."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name or "picture").stem).strip("-") or "picture"
+    base = f"{stem}-{now.astimezone(UTC):%Y%m%d-%H%M%S}"
+    path, n = folder / f"{base}.png", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{base}-{n}.png"
+    return path
 
 
 class LineReader:
@@ -102,8 +123,10 @@ class Console:
         user_id: int = CONSOLE_USER_ID,
         quiet_s: float = IDLE_QUIET_S,
         reply_timeout_s: float = REPLY_TIMEOUT_S,
+        pictures_dir: Path | None = None,
     ):
         self.user_id = user_id
+        self._pictures_dir = pictures_dir
         self.quiet_s = quiet_s
         self.reply_timeout_s = reply_timeout_s
         self.api = LocalBotAPI()
@@ -118,6 +141,7 @@ class Console:
         self._button_message: dict[int, int] = {}  # button number -> its message id
         self.buttons_message_id: int | None = None
         self.last_message_id: int | None = None
+        self._pending_query: str | None = None  # the button press whose answer to print
         self.application = None
 
     def sample_note(self) -> str:
@@ -154,22 +178,57 @@ class Console:
             if message_id is None or not data:
                 print("(no reply yet to press a button on)", file=out)
                 return False
-        self.api.inject_callback(self.user_id, None, message_id, data)
+        self._pending_query = self.api.inject_callback(self.user_id, None, message_id, data)
         return True
 
+    @property
+    def pictures_dir(self) -> Path:
+        """Where the console writes the pictures the bot sends: `<data folder>/pictures`."""
+        if self._pictures_dir is None:
+            self._pictures_dir = data_dir() / PICTURES_FOLDER
+        return self._pictures_dir
+
+    def save_picture(self, message: dict) -> Path | None:
+        """Write a photo the bot sent to a PNG file; its path, or None for no photo."""
+        if not message.get("photo"):
+            return None
+        file_id = message["photo"][-1]["file_id"]
+        try:
+            content = self.api.file_content(file_id)
+        except KeyError:  # sent by file id or URL: there are no bytes to write
+            return None
+        self.pictures_dir.mkdir(parents=True, exist_ok=True)
+        path = picture_path(self.pictures_dir, self.api.file_name(file_id), datetime.now(UTC))
+        path.write_bytes(content)
+        try:  # shorter to read, and still openable, from where the console runs
+            return path.relative_to(Path.cwd())
+        except ValueError:
+            return path
+
+    def _toast(self) -> str | None:
+        """The text the bot answered the last button press with (a toast in Telegram)."""
+        query, self._pending_query = self._pending_query, None
+        if query is None:
+            return None
+        return self.api.callback_answer(query).get("text") or None
+
     def _print_replies(self, out: TextIO) -> None:
+        toast = self._toast()
+        if toast:
+            print(f"(toast) {toast}\n", file=out)
         replies = self.api.drain(self.user_id)
         new_buttons: list[tuple[int, dict]] = []
         button_message: dict[int, int] = {}
         for message in replies:
-            text, numbered = format_message(message, len(new_buttons) + 1)
+            text, numbered = format_message(message, len(new_buttons) + 1,
+                                            self.save_picture(message))
             for n, _ in numbered:
                 button_message[n] = message["message_id"]
             new_buttons.extend(numbered)
             self.last_message_id = message["message_id"]
             print(text, file=out)
             print(file=out)
-        if not replies:
+        if not replies and not toast:
             print("(no reply)\n", file=out)
         if new_buttons:
             self.buttons = new_buttons

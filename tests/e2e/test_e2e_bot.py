@@ -300,13 +300,14 @@ async def test_check_shows_edr_state_hedge_and_roll(engine, bot, ann):
     bold = {entity_text(r, e) for r in replies for e in r.get("entities", [])
             if e["type"] == "bold"}
     assert bold & states, bold
-    assert "Hedge:" in answer and "Roll:" in answer
+    assert answer.startswith("#1 7050/7900 ×2 · 44 DTE")  # the summary line first
     assert "2026-07-08" in answer  # the data time
     assert any(c.params.get("action") == "typing" for c in bot_calls(ann, "sendChatAction"))
     keyboard = replies[-1]
-    (detail,) = await ann.press_text(keyboard, "details")
-    assert "#1" in detail["text"] and FRIENDLY_ERROR not in detail["text"]
-    (roll,) = await ann.press_text(keyboard, "roll")
+    detail = await ann.press_text(keyboard, "#1 details")
+    assert "#1" in detail[0]["text"] and FRIENDLY_ERROR not in texts(detail)
+    assert "Hedge:" in detail[0]["text"] and "Roll:" in detail[0]["text"]
+    (roll,) = await ann.press_text(detail[0], "Roll")
     assert "Roll:" in roll["text"] or "roll" in roll["text"].lower()
     assert FRIENDLY_ERROR not in roll["text"]
 

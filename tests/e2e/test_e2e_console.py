@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,42 @@ async def test_console_session_from_lines(make_database_url):
     assert "SPXW" in after_cb2 and "[1] " in after_cb2  # the expiry buttons, renumbered
     assert "(no button 99;" in text
     assert "nothing was saved" in text.lower()
+
+
+async def test_console_writes_pictures_to_png_files_in_the_data_folder(
+        make_database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings(database_url=make_database_url("console"), market_data_provider="offline")
+    stdin = io.StringIO(
+        "/add SPXW 2026-08-21 6950/7000/7850/7900 x1 @22.50\n"
+        "/check 1\n"
+        "cb:1\n"  # [1] ↻ Refresh on the details: the sample has not moved
+    )
+    out = io.StringIO()
+    assert await Console(settings, quiet_s=0.1).run(stdin, out) == 0
+    text = out.getvalue()
+    assert "[picture]" not in text
+    (line,) = [t for t in text.splitlines() if t.startswith("[picture ")]
+    path = Path(line.removeprefix("[picture ").split("]", 1)[0])
+    assert path.parent == (tmp_path / "data" / "pictures").resolve()
+    assert re.fullmatch(r"check-1-\d{8}-\d{6}\.png", path.name), path.name
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert line.endswith("no VIX hedge held.")  # the caption follows the path
+    assert "(toast) Up to date" in text.split("> cb:1", 1)[1]
+
+
+def test_picture_paths_never_overwrite(tmp_path):
+    from datetime import UTC, datetime
+
+    from bot.telegram.console import picture_path
+
+    now = datetime(2026, 7, 8, 20, 15, 1, tzinfo=UTC)
+    first = picture_path(tmp_path, "check-1.png", now)
+    assert first.name == "check-1-20260708-201501.png"
+    first.write_bytes(b"x")
+    assert picture_path(tmp_path, "check-1.png", now).name == "check-1-20260708-201501-2.png"
+    assert picture_path(tmp_path, "../../etc/x y.png", now).name == "x-y-20260708-201501.png"
+    assert picture_path(tmp_path, None, now).name == "picture-20260708-201501.png"
 
 
 def test_alvh_console_pipe_exits_cleanly(tmp_path):

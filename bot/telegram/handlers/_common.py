@@ -9,6 +9,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.parsing import ParseError, split_command
@@ -19,6 +20,7 @@ from bot.store.errors import Conflict, NotFound, ValidationError
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+NOT_MODIFIED = "message is not modified"  # Telegram's answer to an edit that changes nothing
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[Any]]
 
@@ -55,6 +57,28 @@ async def reply(update: Update, html: str, markup: InlineKeyboardMarkup | None =
         await message.reply_text(part, parse_mode=ParseMode.HTML,
                                  reply_markup=markup if last else None,
                                  link_preview_options=NO_PREVIEW)
+
+
+async def edit_or_reply(update: Update, html: str,
+                        markup: InlineKeyboardMarkup | None = None) -> bool:
+    """Replace the text of the message whose button was pressed with `html` (a refresh), or
+    reply anew when that cannot be done: no such message (a photo, say), or `html` needs more
+    than one message. An edit that changes nothing ("message is not modified") is not an
+    error: the message already shows the latest numbers. False then, else True."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    parts = split_message(html)
+    if message is None or len(parts) != 1 or getattr(message, "text", None) is None:
+        await reply(update, html, markup)
+        return True
+    try:
+        await query.edit_message_text(parts[0], parse_mode=ParseMode.HTML, reply_markup=markup,
+                                      link_preview_options=NO_PREVIEW)
+    except BadRequest as exc:
+        if NOT_MODIFIED not in exc.message.lower():
+            raise
+        return False
+    return True
 
 
 async def reply_error(update: Update, message: str, usage: str = "") -> None:

@@ -28,7 +28,8 @@ async def roll(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, render("roll", result=result))
         png = await svc.roll_chart(user, result)
         await send_chart(update, png, f"Roll of #{cmd.position_id}: the condor now and the "
-                         "proposed one, P&L of the whole campaign at each expiry and today.")
+                         "proposed one, P&L of the whole campaign at each expiry and today.",
+                         f"roll-{cmd.position_id}")
         return
     old, new = await svc.record_roll(user, cmd)
     await reply(update, render("roll_done", old=old, new=new, net=cmd.net))

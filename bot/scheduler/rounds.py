@@ -215,9 +215,16 @@ class Scheduler:
                                      params, asof)
         views: dict[int, Any] = {}
         start = 0
+        # a lazy window per user: records are built when that user's message is rendered
+        window = getattr(ev.positions, "view", None)
         for b in members:
             n = len(b.positions)
-            records = ev.positions[start:start + n] if n else []
+            if not n:
+                records = []
+            elif window is not None:
+                records = window(start, start + n)
+            else:
+                records = ev.positions[start:start + n]
             start += n
             views[b.settings.tg_user_id] = dataclasses.replace(ev, positions=records)
         return ev.market, views

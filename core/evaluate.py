@@ -927,6 +927,9 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     index = _chain_index(ctx.chain) if index is None and ctx.chain else (index or {})
     exp64 = np.asarray(expiries, dtype="datetime64[D]")
     scale = np.where(roots == "XSP", XSP_SCALE, 1.0)
+    # one integer per (root, expiry): rows are grouped with numpy, not by comparing tuples
+    root_names, root_code = np.unique(np.asarray(roots, dtype=str), return_inverse=True)
+    group_code = exp64.astype(np.int64) * len(root_names) + root_code.ravel()
 
     def price(rows: np.ndarray, strikes: np.ndarray):
         rows = np.asarray(rows)
@@ -936,9 +939,11 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
         if not index:
             return prices, deltas, vega, theta, iv
         quoted = np.full(strikes.shape, np.nan)
-        pairs = list(zip(roots[rows].tolist(), exp64[rows].astype(object).tolist(), strict=True))
-        for root, e in set(pairs):  # a few (root, expiry) groups, not rows
-            grp = np.array([x == (root, e) for x in pairs])
+        codes, inverse = np.unique(group_code[rows], return_inverse=True)
+        for g, code in enumerate(codes.tolist()):  # a few (root, expiry) groups, not rows
+            root = str(root_names[code % len(root_names)])
+            e = np.datetime64(code // len(root_names), "D").astype(object)
+            grp = inverse.ravel() == g
             for j in range(4):
                 line = index.get((root, e, LEG_CP[j]))
                 if line is None:

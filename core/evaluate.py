@@ -27,6 +27,7 @@ import pandas as pd
 
 from core import calendar as cal
 from core import pricing
+from core.columns import book_from_columns, position_columns
 from core.condor import (
     LEG_CP,
     LEG_IS_CALL,
@@ -562,14 +563,27 @@ def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
     ctx = evaluate_market(market, history, events, params, asof)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []
-    for i, pos in enumerate(positions):
-        probs = position_problems(pos, asof)
-        if probs or not ctx.ok:
-            out[i] = _r0_record(pos, probs + list(ctx.problems), ctx)
-        else:
-            valid.append(i)
-    build_book = (_evaluate_book([positions[i] for i in valid], ctx, params) if valid
-                  else None)
+    book = None
+    if ctx.ok:
+        # positions that certainly have no problem are screened as columns; only the others
+        # are checked (and their problems worded) one by one
+        cols = position_columns(positions, _et_date(asof))
+        ok = cols.clean.copy()
+        for i in np.flatnonzero(~ok).tolist():
+            probs = position_problems(positions[i], asof)
+            if probs:
+                out[i] = _r0_record(positions[i], probs + list(ctx.problems), ctx)
+            else:
+                ok[i] = True
+        rows = np.flatnonzero(ok)
+        valid = rows.tolist()
+        if valid and cols.plain[rows].all():
+            book = book_from_columns(positions, cols, rows)
+    else:
+        for i, pos in enumerate(positions):
+            out[i] = _r0_record(pos, position_problems(pos, asof) + list(ctx.problems), ctx)
+    build_book = (_evaluate_book([positions[i] for i in valid], ctx, params, book=book)
+                  if valid else None)
     book_index = {i: j for j, i in enumerate(valid)}
 
     def build(i: int) -> PositionRecord:
@@ -659,13 +673,16 @@ def _price_fn(ctx: MarketContext, params: Params):
     return price
 
 
-def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params):
+def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params,
+                   book: Book | None = None):
     """The vectorised pass; returns `build(j) -> PositionRecord` for the j-th valid position
-    (records are built on demand from list views of the arrays)."""
+    (records are built on demand from list views of the arrays). `book`: `ps` as a Book
+    already (built from columns), else built here."""
     p = params
     asof = ctx.asof
     today = _et_date(asof)
-    book = Book.from_positions(ps, p)
+    if book is None:
+        book = Book.from_positions(ps, p)
     n = book.n
     S, V = ctx.spx, ctx.vix
     settle_ep = cal.settlement_epochs(book.expiry, book.am)

@@ -874,36 +874,45 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params,
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
-    wl = np.asarray(wlevel, dtype=object).tolist()
-    l2_by_owner: dict[int, list[int]] = {}
-    if held.size:
-        for li in np.flatnonzero(held.is_l2()).tolist():
-            l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
-    review_dates = [] if table is None else [
-        cal.previous_session(cal.previous_session(d)) for d in table.dates]
-    # Python lists index far faster than numpy scalars: convert once, then build the records
-    bk, cal_, bx_, sz, fl = (_lists(book), _lists(ca), _lists(bx), _lists(sizing), _lists(flags))
-    cf = _lists(conf)
-    cf.votes = {k: (None if v is None else v.tolist()) for k, v in conf.votes.items()}
-    cf.votes_of = lambda i: {k: (None if v is None else v[i]) for k, v in cf.votes.items()}
-    fl.names = flags.names
-    ps_l = [_lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
+    # Python lists index far faster than numpy scalars: the arrays are converted once, on the
+    # first record read (a pass read for a few positions, or never, does not pay for all)
+    converted: list[SimpleNamespace] = []
+
+    def lists() -> SimpleNamespace:
+        if converted:
+            return converted[0]
+        v = SimpleNamespace(wl=np.asarray(wlevel, dtype=object).tolist())
+        v.l2_by_owner = {}
+        if held.size:
+            for li in np.flatnonzero(held.is_l2()).tolist():
+                v.l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
+        v.review_dates = [] if table is None else [
+            cal.previous_session(cal.previous_session(d)) for d in table.dates]
+        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book), _lists(ca), _lists(bx),
+                                              _lists(sizing), _lists(flags))
+        cf = v.conf = _lists(conf)
+        cf.votes = {k: (None if x is None else x.tolist()) for k, x in conf.votes.items()}
+        cf.votes_of = lambda i: {k: (None if x is None else x[i]) for k, x in cf.votes.items()}
+        v.fl.names = flags.names
+        (v.edr_h, v.sessions, v.wpr, v.put_side, v.dte_now, v.delta_held, v.theta_held,
+         v.vega_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
+            _lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
                                     theta_held, vega_held, b2, model_f_pos, tested, loss_c,
                                     n_w, edr_w)]
-    edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
-        model_f_pos, tested, loss_c, n_w, edr_w = ps_l
-    book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
+        converted.append(v)
+        return v
 
     def build(i: int) -> PositionRecord:
+        v = lists()
         return _position_record(
-            i, book, ca, bx, conf, fl, sizing, table, hv, held, ctx, p,
-            edr_h=edr_h, sessions=sessions, wpr=wpr, wlevel=wl, put_side=put_side,
+            i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,
+            edr_h=v.edr_h, sessions=v.sessions, wpr=v.wpr, wlevel=v.wl, put_side=v.put_side,
             outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
-            dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
-            b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
-            l2_by_owner=l2_by_owner, review_dates=review_dates, n_w=n_w, edr_w=edr_w,
-            alternative=alternatives.get(i),
+            dte_now=v.dte_now, delta_held=v.delta_held, theta_held=v.theta_held,
+            vega_held=v.vega_held, b2=v.b2, model_f=v.model_f_pos, tested=v.tested,
+            loss_c=v.loss_c, l2_by_owner=v.l2_by_owner, review_dates=v.review_dates,
+            n_w=v.n_w, edr_w=v.edr_w, alternative=alternatives.get(i),
         )
 
     return build

@@ -75,6 +75,7 @@ from core.hedge import (
     value_held,
     vix_table,
 )
+from core.memo import IdentityCache, frozen
 from core.models import Event, HedgeKind, MarketSnapshot, Position
 from core.params import DEFAULT_PARAMS, Params
 from core.records import (
@@ -442,7 +443,9 @@ def evaluate_market(
             breadth_bullish=bull,
         )
 
-    ev = None if events is None else tuple(sorted(events, key=lambda e: e.when))
+    # one sorted tuple per calendar object: the event caches downstream key on it
+    ev = None if events is None else _SORTED_EVENTS.get(
+        events, (), lambda: tuple(sorted(events, key=lambda e: e.when)))
     upcoming = () if ev is None else tuple(e for e in ev if e.when > asof)[: p.market_next_events]
     high = set(p.high_impact_events)
     record = MarketRecord(
@@ -470,12 +473,7 @@ def evaluate_market(
         term_structure=ts_ratio,
         problems=tuple(problems),
     )
-    chain = dict(market.chain) if market.chain else {}
-    vix_asks = {
-        (k[1], float(k[2])): float(v.ask)
-        for k, v in chain.items()
-        if k[0] in ("VIX", "VIXW") and k[3] == "C" and v is not None
-    }
+    chain, vix_asks = _chain_parts(market.chain)
     return MarketContext(
         record=record, ok=ok, problems=tuple(problems), asof=asof, phase=phase, label=label,
         spx=spx or float("nan"), vix=vix or float("nan"), vix9d=vix9d, vix3m=vix3m, vvix=vvix,
@@ -485,6 +483,25 @@ def evaluate_market(
         flags=tuple(dict.fromkeys(flags)), quote_times=times, events=ev, chain=chain,
         vix_asks=vix_asks,
     )
+
+
+_SORTED_EVENTS = IdentityCache()
+
+# (copy of the chain, VIX call asks by (expiry, strike)) per snapshot chain: a snapshot is
+# shared by every /check until it is refreshed, and the offline chain has thousands of lines
+_CHAIN_PARTS = IdentityCache()
+
+
+def _chain_parts(chain) -> tuple[dict, dict]:
+    if not chain:
+        return {}, {}
+
+    def compute() -> tuple[dict, dict]:
+        asks = {(k[1], float(k[2])): float(v.ask) for k, v in chain.items()
+                if k[0] in ("VIX", "VIXW") and k[3] == "C" and v is not None}
+        return dict(chain), asks
+
+    return _CHAIN_PARTS.get(chain, (), compute)
 
 
 # --- position validation ------------------------------------------------------------------------
@@ -596,11 +613,20 @@ def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
 # --- the vectorised pass ------------------------------------------------------------------------
 
 
+# per events list and high-impact kinds (they change only when the calendar is refreshed)
+_HIGH_IMPACT = IdentityCache()
+
+
 def _high_impact_times(events: Sequence[Event] | None, params: Params) -> tuple[np.ndarray, list]:
     if not events:
         return np.zeros(0), []
-    hi = [e for e in events if e.kind.value in params.high_impact_events]
-    return np.array([e.when.timestamp() for e in hi], dtype=float), hi
+
+    def compute() -> tuple[np.ndarray, list]:
+        hi = [e for e in events if e.kind.value in params.high_impact_events]
+        return frozen(np.array([e.when.timestamp() for e in hi], dtype=float))[0], hi
+
+    t_ev, hi = _HIGH_IMPACT.get(events, (params.high_impact_events,), compute)
+    return t_ev, list(hi)
 
 
 def _event_block(ctx: MarketContext, params: Params) -> tuple[bool, str]:
@@ -931,8 +957,16 @@ class _SearchExtra:
     program: np.ndarray  # (m,) object
 
 
+_CHAIN_INDEX = IdentityCache()
+
+
 def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
-    """(root, expiry, "P"/"C") → (sorted strikes, their IVs), usable lines only."""
+    """(root, expiry, "P"/"C") → (sorted strikes, their IVs), usable lines only; kept per chain
+    (the evaluation's chain is one object per snapshot, `_chain_parts`)."""
+    return _CHAIN_INDEX.get(chain, (), lambda: _build_chain_index(chain))
+
+
+def _build_chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
     groups: dict[tuple[str, date, str], list[tuple[float, float]]] = {}
     for (root, exp, k, cp), q in chain.items():
         if q is not None and math.isfinite(q.iv) and q.iv > 0:
@@ -940,7 +974,7 @@ def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndar
     out = {}
     for key, lines in groups.items():
         arr = np.array(sorted(lines))
-        out[key] = (arr[:, 0], arr[:, 1])
+        out[key] = frozen(arr[:, 0], arr[:, 1])
     return out
 
 

@@ -583,6 +583,16 @@ class LazyRecords(Sequence):
         self.materialise()
         return iter(self._items[self._start:self._stop])
 
+    def transient(self, i: int) -> PositionRecord:
+        """Record i, built if it was not yet but not kept: a writer that streams every record
+        once (`alvh evaluate --json` on 100,000 positions) holds one chunk, not all of them."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("record index out of range")
+        k = self._start + (i if i >= 0 else n + i)
+        item = self._items[k]
+        return self._build(k) if item is None else item
+
     def materialise(self) -> None:
         """Build every record not built yet. The cyclic GC is paused meanwhile: the records are
         acyclic, and collections triggered by ~20 allocations per position over a growing heap

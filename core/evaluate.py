@@ -907,6 +907,16 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params,
     def lists() -> SimpleNamespace:
         if converted:
             return converted[0]
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of floats, no cycles: collections would cost more than this
+        try:
+            converted.append(convert())
+        finally:
+            if was_enabled:
+                gc.enable()
+        return converted[0]
+
+    def convert() -> SimpleNamespace:
         v = SimpleNamespace(wl=np.asarray(wlevel, dtype=object).tolist())
         v.l2_by_owner = {}
         if held.size:
@@ -925,7 +935,6 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params,
             _lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
                                     theta_held, vega_held, b2, model_f_pos, tested, loss_c,
                                     n_w, edr_w)]
-        converted.append(v)
         return v
 
     def build(i: int) -> PositionRecord:

@@ -21,6 +21,10 @@ market.json:
 
 A position entry that cannot be read is reported as R0 with every problem named; the others
 are still evaluated. A market file that cannot be read stops with every problem named.
+
+Kept whole: reading the files, the JSON out (whole or streamed, byte-identical either way) and
+the text out are the three halves of one round trip that `alvh evaluate` and its golden
+comparison test together; split, each part would import the others' formats.
 """
 
 from __future__ import annotations

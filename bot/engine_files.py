@@ -23,7 +23,7 @@ A position entry that cannot be read is reported as R0 with every problem named;
 are still evaluated. A market file that cannot be read stops with every problem named.
 
 Kept whole: reading the files, the JSON out (whole or streamed, byte-identical either way) and
-the text out are the three halves of one round trip that `alvh evaluate` and its golden
+the text out are the three parts of one round trip that `alvh evaluate` and its golden
 comparison test together; split, each part would import the others' formats.
 """
 

@@ -52,6 +52,20 @@ def cli_seconds(code: Path, positions: Path, runs: int) -> float:
     return best(once, runs)
 
 
+def cli_peak_rss(code: Path, positions: Path) -> float:
+    """Peak RSS (MiB) of one `evaluate --json` run, in a fresh child that reports its own."""
+    script = f"""
+import resource, subprocess, sys
+subprocess.run([sys.executable, "-m", "bot.cli", "evaluate", "--positions", {str(positions)!r},
+                "--market", {str(MARKET)!r}, "--json"], cwd={str(code)!r}, check=True,
+               stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                         text=True)
+    return float(out.stdout.strip())
+
+
 def in_process(code: Path, positions: Path, label: str) -> None:
     """Lazy pass, every record, to_dict, one position's record; run in a child per size."""
     script = f"""
@@ -124,8 +138,13 @@ def main() -> None:
         c1, c10k = cli_seconds(code, p1, args.runs), cli_seconds(code, p10k, args.runs)
         print(f"CLI evaluate --json: 1 position {c1:.2f} s, 10k {c10k:.2f} s; "
               f"10k minus 1 = {c10k - c1:.2f} s (target <= 0.1 s)")
+        print(f"CLI evaluate --json 10k: peak RSS {cli_peak_rss(code, p10k):.0f} MiB")
         if args.big:
-            in_process(code, positions_file(folder, 100_000), "evaluate 100k")
+            p100k = positions_file(folder, 100_000)
+            in_process(code, p100k, "evaluate 100k")
+            t100k = cli_seconds(code, p100k, 1)
+            print(f"CLI evaluate --json 100k: {t100k:.1f} s, peak RSS "
+                  f"{cli_peak_rss(code, p100k):.0f} MiB (target linear, <= 500 MiB)")
     gc.collect()
     print(f"peak RSS of this driver {peak_mib():.0f} MiB (children print their own)")
 

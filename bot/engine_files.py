@@ -24,9 +24,9 @@ market.json:
 A position entry that cannot be read is reported as R0 with every problem named; the others
 are still evaluated. A market file that cannot be read stops with every problem named.
 
-Kept whole: the file formats read here and the JSON and text written back are one command's
-input and output, documented together above; split, each half would describe a format whose
-other half lives elsewhere.
+Kept whole: reading the files, the JSON out (whole or streamed, byte-identical either way) and
+the text out are the three parts of one round trip that `alvh evaluate` and its golden
+comparison test together; split, each part would import the others' formats.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import gc
 import json
 import math
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -359,17 +360,52 @@ def evaluation_json(ev, unreadable=()) -> Any:
             "positions": [p.to_dict() for p in ev.positions],
             # §6b: the one hedge of the book (null when no position could be evaluated)
             "book_hedge": None if ev.book_hedge is None else ev.book_hedge.to_dict(),
-            "unreadable": to_jsonable([
-                {"position_id": pid, "label": label,
-                 "roll": {"outcome": "INSUFFICIENT_DATA", "rule": "R0",
-                          "reason": "Cannot read: " + "; ".join(probs) + "."},
-                 "problems": probs}
-                for pid, label, probs in unreadable
-            ]),
+            "unreadable": _unreadable_json(unreadable),
         }
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _unreadable_json(unreadable) -> Any:
+    return to_jsonable([
+        {"position_id": pid, "label": label,
+         "roll": {"outcome": "INSUFFICIENT_DATA", "rule": "R0",
+                  "reason": "Cannot read: " + "; ".join(probs) + "."},
+         "problems": probs}
+        for pid, label, probs in unreadable
+    ])
+
+
+def evaluation_json_chunks(ev, unreadable=(), chunk: int = 500) -> Iterator[bytes]:
+    """`json_bytes(evaluation_json(ev, unreadable))`, byte for byte, in pieces: the position
+    records are built, written and dropped `chunk` at a time, so memory holds one chunk of
+    records and text, not the whole document (100,000 positions are ~0.7 GB of JSON)."""
+    head = json_bytes({"market": ev.market.to_dict()})
+    yield head[:-2]  # without the closing "\n}"
+    records = ev.positions
+    n = len(records)
+    one = getattr(records, "transient", records.__getitem__)
+    if n == 0:
+        yield b',\n  "positions": []'
+    else:
+        yield b',\n  "positions": [\n'
+        for start in range(0, n, chunk):
+            was_enabled = gc.isenabled()
+            gc.disable()  # acyclic records and dicts: collections would cost more than building
+            try:
+                dicts = [one(i).to_dict() for i in range(start, min(n, start + chunk))]
+            finally:
+                if was_enabled:
+                    gc.enable()
+            # each position as its own document, every line indented two levels deeper
+            # (JSON strings hold no raw newline, so lines are safe to indent)
+            items = [b"    " + json_bytes(d).replace(b"\n", b"\n    ") for d in dicts]
+            yield (b",\n" if start else b"") + b",\n".join(items)
+        yield b"\n  ]"
+    tail = json_bytes({"book_hedge": None if ev.book_hedge is None else ev.book_hedge.to_dict(),
+                       "unreadable": _unreadable_json(unreadable)})
+    yield b",\n" + tail[2:]  # without the opening "{\n"
 
 
 # orjson writes small floats unlike Python's repr (9.7e-05 as 0.000097, 7.5e-09 as 7.5e-9); the

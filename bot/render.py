@@ -238,9 +238,11 @@ def escape(text: object) -> Markup:
 _TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^>]*)?)>")
 
 
-def _open_stack(html: str) -> list[tuple[str, str]]:
-    """Tags left open at the end of `html`, as [(name, full opening tag)]."""
-    stack: list[tuple[str, str]] = []
+def _open_stack(html: str, stack: list[tuple[str, str]] | None = None
+                ) -> list[tuple[str, str]]:
+    """Tags left open at the end of `html`, as [(name, full opening tag)]; `stack`: the tags
+    open before `html` (not changed)."""
+    stack = [] if stack is None else list(stack)
     for m in _TAG_RE.finditer(html):
         closing, name = m[1], m[2].lower()
         if closing:
@@ -259,7 +261,8 @@ def _close_tags(stack: list[tuple[str, str]]) -> str:
 
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+    # UTF-16-LE: two bytes per unit (a lone surrogate, passed through, is one unit too)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _chars_within(text: str, units: int) -> int:
@@ -314,14 +317,26 @@ def split_message(html: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
         blocks.extend(_hard_pieces(block, budget) if utf16_len(block) > budget else [block])
     parts: list[str] = []
     current = ""  # begins with the tags reopened from the previous part
+    # the part's length and open tags are carried along, not recounted over the whole part for
+    # every block (that was quadratic in the reply's length)
+    cur_len, cur_open = 0, []
     for block in blocks:
-        candidate = f"{current}\n\n{block}" if current else block
-        if current and utf16_len(candidate) + len(_close_tags(_open_stack(candidate))) > limit:
-            open_now = _open_stack(current)
-            parts.append(current + _close_tags(open_now))
-            current = "".join(tag for _, tag in open_now) + block
+        if current:
+            candidate = f"{current}\n\n{block}"
+            cand_len = cur_len + 2 + utf16_len(block)
+            # a tag cannot run on into the block unless the part ends inside a "<...": then
+            # the whole candidate is scanned, as before
+            tail_open = current.rfind("<") > current.rfind(">")
+            cand_open = (_open_stack(candidate) if tail_open
+                         else _open_stack(block, cur_open))
         else:
-            current = candidate
+            candidate, cand_len, cand_open = block, utf16_len(block), _open_stack(block)
+        if current and cand_len + len(_close_tags(cand_open)) > limit:
+            parts.append(current + _close_tags(cur_open))
+            current = "".join(tag for _, tag in cur_open) + block
+            cur_len, cur_open = utf16_len(current), _open_stack(current)
+        else:
+            current, cur_len, cur_open = candidate, cand_len, cand_open
     if current:
-        parts.append(current + _close_tags(_open_stack(current)))
+        parts.append(current + _close_tags(cur_open))
     return [p for p in parts if p.strip()]

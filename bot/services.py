@@ -612,6 +612,16 @@ class Services:
                            getattr(self.provider, "name", "provider"), self.offline)
 
     async def check(self, user: UserRef, position_id: int | None = None) -> CheckResult:
+        if position_id is None and user.user_id in self._known_users:
+            # a known user: settings and open positions in one worker-thread hop (each hop
+            # costs more than these two small reads under load)
+            def read() -> tuple[Any, list[Position], list[Any]]:
+                row = self.store.ensure_user(user.user_id, user.chat_id)
+                return (row, list(self.store.core_positions(user.user_id)),
+                        list(self.store.book_hedges(user.user_id)))
+
+            row, positions, book_layers = await _to_thread(read)
+            return await self._evaluate_positions(_params_from_row(row), positions, book_layers)
         params = _params_from_row(await self._user(user))  # one user round trip per call
         book = await self._open_positions(user)
         book_layers = await _to_thread(self.store.book_hedges, user.user_id)

@@ -17,6 +17,7 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
+from core.memo import IdentityCache, frozen
 from core.models import Event, EventKind
 from core.params import DEFAULT_PARAMS, Params
 
@@ -256,6 +257,10 @@ def event_multipliers(kinds: Sequence[str], params: Params = DEFAULT_PARAMS) -> 
     return np.array(ks, dtype=float)
 
 
+# (event epochs, multipliers) per events list and params: computed once per market refresh
+_EVENT_TERMS = IdentityCache()
+
+
 def horizon_edr(
     edr_pts,
     n_sessions,
@@ -285,8 +290,9 @@ def horizon_edr(
     t0 = asof.timestamp()
     extra = np.zeros(n.shape)
     if len(events):
-        t_ev = _epochs([e.when for e in events])
-        k = event_multipliers([e.kind for e in events], params)
+        t_ev, k = _EVENT_TERMS.get(events, (params,), lambda: frozen(
+            _epochs([e.when for e in events]),
+            event_multipliers([e.kind for e in events], params)))
         bump = k**2 - 1.0
         if sigma_source == SOURCE_VIX9D:
             near = (t_ev - t0) <= params.event_vix9d_skip_days * SECONDS_PER_DAY

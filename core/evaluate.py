@@ -28,6 +28,7 @@ import pandas as pd
 from core import calendar as cal
 from core import pricing
 from core.book_hedge import book_layers_held, book_records, judged_on_the_book, size_books
+from core.columns import book_from_columns, position_columns
 from core.condor import (
     LEG_CP,
     LEG_IS_CALL,
@@ -75,6 +76,7 @@ from core.hedge import (
     value_held,
     vix_table,
 )
+from core.memo import IdentityCache, frozen
 from core.models import Event, HedgeKind, HedgeLayer, MarketSnapshot, Position
 from core.params import DEFAULT_PARAMS, Params
 from core.records import (
@@ -445,7 +447,9 @@ def evaluate_market(
             breadth_bullish=bull,
         )
 
-    ev = None if events is None else tuple(sorted(events, key=lambda e: e.when))
+    # one sorted tuple per calendar object: the event caches downstream key on it
+    ev = None if events is None else _SORTED_EVENTS.get(
+        events, (), lambda: tuple(sorted(events, key=lambda e: e.when)))
     upcoming = () if ev is None else tuple(e for e in ev if e.when > asof)[: p.market_next_events]
     high = set(p.high_impact_events)
     record = MarketRecord(
@@ -473,12 +477,7 @@ def evaluate_market(
         term_structure=ts_ratio,
         problems=tuple(problems),
     )
-    chain = dict(market.chain) if market.chain else {}
-    vix_asks = {
-        (k[1], float(k[2])): float(v.ask)
-        for k, v in chain.items()
-        if k[0] in ("VIX", "VIXW") and k[3] == "C" and v is not None
-    }
+    chain, vix_asks = _chain_parts(market.chain)
     return MarketContext(
         record=record, ok=ok, problems=tuple(problems), asof=asof, phase=phase, label=label,
         spx=spx or float("nan"), vix=vix or float("nan"), vix9d=vix9d, vix3m=vix3m, vvix=vvix,
@@ -488,6 +487,25 @@ def evaluate_market(
         flags=tuple(dict.fromkeys(flags)), quote_times=times, events=ev, chain=chain,
         vix_asks=vix_asks,
     )
+
+
+_SORTED_EVENTS = IdentityCache()
+
+# (copy of the chain, VIX call asks by (expiry, strike)) per snapshot chain: a snapshot is
+# shared by every /check until it is refreshed, and the offline chain has thousands of lines
+_CHAIN_PARTS = IdentityCache()
+
+
+def _chain_parts(chain) -> tuple[dict, dict]:
+    if not chain:
+        return {}, {}
+
+    def compute() -> tuple[dict, dict]:
+        asks = {(k[1], float(k[2])): float(v.ask) for k, v in chain.items()
+                if k[0] in ("VIX", "VIXW") and k[3] == "C" and v is not None}
+        return dict(chain), asks
+
+    return _CHAIN_PARTS.get(chain, (), compute)
 
 
 # --- position validation ------------------------------------------------------------------------
@@ -581,18 +599,31 @@ def _evaluate(positions, market, history, events, params, asof, books=None) -> E
     ctx = evaluate_market(market, history, events, params, asof)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []
-    for i, pos in enumerate(positions):
-        probs = position_problems(pos, asof)
-        if probs or not ctx.ok:
-            out[i] = _r0_record(pos, probs + list(ctx.problems), ctx)
-        else:
-            valid.append(i)
+    book = None
+    if ctx.ok:
+        # positions that certainly have no problem are screened as columns; only the others
+        # are checked (and their problems worded) one by one
+        cols = position_columns(positions, _et_date(asof))
+        ok = cols.clean.copy()
+        for i in np.flatnonzero(~ok).tolist():
+            probs = position_problems(positions[i], asof)
+            if probs:
+                out[i] = _r0_record(positions[i], probs + list(ctx.problems), ctx)
+            else:
+                ok[i] = True
+        rows = np.flatnonzero(ok)
+        valid = rows.tolist()
+        if valid and cols.plain[rows].all():
+            book = book_from_columns(positions, cols, rows)
+    else:
+        for i, pos in enumerate(positions):
+            out[i] = _r0_record(pos, position_problems(pos, asof) + list(ctx.problems), ctx)
     book_hedges: dict = {}
     build_book = None
     if valid:
         keys = None if books is None else ([books[0][i] for i in valid], books[1])
         build_book, book_hedges = _evaluate_book([positions[i] for i in valid], ctx, params,
-                                                 keys)
+                                                 keys, book=book)
     book_index = {i: j for j, i in enumerate(valid)}
 
     def build(i: int) -> PositionRecord:
@@ -606,11 +637,20 @@ def _evaluate(positions, market, history, events, params, asof, books=None) -> E
 # --- the vectorised pass ------------------------------------------------------------------------
 
 
+# per events list and high-impact kinds (they change only when the calendar is refreshed)
+_HIGH_IMPACT = IdentityCache()
+
+
 def _high_impact_times(events: Sequence[Event] | None, params: Params) -> tuple[np.ndarray, list]:
     if not events:
         return np.zeros(0), []
-    hi = [e for e in events if e.kind.value in params.high_impact_events]
-    return np.array([e.when.timestamp() for e in hi], dtype=float), hi
+
+    def compute() -> tuple[np.ndarray, list]:
+        hi = [e for e in events if e.kind.value in params.high_impact_events]
+        return frozen(np.array([e.when.timestamp() for e in hi], dtype=float))[0], hi
+
+    t_ev, hi = _HIGH_IMPACT.get(events, (params.high_impact_events,), compute)
+    return t_ev, list(hi)
 
 
 def _event_block(ctx: MarketContext, params: Params) -> tuple[bool, str]:
@@ -683,14 +723,17 @@ def _price_fn(ctx: MarketContext, params: Params):
     return price
 
 
-def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books=None):
+def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books=None,
+                   book: Book | None = None):
     """The vectorised pass; returns (`build(j) -> PositionRecord` for the j-th valid position,
     records built on demand from list views of the arrays; the §6b book hedges by key).
-    `books`: (book key per position, book-level layers by key); None: §6 per position only."""
+    `books`: (book key per position, book-level layers by key); None: §6 per position only.
+    `book`: `ps` as a Book already (built from columns), else built here."""
     p = params
     asof = ctx.asof
     today = _et_date(asof)
-    book = Book.from_positions(ps, p)
+    if book is None:
+        book = Book.from_positions(ps, p)
     n = book.n
     S, V = ctx.spx, ctx.vix
     settle_ep = cal.settlement_epochs(book.expiry, book.am)
@@ -912,38 +955,56 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
-    wl = np.asarray(wlevel, dtype=object).tolist()
-    l2_by_owner: dict[int, list[int]] = {}
-    if held.size:
-        for li in np.flatnonzero(held.is_l2()).tolist():
-            l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
-    review_dates = [] if table is None else [
-        cal.previous_session(cal.previous_session(d)) for d in table.dates]
-    # Python lists index far faster than numpy scalars: convert once, then build the records
-    bk, cal_, bx_, sz, fl = (_lists(book), _lists(ca), _lists(bx), _lists(sizing), _lists(flags))
-    cf = _lists(conf)
-    cf.votes = {k: (None if v is None else v.tolist()) for k, v in conf.votes.items()}
-    cf.votes_of = lambda i: {k: (None if v is None else v[i]) for k, v in cf.votes.items()}
-    fl.names = flags.names
-    ps_l = [_lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
+    # Python lists index far faster than numpy scalars: the arrays are converted once, on the
+    # first record read (a pass read for a few positions, or never, does not pay for all)
+    converted: list[SimpleNamespace] = []
+
+    def lists() -> SimpleNamespace:
+        if converted:
+            return converted[0]
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of floats, no cycles: collections would cost more than this
+        try:
+            converted.append(convert())
+        finally:
+            if was_enabled:
+                gc.enable()
+        return converted[0]
+
+    def convert() -> SimpleNamespace:
+        v = SimpleNamespace(wl=np.asarray(wlevel, dtype=object).tolist())
+        v.l2_by_owner = {}
+        if held.size:
+            for li in np.flatnonzero(held.is_l2()).tolist():
+                v.l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
+        v.review_dates = [] if table is None else [
+            cal.previous_session(cal.previous_session(d)) for d in table.dates]
+        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book), _lists(ca), _lists(bx),
+                                              _lists(sizing), _lists(flags))
+        cf = v.conf = _lists(conf)
+        cf.votes = {k: (None if x is None else x.tolist()) for k, x in conf.votes.items()}
+        cf.votes_of = lambda i: {k: (None if x is None else x[i]) for k, x in cf.votes.items()}
+        v.fl.names = flags.names
+        (v.edr_h, v.sessions, v.wpr, v.put_side, v.dte_now, v.delta_held, v.theta_held,
+         v.vega_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
+            _lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
                                     theta_held, vega_held, b2, model_f_pos, tested, loss_c,
                                     n_w, edr_w)]
-    edr_h, sessions, wpr, put_side, dte_now, delta_held, theta_held, vega_held, b2, \
-        model_f_pos, tested, loss_c, n_w, edr_w = ps_l
-    book, ca, bx, sizing, conf = bk, cal_, bx_, sz, cf
-    tg = _lists(tg)
+        v.tg = _lists(tg)
+        return v
 
     def build(i: int) -> PositionRecord:
+        v = lists()
         return _position_record(
-            i, book, ca, bx, conf, fl, sizing, table, hv, held, ctx, p,
-            edr_h=edr_h, sessions=sessions, wpr=wpr, wlevel=wl, put_side=put_side,
+            i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,
+            edr_h=v.edr_h, sessions=v.sessions, wpr=v.wpr, wlevel=v.wl, put_side=v.put_side,
             outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
-            dte_now=dte_now, delta_held=delta_held, theta_held=theta_held, vega_held=vega_held,
-            b2=b2, model_f=model_f_pos, tested=tested, loss_c=loss_c,
-            l2_by_owner=l2_by_owner, review_dates=review_dates, n_w=n_w, edr_w=edr_w,
-            alternative=alternatives.get(i), tg=tg, book_share=book_share[i],
-            book_rec=book_rec_of[i],
+            dte_now=v.dte_now, delta_held=v.delta_held, theta_held=v.theta_held,
+            vega_held=v.vega_held, b2=v.b2, model_f=v.model_f_pos, tested=v.tested,
+            loss_c=v.loss_c, l2_by_owner=v.l2_by_owner, review_dates=v.review_dates,
+            n_w=v.n_w, edr_w=v.edr_w, alternative=alternatives.get(i), tg=v.tg,
+            book_share=book_share[i], book_rec=book_rec_of[i],
         )
 
     return build, book_hedges
@@ -962,8 +1023,16 @@ class _SearchExtra:
     program: np.ndarray  # (m,) object
 
 
+_CHAIN_INDEX = IdentityCache()
+
+
 def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
-    """(root, expiry, "P"/"C") → (sorted strikes, their IVs), usable lines only."""
+    """(root, expiry, "P"/"C") → (sorted strikes, their IVs), usable lines only; kept per chain
+    (the evaluation's chain is one object per snapshot, `_chain_parts`)."""
+    return _CHAIN_INDEX.get(chain, (), lambda: _build_chain_index(chain))
+
+
+def _build_chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndarray]]:
     groups: dict[tuple[str, date, str], list[tuple[float, float]]] = {}
     for (root, exp, k, cp), q in chain.items():
         if q is not None and math.isfinite(q.iv) and q.iv > 0:
@@ -971,7 +1040,7 @@ def _chain_index(chain) -> dict[tuple[str, date, str], tuple[np.ndarray, np.ndar
     out = {}
     for key, lines in groups.items():
         arr = np.array(sorted(lines))
-        out[key] = (arr[:, 0], arr[:, 1])
+        out[key] = frozen(arr[:, 0], arr[:, 1])
     return out
 
 
@@ -984,6 +1053,9 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     index = _chain_index(ctx.chain) if index is None and ctx.chain else (index or {})
     exp64 = np.asarray(expiries, dtype="datetime64[D]")
     scale = np.where(roots == "XSP", XSP_SCALE, 1.0)
+    # one integer per (root, expiry): rows are grouped with numpy, not by comparing tuples
+    root_names, root_code = np.unique(np.asarray(roots, dtype=str), return_inverse=True)
+    group_code = exp64.astype(np.int64) * len(root_names) + root_code.ravel()
 
     def price(rows: np.ndarray, strikes: np.ndarray):
         rows = np.asarray(rows)
@@ -993,9 +1065,11 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
         if not index:
             return prices, deltas, vega, theta, iv
         quoted = np.full(strikes.shape, np.nan)
-        pairs = list(zip(roots[rows].tolist(), exp64[rows].astype(object).tolist(), strict=True))
-        for root, e in set(pairs):  # a few (root, expiry) groups, not rows
-            grp = np.array([x == (root, e) for x in pairs])
+        codes, inverse = np.unique(group_code[rows], return_inverse=True)
+        for g, code in enumerate(codes.tolist()):  # a few (root, expiry) groups, not rows
+            root = str(root_names[code % len(root_names)])
+            e = np.datetime64(code // len(root_names), "D").astype(object)
+            grp = inverse.ravel() == g
             for j in range(4):
                 line = index.get((root, e, LEG_CP[j]))
                 if line is None:

@@ -631,40 +631,65 @@ class LazyRecords(Sequence):
     The vectorised pass computes every number for every position at once; turning them into
     ~20 Python record objects per position is the slow part, so it happens per record when a
     caller reads it (the bot renders one user's book at a time). Behaves as a read-only list.
+    `view(start, stop)` is a window on the same records (built at most once, whichever window
+    reads them first): the report round hands each user theirs without building any record.
     """
 
-    def __init__(self, items: list[PositionRecord | None], build) -> None:
+    def __init__(self, items: list[PositionRecord | None], build, start: int = 0,
+                 stop: int | None = None) -> None:
         self._items = items
-        self._build = build  # index → PositionRecord
+        self._build = build  # index into items → PositionRecord
+        self._start = start
+        self._stop = len(items) if stop is None else stop
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._stop - self._start
+
+    def view(self, start: int, stop: int) -> LazyRecords:
+        """Records start..stop-1 of this sequence, still lazy (a slice would build them)."""
+        lo, hi, _ = slice(start, stop).indices(len(self))
+        return LazyRecords(self._items, self._build, self._start + lo,
+                           self._start + max(lo, hi))
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
-        item = self._items[i]
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("record index out of range")
+        k = self._start + (i if i >= 0 else n + i)
+        item = self._items[k]
         if item is None:
-            k = i if i >= 0 else len(self._items) + i
             item = self._items[k] = self._build(k)
         return item
 
     def __iter__(self):
         self.materialise()
-        return iter(self._items)
+        return iter(self._items[self._start:self._stop])
+
+    def transient(self, i: int) -> PositionRecord:
+        """Record i, built if it was not yet but not kept: a writer that streams every record
+        once (`alvh evaluate --json` on 100,000 positions) holds one chunk, not all of them."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError("record index out of range")
+        k = self._start + (i if i >= 0 else n + i)
+        item = self._items[k]
+        return self._build(k) if item is None else item
 
     def materialise(self) -> None:
         """Build every record not built yet. The cyclic GC is paused meanwhile: the records are
         acyclic, and collections triggered by ~20 allocations per position over a growing heap
         otherwise cost more than the building itself."""
-        missing = [k for k, item in enumerate(self._items) if item is None]
+        items = self._items
+        missing = [k for k in range(self._start, self._stop) if items[k] is None]
         if not missing:
             return
         was_enabled = gc.isenabled()
         gc.disable()
         try:
             for k in missing:
-                self._items[k] = self._build(k)
+                items[k] = self._build(k)
         finally:
             if was_enabled:
                 gc.enable()

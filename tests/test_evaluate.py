@@ -575,3 +575,56 @@ def test_lazy_records_behave_as_a_list(hist):
     d = ev.to_dict()
     assert [p["position_id"] for p in d["positions"]] == [0, 1, 2, 9]
     assert json.dumps(d)  # JSON-safe all the way down
+
+
+def test_a_view_is_a_lazy_window_on_the_same_records(hist):
+    ps = [condor(id=i) for i in range(4)] + [condor(id=9, credit=-1.0)]
+    ev = evaluate(ps, snapshot(), hist, [CPI], asof=ASOF)
+    built: list[int] = []
+    inner = ev.positions._build
+    ev.positions._build = lambda k: built.append(k) or inner(k)
+    view = ev.positions.view(1, 4)
+    assert len(view) == 3 and built == []  # taking a window builds nothing
+    assert view[-1].position_id == 3 and built == [3]
+    assert view[0] is ev.positions[1] and built == [3, 1]  # one record, shared
+    assert [r.position_id for r in view] == [1, 2, 3] and built == [3, 1, 2]
+    with pytest.raises(IndexError):
+        view[3]  # the window ends where it was cut, though the evaluation goes on
+    assert [r.position_id for r in view.view(1, 10)] == [2, 3]  # clipped like a slice
+    assert len(ev.positions.view(3, 1)) == 0
+    assert ev.positions.view(4, 5)[0].roll.rule == "R0"
+    # same records as a plain slice, and as reading the whole evaluation
+    assert list(view) == ev.positions[1:4] == list(ev.positions)[1:4]
+
+
+def test_row_pricer_takes_each_rows_own_chain_line_across_roots_and_expiries(hist):
+    """Rows of several (root, expiry) groups, interleaved: each leg gets the chain IV quoted for
+    its own root, expiry, strike and type, and the smile elsewhere (Decision 25)."""
+    from core.evaluate import _row_pricer
+    from core.models import OptionQuote
+    from core.params import Params
+
+    e1, e2 = date(2026, 11, 20), date(2026, 11, 27)
+    chain = {("SPXW", e1, 4870.0, "P"): OptionQuote(0.31, 1, 1.2, SPX_CLOSE),
+             ("SPXW", e2, 4870.0, "P"): OptionQuote(0.32, 1, 1.2, SPX_CLOSE),
+             ("SPX", e1, 5130.0, "C"): OptionQuote(0.33, 1, 1.2, SPX_CLOSE),
+             ("XSP", e2, 487.0, "P"): OptionQuote(0.34, 1, 1.2, SPX_CLOSE),
+             ("SPXW", e2, 5155.0, "C"): OptionQuote(float("nan"), 1, 1.2, SPX_CLOSE)}
+    snap = dataclasses.replace(snapshot(), chain=chain)
+    ctx = evaluate_market(snap, hist, [CPI], Params(), ASOF)
+    roots = np.array(["SPXW", "SPX", "SPXW", "XSP", "SPXW", "SPX"], dtype=object)
+    exps = np.array([e1, e1, e2, e2, e1, e2], dtype="datetime64[D]")
+    years = np.full(6, 7 / 365)
+    price = _row_pricer(ctx, Params(), roots, exps, years)
+    strikes = np.array([[4845, 4870, 5130, 5155]] * 6, float)
+    strikes[2] /= 10  # the XSP row (rows[2] is row 3)
+    rows = np.array([5, 0, 3, 2, 1, 4])
+    iv = price(rows, strikes)[4]
+    model_iv = _row_pricer(ctx, Params(), roots, exps, years, {"none": None})(rows, strikes)[4]
+    expect = model_iv.copy()
+    expect[1, 1] = expect[5, 1] = 0.31  # rows 0 and 4: SPXW e1
+    expect[3, 1] = 0.32  # row 2: SPXW e2 (its NaN call line is not used)
+    expect[4, 2] = 0.33  # row 1: SPX e1
+    expect[2, 1] = 0.34  # row 3: XSP e2 at strike 487
+    assert np.array_equal(iv, expect)
+    assert not np.array_equal(iv, model_iv)

@@ -751,3 +751,18 @@ async def test_the_report_names_its_session_and_says_when_its_data_are_stale(
     assert "before the open of Fri 2026-07-10" in text.split("\n")[0]
     assert ("⚠️ <b>Stale data</b>: market data could not be fetched; these are the last good "
             "quotes, SPX from 2026-07-08 16:00 ET") in text
+
+
+async def test_each_user_gets_a_lazy_view_of_one_evaluation(make_database_url, sample):
+    sched, store, counting = make(make_database_url, sample)
+    store.add_position(2, PositionInput("SPXW", date(2026, 8, 21), 7100, 7150, 7800, 7850, 2, 20))
+    per_user, _, calls = await sched.evaluate_books(store.subscriber_books())
+    assert calls == 1 and counting.calls == [4]
+    views = [per_user[u].positions for u in (1, 2, 3)]
+    # windows on the one evaluation, no record built before a message is rendered
+    assert [len(v) for v in views] == [1, 2, 1]
+    assert all(x is None for x in views[0]._items)
+    assert [r.strikes for r in views[1]] == [(7200.0, 7250.0, 7700.0, 7750.0),
+                                             (7100.0, 7150.0, 7800.0, 7850.0)]
+    assert [r.qty for r in views[1]] == [1, 2]
+    assert sum(x is not None for x in views[0]._items) == 2  # only user 2's were built

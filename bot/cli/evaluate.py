@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.engine_files import evaluate_files, evaluation_json, json_bytes, render_text
+    from bot.engine_files import evaluate_files, evaluation_json_chunks, render_text
 
     try:
         ev, unreadable = evaluate_files(args.positions, args.market, args.history, args.events,
@@ -40,13 +40,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        text = json_bytes(evaluation_json(ev, unreadable)) + b"\n"
-        if (sys.stdout.encoding or "").lower().replace("-", "") == "utf8":
-            sys.stdout.flush()
-            sys.stdout.buffer.write(text)
+        # streamed: the records are built and written a chunk at a time (bounded memory)
+        utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
+        sys.stdout.flush()
+        for piece in evaluation_json_chunks(ev, unreadable):
+            if utf8:
+                sys.stdout.buffer.write(piece)
+            else:  # pieces end between values, never inside a character
+                sys.stdout.write(piece.decode("utf-8"))
+        if utf8:
+            sys.stdout.buffer.write(b"\n")
             sys.stdout.buffer.flush()
         else:
-            print(text.decode("utf-8"), end="")
+            print()
     else:
         print(render_text(ev, unreadable))
     return 0

@@ -218,9 +218,16 @@ class Scheduler:
                                      params, asof, book_of=book_of, book_layers=layers)
         views: dict[int, Any] = {}
         start = 0
+        # a lazy window per user: records are built when that user's message is rendered
+        window = getattr(ev.positions, "view", None)
         for b in members:
             n = len(b.positions)
-            records = ev.positions[start:start + n] if n else []
+            if not n:
+                records = []
+            elif window is not None:
+                records = window(start, start + n)
+            else:
+                records = ev.positions[start:start + n]
             start += n
             uid = b.settings.tg_user_id
             mine = ev.book_hedges.get(uid)

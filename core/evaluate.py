@@ -351,8 +351,13 @@ def evaluate_market(
     events: Sequence[Event] | None,
     params: Params = DEFAULT_PARAMS,
     asof: datetime | None = None,
+    *,
+    history_pass: _HistoryPass | None = None,
 ) -> MarketContext:
-    """The market block alone (what the bot shows without positions), with what positions need."""
+    """The market block alone (what the bot shows without positions), with what positions need.
+
+    `history_pass`: the history part already computed for this history, asof and params (the
+    backtest's `core.market_series.HistorySeries`); None: computed here (cached)."""
     p = params
     asof = asof or market.asof
     problems: list[str] = []
@@ -378,7 +383,7 @@ def evaluate_market(
     spx, vix = values["spx"], values["vix"]
     vix9d, vix3m, vvix = values["vix9d"], values["vix3m"], values["vvix"]
 
-    hp = _history_pass(history, asof, p)
+    hp = history_pass if history_pass is not None else _history_pass(history, asof, p)
     # rate: the snapshot's, else the history's last fed-funds reading, else the default
     r = p.rate_default
     if market.rate is not None and math.isfinite(market.rate.value):
@@ -544,22 +549,27 @@ def evaluate(
     events: Sequence[Event] | None,
     params: Params = DEFAULT_PARAMS,
     asof: datetime | None = None,
+    *,
+    history_pass: _HistoryPass | None = None,
 ) -> Evaluation:
     """Evaluate every position against one snapshot. `asof` defaults to the snapshot's time.
 
     `events=None` means "no calendar known" (V6 abstains); an empty list means none scheduled.
+    `history_pass`: see `evaluate_market` (issue 16 hook for the backtest's per-day series).
     """
     was_enabled = gc.isenabled()
     gc.disable()  # the pass allocates many small acyclic objects: collections cost ~40 % of it
     try:
-        return _evaluate(positions, market, history, events, params, asof or market.asof)
+        return _evaluate(positions, market, history, events, params, asof or market.asof,
+                         history_pass)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _evaluate(positions, market, history, events, params, asof) -> Evaluation:
-    ctx = evaluate_market(market, history, events, params, asof)
+def _evaluate(positions, market, history, events, params, asof,
+              history_pass=None) -> Evaluation:
+    ctx = evaluate_market(market, history, events, params, asof, history_pass=history_pass)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []
     for i, pos in enumerate(positions):

@@ -47,6 +47,7 @@ from bot.backtest.pricing import (
 from core import calendar as cal
 from core.edr import edr_pct, edr_points, horizon_edr, implied_sigma
 from core.evaluate import evaluate
+from core.market_series import HistorySeries
 from core.models import Event, HedgeKind, HedgeLayer, Position
 from core.records import PositionRecord, RollOutcome
 
@@ -167,6 +168,9 @@ class Replay:
         hi = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
                              np.datetime64(config.end, "D"), side="right")
         self.lo, self.hi = int(lo), int(hi)
+        # the market pass's history part for every day at once (None on warm-up days)
+        self.series = HistorySeries(market.frame, config.history_window, self.p,
+                                    rows=np.arange(self.lo, self.hi))
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -254,12 +258,15 @@ class Replay:
         snap = m.snapshot(i)
         hist = m.history_window(i, self.cfg.history_window)
         ps = [b.open.pos for b in books]
-        ev = evaluate(ps, snap, hist, ev_list, self.p, asof)
+        # the same pass serves the no-hedge redo: the history part reads no h* cell
+        hp = self.series.at(i, asof)
+        ev = evaluate(ps, snap, hist, ev_list, self.p, asof, history_pass=hp)
         recs = list(ev.positions)
         redo = [j for j, b in enumerate(books) if b.variant is Variant.NO_HEDGE
                 and recs[j].roll.outcome is RollOutcome.HEDGE_FIRST]
         if redo:
-            ev2 = evaluate([ps[j] for j in redo], snap, hist, ev_list, self.p_nohedge, asof)
+            ev2 = evaluate([ps[j] for j in redo], snap, hist, ev_list, self.p_nohedge, asof,
+                           history_pass=hp)
             for j, rec in zip(redo, ev2.positions, strict=True):
                 recs[j] = rec
         return recs

@@ -167,6 +167,9 @@ class HistorySeries:
         self._rows = rows
         self._row_of = {int(r): j for j, r in enumerate(rows)}
         self._dates = frame.index
+        shown = np.unique(idx[:, -p.market_history_closes:])  # rows whose dates are shown
+        self._days = dict(zip(shown.tolist(), (d.date() for d in frame.index[shown]),
+                              strict=True))
         rate = _col(frame, "rate")
         if rate is None:
             self._rate_at = None
@@ -211,7 +214,7 @@ class HistorySeries:
         j = self._row_of.get(int(i))
         if j is None:
             return None
-        day = self._dates[i].date()
+        day = self._days[int(i)]
         if cal.et_date(cal.last_official_close(asof, vix=True)) != day:
             return None
         if i in self._passes:
@@ -232,13 +235,13 @@ class HistorySeries:
             state=EdrState(int(states[-1])), fast_rise=bool(self._fast[j, -1]),
             edr_pct=float(closes[-1]),
             prev_close_pct=float(closes[-2]) if closes.size > 1 else None,
-            provisional=False, last_closes=tuple(float(x) for x in closes),
-            last_states=tuple(int(s) for s in states))
+            provisional=False, last_closes=tuple(closes.tolist()),
+            last_states=tuple(states.tolist()))
         kk = p.market_history_closes
         shown_states = official.last_states[-kk:]
-        dates = self._dates[i + 1 - len(shown_states): i + 1]
+        dates = [self._days[k] for k in range(i + 1 - len(shown_states), i + 1)]
         closes_hist = tuple(
-            EdrClose(d.date(), float(c), EdrState(int(s)).name)
+            EdrClose(d, float(c), EdrState(int(s)).name)
             for d, c, s in zip(dates, official.last_closes[-kk:], shown_states, strict=True))
         indicators = {key: _last_or_none(self._ind[key][j]) for key in self._ind_keys}
         indicators["hv10"] = _last_or_none(self._ind["hv10"][j])
@@ -260,5 +263,5 @@ class HistorySeries:
                                 part(b["spy"]), p)
         return _HistoryPass(
             last_rate=last_rate, official=official, closes_hist=closes_hist, closes_n=w,
-            indicators=indicators, indicators_asof=self._dates[i].date(),
+            indicators=indicators, indicators_asof=self._days[i],
             vix_momentum=momentum("vix"), spx_momentum=momentum("spx"), breadth=tuple(breadth))

@@ -161,8 +161,8 @@ class Replay:
         self.next_id = 1
         self.next_layer_id = 1
         self.skipped = 0
-        self._hm_key: tuple | None = None
-        self._hm = np.zeros(0)
+        self._hm_day = -1
+        self._hm: dict[tuple, float] = {}
         lo = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
                              np.datetime64(config.start, "D"))
         hi = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
@@ -376,14 +376,20 @@ class Replay:
     # --- hedges -------------------------------------------------------------------------------
 
     def hedge_marks(self, layers: list[HedgeLayer], i: int) -> np.ndarray:
-        """Model marks of layers on day i (kept for the day: exits and the MTM ask twice)."""
-        key = (i, tuple(layers))
-        if self._hm_key != key:
+        """Model marks of layers on day i. A layer's mark depends on its kind, expiry and
+        strikes only (every step of `value_held` is per layer; not its qty, nor the other
+        layers), so marks are kept per day and those terms: exits, purchases, sales and the
+        MTM ask for the same layers again."""
+        if self._hm_day != i:
+            self._hm_day, self._hm = i, {}
+        keys = [(h.kind, h.expiry, h.strike, h.strike2) for h in layers]
+        todo = {k: h for k, h in zip(keys, layers, strict=True) if k not in self._hm}
+        if todo:
             m = self.m
-            self._hm = hedge_marks(layers, m.asof(i), float(m.vix[i]), m.opt("vix3m", i),
-                                   m.opt("vvix", i), self.rate(i), self.p)
-            self._hm_key = key
-        return self._hm
+            marks = hedge_marks(list(todo.values()), m.asof(i), float(m.vix[i]),
+                                m.opt("vix3m", i), m.opt("vvix", i), self.rate(i), self.p)
+            self._hm.update(zip(todo, marks.tolist(), strict=True))
+        return np.array([self._hm[k] for k in keys], dtype=float)
 
     def _vix_spread(self, mark: float, legs: int) -> float:
         return legs * max(self.cfg.vix_spread_min, self.cfg.vix_spread_frac * abs(mark))

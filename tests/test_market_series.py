@@ -160,3 +160,23 @@ def test_evaluate_with_the_series_gives_the_same_records(market, series):
     assert a.market == b.market
     assert [r.to_dict() for r in a.positions] == [r.to_dict() for r in b.positions]
     assert a.market.state == "EXTREME"
+
+
+def test_the_replay_reads_the_series_and_trades_as_without_it(market, monkeypatch):
+    """Every evaluated day of a 2018 quarter takes its pass from the series, and the trades and
+    equity equal a run where the series is switched off (every day's pass computed per day)."""
+    from bot.backtest.config import BacktestConfig
+    from bot.backtest.replay import Replay
+    from bot.marketdata.events import load_events
+
+    cfg = dataclasses.replace(BacktestConfig(), start=date(2018, 1, 2), end=date(2018, 3, 29))
+    events = load_events()
+    fast = Replay(cfg, market, events)
+    assert all(fast.series.at(i, market.asof(i)) is not None for i in range(fast.lo, fast.hi))
+    a = fast.run()
+    monkeypatch.setattr(HistorySeries, "at", lambda self, i, asof: None)
+    b = Replay(cfg, market, events).run()
+    for v in a.books:
+        assert [t.row() for t in a.books[v].trades] == [t.row() for t in b.books[v].trades]
+        assert a.books[v].equity == b.books[v].equity
+    assert sum(len(bk.trades) for bk in a.books.values()) > 0

@@ -1,6 +1,6 @@
 """Issue 16's table: each figure beside its target, with the peak memory. Prints, asserts nothing.
 
-    python bench/bench_issue16.py [--code DIR] [--big]
+    python bench/bench_issue16.py [--code DIR] [--big] [--backtest START] [--no-evaluate]
 
 `--code DIR` measures another checkout (e.g. the starting commit unpacked with `git archive`),
 for before/after figures taken on the same machine in the same minute. `--big` adds the
@@ -121,16 +121,50 @@ print(f"market pass (shipped history): first {{cold * 1e3:.1f}} ms, then {{best 
     subprocess.run([sys.executable, "-c", script], cwd=code, check=True)
 
 
+def backtest_row(code: Path, start: str) -> None:
+    """The monthly program from `start` to the end of the history, 3 variants, in a child."""
+    script = f"""
+import resource, sys, time
+from datetime import date
+sys.path.insert(0, {str(code)!r})
+import dataclasses
+from bot.backtest.config import BacktestConfig
+from bot.backtest.market import MarketDays
+from bot.backtest.replay import run_backtest
+from bot.marketdata.events import load_events
+from bot.marketdata.history import load_history
+import core.indicators  # scipy.signal, imported before the clock in old and new code alike
+m, e = MarketDays.from_history(load_history()), load_events()
+cfg = dataclasses.replace(BacktestConfig(), start=date.fromisoformat({start!r}))
+c0, t0 = time.process_time(), time.perf_counter()
+res = run_backtest(cfg, m, e)
+t, cpu = time.perf_counter() - t0, time.process_time() - c0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"backtest monthly {{res.dates[0]}}..{{res.dates[-1]}}, {{len(res.dates):,}} sessions, "
+      f"3 variants: {{t:.1f}} s ({{t / len(res.dates) * 1e3:.2f}} ms/session; target 1990-2026 "
+      f"<= 10 s), CPU {{cpu:.1f}} s (steadier than wall time on a shared machine); "
+      f"peak RSS {{peak:.0f}} MiB")
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=code, check=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--code", type=Path, default=HERE.parent)
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--backtest", metavar="START", help="add the monthly backtest row from START "
+                    "(1990-01-02: the issue's full history; minutes on a loaded machine)")
+    ap.add_argument("--no-evaluate", action="store_true", help="skip the evaluate/CLI rows")
     args = ap.parse_args()
     code = args.code.resolve()
     print(f"code: {code}")
     bsm_row(code)
     market_row(code)
+    if args.backtest:
+        backtest_row(code, args.backtest)
+    if args.no_evaluate:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         p1, p10k = positions_file(folder, 1), positions_file(folder, 10_000)

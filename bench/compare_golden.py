@@ -5,6 +5,8 @@
 
 Outputs: `evaluate --json` on examples/, on 1 and on 10,000 generated positions
 (bench/gen_positions.py, seed 16), and the 2018 H1 backtest's trades.csv and report.txt.
+With `--full` (after the folder): also the monthly program 1990–2026 (all three variants:
+trades.csv, report.txt, the --json table) and the cndr program for 2018 (same three files).
 When bytes differ, JSON numbers are also compared to 1e-12 relative to say where.
 """
 
@@ -26,7 +28,15 @@ def run(args: list[str], out: Path | None = None) -> None:
         out.write_bytes(res.stdout)
 
 
-def produce(folder: Path) -> list[Path]:
+def backtest(folder: Path, name: str, args: list[str]) -> list[Path]:
+    out = folder / name
+    run(["-m", "bot.cli", "backtest", *args, "--out", str(out), "--quiet"])
+    run(["-m", "bot.cli", "backtest", *args, "--out", str(out / "json"), "--quiet", "--json"],
+        out / "risk.json")
+    return [out / "trades.csv", out / "report.txt", out / "risk.json"]
+
+
+def produce(folder: Path, full: bool = False) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     market = "examples/market.json"
     for n in (1, 10_000):
@@ -41,6 +51,10 @@ def produce(folder: Path) -> list[Path]:
     run(["-m", "bot.cli", "backtest", "--start", "2018-01-01", "--end", "2018-06-30",
          "--out", str(bt), "--quiet"])
     files += [bt / "trades.csv", bt / "report.txt"]
+    if full:
+        files += backtest(folder, "bt_monthly", ["--start", "1990-01-01", "--end", "2026-12-31"])
+        files += backtest(folder, "bt_cndr", ["--program", "cndr", "--start", "2018-01-01",
+                                              "--end", "2018-12-31"])
     return files
 
 
@@ -65,10 +79,11 @@ def close(a, b, path="") -> list[str]:
 
 def main() -> int:
     mode, folder = sys.argv[1], Path(sys.argv[2])
+    full = "--full" in sys.argv[3:]
     if mode == "capture":
-        produce(folder)
+        produce(folder, full)
         return 0
-    fresh = produce(folder / "now")
+    fresh = produce(folder / "now", full)
     bad = 0
     for new in fresh:
         old = folder / new.relative_to(folder / "now")

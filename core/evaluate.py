@@ -357,8 +357,13 @@ def evaluate_market(
     events: Sequence[Event] | None,
     params: Params = DEFAULT_PARAMS,
     asof: datetime | None = None,
+    *,
+    history_pass: _HistoryPass | None = None,
 ) -> MarketContext:
-    """The market block alone (what the bot shows without positions), with what positions need."""
+    """The market block alone (what the bot shows without positions), with what positions need.
+
+    `history_pass`: the history part already computed for this history, asof and params (the
+    backtest's `core.market_series.HistorySeries`); None: computed here (cached)."""
     p = params
     asof = asof or market.asof
     problems: list[str] = []
@@ -384,7 +389,7 @@ def evaluate_market(
     spx, vix = values["spx"], values["vix"]
     vix9d, vix3m, vvix = values["vix9d"], values["vix3m"], values["vvix"]
 
-    hp = _history_pass(history, asof, p)
+    hp = history_pass if history_pass is not None else _history_pass(history, asof, p)
     # rate: the snapshot's, else the history's last fed-funds reading, else the default
     r = p.rate_default
     if market.rate is not None and math.isfinite(market.rate.value):
@@ -570,6 +575,7 @@ def evaluate(
     book_of: Sequence[Hashable] | None = None,
     book_layers: Mapping[Hashable, Sequence[HedgeLayer]] | None = None,
     per_position_hedges: bool = False,
+    history_pass: _HistoryPass | None = None,
 ) -> Evaluation:
     """Evaluate every position against one snapshot. `asof` defaults to the snapshot's time.
 
@@ -578,6 +584,7 @@ def evaluate(
     `book_layers` the hedge layers held against a whole book; the second engine is sized once
     per book (`Evaluation.book_hedges`). `per_position_hedges=True` sizes §6 per position only
     (the backtest, whose positions are separate engine variants, not one book).
+    `history_pass`: see `evaluate_market` (issue 16 hook for the backtest's per-day series).
     """
     was_enabled = gc.isenabled()
     gc.disable()  # the pass allocates many small acyclic objects: collections cost ~40 % of it
@@ -589,14 +596,15 @@ def evaluate(
                 raise ValueError("book_of must give one book key per position")
             books = (keys, dict(book_layers or {}))
         return _evaluate(positions, market, history, events, params, asof or market.asof,
-                         books)
+                         books, history_pass)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _evaluate(positions, market, history, events, params, asof, books=None) -> Evaluation:
-    ctx = evaluate_market(market, history, events, params, asof)
+def _evaluate(positions, market, history, events, params, asof, books=None,
+              history_pass=None) -> Evaluation:
+    ctx = evaluate_market(market, history, events, params, asof, history_pass=history_pass)
     out: list[PositionRecord | None] = [None] * len(positions)
     valid: list[int] = []
     book = None

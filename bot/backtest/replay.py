@@ -47,6 +47,7 @@ from bot.backtest.pricing import (
 from core import calendar as cal
 from core.edr import edr_pct, edr_points, horizon_edr, implied_sigma
 from core.evaluate import evaluate
+from core.market_series import HistorySeries
 from core.models import Event, HedgeKind, HedgeLayer, Position
 from core.records import PositionRecord, RollOutcome
 
@@ -160,13 +161,16 @@ class Replay:
         self.next_id = 1
         self.next_layer_id = 1
         self.skipped = 0
-        self._hm_key: tuple | None = None
-        self._hm = np.zeros(0)
+        self._hm_day = -1
+        self._hm: dict[tuple, float] = {}
         lo = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
                              np.datetime64(config.start, "D"))
         hi = np.searchsorted(np.array(market.dates, dtype="datetime64[D]"),
                              np.datetime64(config.end, "D"), side="right")
         self.lo, self.hi = int(lo), int(hi)
+        # the market pass's history part for every day at once (None on warm-up days)
+        self.series = HistorySeries(market.frame, config.history_window, self.p,
+                                    rows=np.arange(self.lo, self.hi))
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -254,14 +258,17 @@ class Replay:
         snap = m.snapshot(i)
         hist = m.history_window(i, self.cfg.history_window)
         ps = [b.open.pos for b in books]
-        # each variant's condor is its own engine run, not one trader's book: §6 per position
-        ev = evaluate(ps, snap, hist, ev_list, self.p, asof, per_position_hedges=True)
+        # each variant's condor is its own engine run, not one trader's book: §6 per position;
+        # the same history pass serves the no-hedge redo (the history part reads no h* cell)
+        hp = self.series.at(i, asof)
+        ev = evaluate(ps, snap, hist, ev_list, self.p, asof, per_position_hedges=True,
+                      history_pass=hp)
         recs = list(ev.positions)
         redo = [j for j, b in enumerate(books) if b.variant is Variant.NO_HEDGE
                 and recs[j].roll.outcome is RollOutcome.HEDGE_FIRST]
         if redo:
             ev2 = evaluate([ps[j] for j in redo], snap, hist, ev_list, self.p_nohedge, asof,
-                           per_position_hedges=True)
+                           per_position_hedges=True, history_pass=hp)
             for j, rec in zip(redo, ev2.positions, strict=True):
                 recs[j] = rec
         return recs
@@ -371,14 +378,20 @@ class Replay:
     # --- hedges -------------------------------------------------------------------------------
 
     def hedge_marks(self, layers: list[HedgeLayer], i: int) -> np.ndarray:
-        """Model marks of layers on day i (kept for the day: exits and the MTM ask twice)."""
-        key = (i, tuple(layers))
-        if self._hm_key != key:
+        """Model marks of layers on day i. A layer's mark depends on its kind, expiry and
+        strikes only (every step of `value_held` is per layer; not its qty, nor the other
+        layers), so marks are kept per day and those terms: exits, purchases, sales and the
+        MTM ask for the same layers again."""
+        if self._hm_day != i:
+            self._hm_day, self._hm = i, {}
+        keys = [(h.kind, h.expiry, h.strike, h.strike2) for h in layers]
+        todo = {k: h for k, h in zip(keys, layers, strict=True) if k not in self._hm}
+        if todo:
             m = self.m
-            self._hm = hedge_marks(layers, m.asof(i), float(m.vix[i]), m.opt("vix3m", i),
-                                   m.opt("vvix", i), self.rate(i), self.p)
-            self._hm_key = key
-        return self._hm
+            marks = hedge_marks(list(todo.values()), m.asof(i), float(m.vix[i]),
+                                m.opt("vix3m", i), m.opt("vvix", i), self.rate(i), self.p)
+            self._hm.update(zip(todo, marks.tolist(), strict=True))
+        return np.array([self._hm[k] for k in keys], dtype=float)
 
     def _vix_spread(self, mark: float, legs: int) -> float:
         return legs * max(self.cfg.vix_spread_min, self.cfg.vix_spread_frac * abs(mark))

@@ -672,31 +672,40 @@ class Services:
 
     # --- hedges ----------------------------------------------------------------------------------
 
-    async def hedge_list(self, user: UserRef, position_id: int
-                         ) -> tuple[Position, list[HedgeLayer]]:
-        """The position and its open hedge layers, in the order `/hedge <id>` numbers them."""
+    async def hedge_list(self, user: UserRef, position_id: int | None
+                         ) -> tuple[Position | None, list[HedgeLayer]]:
+        """The position and its open hedge layers, in the order `/hedge <id>` numbers them;
+        `position_id` None: (None, the layers held against the whole book, METHOD §6b)."""
+        if position_id is None:
+            await self._user(user)
+            return None, list(await _to_thread(self.store.book_hedges, user.user_id))
         pos = await self.get_position(user, position_id)
         return pos, list(pos.hedges)
 
-    async def hedge_add(self, user: UserRef, position_id: int, spec: HedgeSpec
-                        ) -> tuple[Position, HedgeLayer]:
-        pos = await self.get_position(user, position_id)
+    async def hedge_add(self, user: UserRef, position_id: int | None, spec: HedgeSpec
+                        ) -> tuple[Position | None, HedgeLayer]:
+        """Record a hedge layer on a position, or on the whole book (`position_id` None)."""
+        pos = None if position_id is None else await self.get_position(user, position_id)
         try:
             layer = parsing.validate_hedge(spec, self.today())
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
+        if position_id is None:
+            await self._user(user)
         inp = HedgeInput(kind=layer.kind, expiry=layer.expiry, qty=layer.qty, cost=layer.cost,
                          strike=layer.strike, strike2=layer.strike2, layer=layer.layer)
         row = await _to_thread(self.store.add_hedge, user.user_id, position_id, inp)
         return pos, _as_hedge(row)
 
-    async def hedge_remove(self, user: UserRef, position_id: int, index: int,
-                           price: float | None = None) -> tuple[Position, HedgeLayer]:
-        """Close hedge number `index` (1-based, as listed), optionally at `price` points."""
+    async def hedge_remove(self, user: UserRef, position_id: int | None, index: int,
+                           price: float | None = None) -> tuple[Position | None, HedgeLayer]:
+        """Close hedge number `index` (1-based, as listed), optionally at `price` points;
+        `position_id` None: of the book's own layers."""
         pos, hedges = await self.hedge_list(user, position_id)
         if not 1 <= index <= len(hedges):
             count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
-            raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
+            owner = "your book" if position_id is None else f"position #{position_id}"
+            raise UserError(f"{owner} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
         problem = None if price is None else parsing.hedge_price_problem(

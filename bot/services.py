@@ -171,8 +171,9 @@ class BookTotals:
     max loss at expiry, net Δ$ per SPX point, vega$ per vol point, Θ$ per day (condors and
     their held VIX layers); `coverage` = Σ held-hedge vega$ / Σ |condor vega$| (None when the
     condors have no vega). Layers held against the whole book count in `coverage` and
-    `vega_usd` (their vega$ is read off the book hedge record), not in Δ$ or Θ$. `counted` of `total` positions had numbers; the rest (R0) are left
-    out of every sum, and the reply says so."""
+    `vega_usd` (their vega$ is read off the book hedge record), not in Δ$ or Θ$. `counted` of
+    `total` positions had numbers; the rest (R0) are left out of every sum, and the reply says
+    so."""
 
     counted: int
     total: int

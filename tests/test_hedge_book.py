@@ -53,11 +53,16 @@ def test_book_takes_the_place_of_the_id():
             parse_hedge(text)
 
 
+def _spec(kind, qty, expiry, k, width, cost, layer) -> HedgeSpec:
+    if kind is HedgeKind.VIX_FUTURE:
+        return HedgeSpec(kind, qty, expiry, cost, layer=layer)
+    if kind is HedgeKind.VIX_CALL_SPREAD:
+        return HedgeSpec(kind, qty, expiry, cost, k, k + width, layer)
+    return HedgeSpec(kind, qty, expiry, cost, k, layer=layer)
+
+
 _specs = st.builds(
-    lambda kind, qty, expiry, k, width, cost, layer: (
-        HedgeSpec(kind, qty, expiry, cost, layer=layer) if kind is HedgeKind.VIX_FUTURE
-        else HedgeSpec(kind, qty, expiry, cost, k, k + width, layer)
-        if kind is HedgeKind.VIX_CALL_SPREAD else HedgeSpec(kind, qty, expiry, cost, k, layer=layer)),
+    _spec,
     st.sampled_from(list(HedgeKind)), st.integers(1, 1000),
     st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)),
     st.decimals(min_value="1", max_value="200", places=1).map(float),

@@ -47,7 +47,10 @@ def test_the_book_block_says_what_to_buy_for_whom(hist):
     text = plain(html)
     assert text.startswith(f"VIX hedge for the book: buy {rec.qty} VIX 2026-11-25 19C (~$")
     assert "model price" in text and "covers #1, #2" in text
-    assert f"coverage {round(rec.coverage * 100)} %" in text and "target 50 %" in text
+    assert f"the calls cover {round(rec.coverage * 100)} %" in text and "target 50 %" in text
+    # the command that records the purchase once bought, the price left to the trader
+    assert text.splitlines()[-1] == (f"After you buy: /hedge book add {rec.qty} VIX 2026-11-25 "
+                                     "19C @&lt;cost&gt;")
     assert len(text) < 300  # one short block
 
 

@@ -50,6 +50,7 @@ USAGE = {
     "hedge": (
         "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
         "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [@price]"
+        "  ·  <id> may be book: /hedge book add 1 VIX 2026-12-16 22C @1.10"
     ),
     "roll": "/roll <id>  ·  /roll <id> done 2027-01-15 5500/5550/6250/6300 @0.40",
     "close": "/close <id> [@debit], e.g. /close 3 @1.20",
@@ -133,9 +134,10 @@ class HedgeSpec:
 
 @dataclass(frozen=True)
 class HedgeCommand:
-    """`/hedge <id>` (action "list"), `... add <spec>`, `... remove <n>` (1-based index)."""
+    """`/hedge <id>` (action "list"), `... add <spec>`, `... remove <n>` (1-based index).
+    `position_id` None is the whole book (`/hedge book …`, METHOD §6b)."""
 
-    position_id: int
+    position_id: int | None
     action: str  # "list" | "add" | "remove"
     spec: HedgeSpec | None = None
     index: int | None = None
@@ -494,14 +496,18 @@ _VIX_OPTION_ROOTS = ("VIX", "VIXW")
 _VIX_FUTURE_ROOTS = ("VX", "VXF")
 
 
+BOOK_WORD = "book"  # where the id goes, the whole book: a layer held against every position
+
+
 def parse_hedge(text: str) -> HedgeCommand:
     """`<id>` | `<id> add <qty> VIX <expiry> <K>C @cost [L1|L2|L3]` (spread `K/K2C`;
-    future: `<id> add <qty> VX <expiry> @price`) | `<id> remove <n>`."""
+    future: `<id> add <qty> VX <expiry> @price`) | `<id> remove <n>`; `<id>` may be `book`
+    (any case): position_id None."""
     usage = USAGE["hedge"]
     tokens = _tokens(check_length(text, usage))
     if not tokens:
-        raise ParseError("which position? give its id", usage)
-    pid = parse_position_id(tokens[0], usage)
+        raise ParseError("which position? give its id, or book for the whole book", usage)
+    pid = None if tokens[0].lower() == BOOK_WORD else parse_position_id(tokens[0], usage)
     if len(tokens) == 1:
         return HedgeCommand(pid, "list")
     action = tokens[1].lower()

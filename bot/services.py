@@ -162,7 +162,7 @@ class CheckResult:
     @property
     def totals(self) -> BookTotals:
         """The book's sums over the positions the engine could evaluate."""
-        return BookTotals.of([r for _, r in self.items()])
+        return BookTotals.of([r for _, r in self.items()], self.book_hedge)
 
 
 @dataclass(frozen=True)
@@ -170,8 +170,10 @@ class BookTotals:
     """Sums over the evaluated positions of a book, in dollars for the whole book: P&L,
     max loss at expiry, net Δ$ per SPX point, vega$ per vol point, Θ$ per day (condors and
     their held VIX layers); `coverage` = Σ held-hedge vega$ / Σ |condor vega$| (None when the
-    condors have no vega). `counted` of `total` positions had numbers; the rest (R0) are left
-    out of every sum, and the reply says so."""
+    condors have no vega). Layers held against the whole book count in `coverage` and
+    `vega_usd` (their vega$ is read off the book hedge record), not in Δ$ or Θ$. `counted` of
+    `total` positions had numbers; the rest (R0) are left out of every sum, and the reply says
+    so."""
 
     counted: int
     total: int
@@ -183,16 +185,17 @@ class BookTotals:
     coverage: float | None
 
     @classmethod
-    def of(cls, records: Sequence[Any]) -> BookTotals:
+    def of(cls, records: Sequence[Any], book_hedge: Any = None) -> BookTotals:
         priced = [r for r in records if r.pnl is not None and r.greeks is not None]
         condor_vega = sum(abs(r.greeks.condor.vega) for r in priced)
-        held_vega = sum(r.greeks.hedge.vega for r in priced)
+        book_vega = _book_layer_vega(records, book_hedge)  # `/hedge book` layers
+        held_vega = sum(r.greeks.hedge.vega for r in priced) + book_vega
         return cls(
             counted=len(priced), total=len(records),
             pnl_usd=sum(r.pnl.unrealised_usd for r in priced),
             max_loss_usd=sum(r.pnl.max_loss_usd for r in priced),
             delta_usd=sum(r.greeks.net.delta for r in priced),
-            vega_usd=sum(r.greeks.net.vega for r in priced),
+            vega_usd=sum(r.greeks.net.vega for r in priced) + book_vega,
             theta_usd=sum(r.greeks.net.theta for r in priced),
             coverage=held_vega / condor_vega if condor_vega > 0 else None,
         )
@@ -682,31 +685,40 @@ class Services:
 
     # --- hedges ----------------------------------------------------------------------------------
 
-    async def hedge_list(self, user: UserRef, position_id: int
-                         ) -> tuple[Position, list[HedgeLayer]]:
-        """The position and its open hedge layers, in the order `/hedge <id>` numbers them."""
+    async def hedge_list(self, user: UserRef, position_id: int | None
+                         ) -> tuple[Position | None, list[HedgeLayer]]:
+        """The position and its open hedge layers, in the order `/hedge <id>` numbers them;
+        `position_id` None: (None, the layers held against the whole book, METHOD §6b)."""
+        if position_id is None:
+            await self._user(user)
+            return None, list(await _to_thread(self.store.book_hedges, user.user_id))
         pos = await self.get_position(user, position_id)
         return pos, list(pos.hedges)
 
-    async def hedge_add(self, user: UserRef, position_id: int, spec: HedgeSpec
-                        ) -> tuple[Position, HedgeLayer]:
-        pos = await self.get_position(user, position_id)
+    async def hedge_add(self, user: UserRef, position_id: int | None, spec: HedgeSpec
+                        ) -> tuple[Position | None, HedgeLayer]:
+        """Record a hedge layer on a position, or on the whole book (`position_id` None)."""
+        pos = None if position_id is None else await self.get_position(user, position_id)
         try:
             layer = parsing.validate_hedge(spec, self.today())
         except ParseError as exc:
             raise UserError.from_parse(exc) from None
+        if position_id is None:
+            await self._user(user)
         inp = HedgeInput(kind=layer.kind, expiry=layer.expiry, qty=layer.qty, cost=layer.cost,
                          strike=layer.strike, strike2=layer.strike2, layer=layer.layer)
         row = await _to_thread(self.store.add_hedge, user.user_id, position_id, inp)
         return pos, _as_hedge(row)
 
-    async def hedge_remove(self, user: UserRef, position_id: int, index: int,
-                           price: float | None = None) -> tuple[Position, HedgeLayer]:
-        """Close hedge number `index` (1-based, as listed), optionally at `price` points."""
+    async def hedge_remove(self, user: UserRef, position_id: int | None, index: int,
+                           price: float | None = None) -> tuple[Position | None, HedgeLayer]:
+        """Close hedge number `index` (1-based, as listed), optionally at `price` points;
+        `position_id` None: of the book's own layers."""
         pos, hedges = await self.hedge_list(user, position_id)
         if not 1 <= index <= len(hedges):
             count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
-            raise UserError(f"position #{position_id} has {count}; there is no hedge {index}",
+            owner = "your book" if position_id is None else f"position #{position_id}"
+            raise UserError(f"{owner} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
         problem = None if price is None else parsing.hedge_price_problem(
@@ -895,6 +907,18 @@ def _as_position(obj: Any) -> Position:
     from bot.store import to_core_position
 
     return to_core_position(obj)
+
+
+def _book_layer_vega(records: Sequence[Any], book_hedge: Any) -> float:
+    """Vega$ of the layers held against the whole book (`/hedge book`): the book's held vega
+    (coverage_held × vega$_book, its own layers and its members') less its members' own.
+    0 when the book has no members (its figures then carry no layers)."""
+    if book_hedge is None or not book_hedge.members or not book_hedge.vega_book > 0:
+        return 0.0
+    members = set(book_hedge.member_ids)
+    own = sum(r.greeks.hedge.vega for r in records
+              if r.position_id in members and r.greeks is not None)
+    return book_hedge.coverage_held * book_hedge.vega_book - own
 
 
 def _as_hedge(obj: Any) -> HedgeLayer:

@@ -49,6 +49,9 @@ def test_the_book_block_says_what_to_buy_for_whom(hist):
     assert "model price" in text and "covers #1, #2" in text
     assert f"with it the calls cover {round(rec.coverage * 100)} % of their vega" in text
     assert "target 50 %" in text
+    # the command that records the purchase once bought, the price left to the trader
+    assert text.splitlines()[-1] == (f"After you buy: /hedge book add {rec.qty} VIX 2026-11-25 "
+                                     "19C @&lt;cost&gt;")
     assert len(text) < 300  # one short block
 
 

@@ -131,3 +131,34 @@ async def test_refresh_of_details_edits_the_text_and_keeps_the_picture(book, bot
     assert "photo" not in edited and edited["text"] != details["text"]
     assert "hedge: Δ $0 · Γ $0.00 · vega $0 ·" in details["text"]
     assert "hedge: Δ $0 · Γ $0.00 · vega $0 ·" not in edited["text"]  # the layers' vega is in
+
+
+async def test_the_book_hedge_is_recorded_with_the_command_it_shows(book, bots):
+    """/check names the book's purchase and the command that records it; the trader runs that
+    command with the price paid, `/hedge book` lists the layer, and /check no longer asks to buy
+    it, with the book's hedge coverage up (METHOD §6b, issue 14)."""
+    (first,) = await send(book, bots, "/check")
+    text = first["text"]
+    assert "VIX hedge for the book: buy 1 VIX 2026-07-22 20C" in text
+    assert "hedge coverage 0 %" in text
+    (after,) = [line for line in text.splitlines() if line.startswith("After you buy: ")]
+    command = after.removeprefix("After you buy: ").replace("@<cost>", "@0.50")
+    assert command == "/hedge book add 1 VIX 2026-07-22 20C @0.50"
+    assert units(text) <= SCREEN_CHARS
+
+    (added,) = await send(book, bots, command)
+    assert "✅ Hedge added: 1 VIX 2026-07-22 20C" in added["text"]
+    assert "VIX hedges of your book (all positions)" in added["text"]
+    (listed,) = await send(book, bots, "/hedge BOOK")
+    assert "1. 1 VIX 2026-07-22 20C" in listed["text"]
+
+    (second,) = await send(book, bots, "/check")
+    again = second["text"]
+    assert ("nothing more to buy" in again) or ("held layers are enough" in again)
+    assert "buy 1 VIX" not in again and "After you buy" not in again
+    assert "hedge coverage 0 %" not in again
+
+    (removed,) = await send(book, bots, "/hedge book remove 1 @0.60")
+    assert "✅ Hedge removed: 1 VIX 2026-07-22 20C" in removed["text"]
+    (wrong,) = await send(book, bots, "/hedge book remove 1")
+    assert "your book has no hedges; there is no hedge 1" in wrong["text"]

@@ -287,25 +287,7 @@ def book_records(
         active = sz.h[j] > 0 and bool(sz.applicable[j])
         rec = None
         if table is not None and row >= 0 and active:
-            spread = bool(sz.use_spread[j])
-            strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
-                       else (float(table.strike[row]),))
-            to_buy = int(sz.to_buy[j])
-            rec = _new(HedgeRecommendation,
-                type=(HedgeKind.VIX_CALL_SPREAD if spread else HedgeKind.VIX_CALL).value,
-                expiry=table.dates[row], strikes=strikes, qty=to_buy,
-                est_cost=float(to_buy * sz.unit_cost[j] * p.vix_option_multiplier),
-                unit_cost=float(sz.unit_cost[j]),
-                cost_quoted=bool(table.ask_quoted[row]) and not spread,
-                delta_F=float(table.spread_delta[row] if spread else table.delta[row]),
-                beta_F=float(table.beta_f[row]), u=float(sz.unit_u[j]),
-                coverage=float(sz.coverage_after[j]), stress_offset=float(sz.offset_after[j]),
-                future=float(table.future[row]),
-                future_source="quoted" if table.future_quoted[row] else (
-                    "VIX3M" if vix3m is not None else "regime"),
-                sigma_v=float(table.sigma_v[row]), dte=int(table.dte[row]),
-                review_by=review_dates[row],
-            )
+            rec = hedge_recommendation(table, row, sz, j, vix3m, review_dates[row], p)
         need = int(max(sz.n_target[j], sz.n_floor[j]))
         warnings: list[str] = []
         if active and status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
@@ -354,3 +336,28 @@ def book_records(
             asof=asof,
         )
     return out
+
+
+def hedge_recommendation(table, row: int, sz, k: int, vix3m: float | None, review_by, p: Params
+                         ) -> HedgeRecommendation:
+    """The purchase record of sizing row `k` (a position's §6 or a book's §6b sizing) at VIX
+    table row `row`: what to buy, its cost and what it brings to coverage and stress offset."""
+    spread = bool(sz.use_spread[k])
+    strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
+               else (float(table.strike[row]),))
+    to_buy = int(sz.to_buy[k])
+    return _new(HedgeRecommendation,
+        type=(HedgeKind.VIX_CALL_SPREAD if spread else HedgeKind.VIX_CALL).value,
+        expiry=table.dates[row], strikes=strikes, qty=to_buy,
+        est_cost=float(to_buy * sz.unit_cost[k] * p.vix_option_multiplier),
+        unit_cost=float(sz.unit_cost[k]),
+        cost_quoted=bool(table.ask_quoted[row]) and not spread,
+        delta_F=float(table.spread_delta[row] if spread else table.delta[row]),
+        beta_F=float(table.beta_f[row]), u=float(sz.unit_u[k]),
+        coverage=float(sz.coverage_after[k]), stress_offset=float(sz.offset_after[k]),
+        future=float(table.future[row]),
+        future_source="quoted" if table.future_quoted[row] else (
+            "VIX3M" if vix3m is not None else "regime"),
+        sigma_v=float(table.sigma_v[row]), dte=int(table.dte[row]),
+        review_by=review_by,
+    )

@@ -27,7 +27,13 @@ import pandas as pd
 
 from core import calendar as cal
 from core import pricing
-from core.book_hedge import book_layers_held, book_records, judged_on_the_book, size_books
+from core.book_hedge import (
+    book_layers_held,
+    book_records,
+    hedge_recommendation,
+    judged_on_the_book,
+    size_books,
+)
 from core.columns import book_from_columns, position_columns
 from core.condor import (
     LEG_CP,
@@ -92,7 +98,6 @@ from core.records import (
     EventRecord,
     Greeks,
     GreeksRecord,
-    HedgeRecommendation,
     LazyRecords,
     MarketRecord,
     PnlRecord,
@@ -1469,26 +1474,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
     rec = None
     member = book_share is not None  # §6b: the book's one hedge replaces this one's purchase
     if table is not None and row >= 0 and sizing.h[i] > 0 and sizing.applicable[i] and not member:
-        spread = bool(sizing.use_spread[i])
-        strikes = ((float(table.strike[row]), float(table.spread_strike2[row])) if spread
-                   else (float(table.strike[row]),))
-        to_buy = int(sizing.to_buy[i])
-        rec = _new(HedgeRecommendation,
-            type=(HedgeKind.VIX_CALL_SPREAD if spread else HedgeKind.VIX_CALL).value,
-            expiry=table.dates[row], strikes=strikes, qty=to_buy,
-            est_cost=float(to_buy * sizing.unit_cost[i] * p.vix_option_multiplier),
-            unit_cost=float(sizing.unit_cost[i]),
-            cost_quoted=bool(table.ask_quoted[row]) and not spread,
-            delta_F=float(table.spread_delta[row] if spread else table.delta[row]),
-            beta_F=float(table.beta_f[row]), u=float(sizing.unit_u[i]),
-            coverage=float(sizing.coverage_after[i]),
-            stress_offset=float(sizing.offset_after[i]),
-            future=float(table.future[row]),
-            future_source="quoted" if table.future_quoted[row] else (
-                "VIX3M" if ctx.vix3m is not None else "regime"),
-            sigma_v=float(table.sigma_v[row]), dte=int(table.dte[row]),
-            review_by=review_dates[row],
-        )
+        rec = hedge_recommendation(table, row, sizing, i, ctx.vix3m, review_dates[row], p)
     warnings: list[str] = []
     # §6b: a member's warnings are its book's, on the BookHedgeRecord
     if sizing.cost_warning[i] and not member:

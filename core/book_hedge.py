@@ -247,7 +247,8 @@ def judged_on_the_book(pos: Sizing, bs: BookSizing) -> Sizing:
 # --- records ------------------------------------------------------------------------------------
 
 
-def _failing(sz: Sizing, j: int) -> tuple[str, ...]:
+def failing_bands(sz: Sizing, j: int) -> tuple[str, ...]:
+    """The held-hedge bands row `j` of a sizing fails (B2 is judged elsewhere)."""
     out = []
     if not sz.b1[j]:
         out.append("B1")
@@ -330,7 +331,7 @@ def book_records(
             stress_offset_after=float(sz.offset_after[j]),
             stress_offset_min=float(sz.offset_min[j]), b1=bool(sz.b1[j]),
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
-            stabilised=bool(sz.stabilised[j]), failing=_failing(sz, j) if active else (),
+            stabilised=bool(sz.stabilised[j]), failing=failing_bands(sz, j) if active else (),
             members=members, layers_counted=int(bs.layer_counts[j]),
             to_sell=int(sz.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,

@@ -30,6 +30,7 @@ from core import pricing
 from core.book_hedge import (
     book_layers_held,
     book_records,
+    failing_bands,
     hedge_recommendation,
     judged_on_the_book,
     size_books,
@@ -1624,7 +1625,7 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
                     f"(~${rec.est_cost:,.0f}); vega coverage {_pct(rec.coverage)}, stress "
                     f"offset {_pct(rec.stress_offset)}.") + waiting + wanted
         failing = ", ".join(_BAND_WORDS[b] for b in ("B1", "B3", "B4")
-                            if b in _failing(sizing, i))
+                            if b in failing_bands(sizing, i))
         return done("Fix the hedge first: the VIX calls you hold fail " + failing
                 + "; adjust or roll them.") + waiting + wanted
     if outcome is O.NO_VIABLE_ROLL:
@@ -1660,14 +1661,3 @@ def _pct(x: float) -> str:
 def _usd(x: float) -> str:
     """Whole dollars with the typeset minus: −20 → '−$20'."""
     return f"{_MINUS if x < 0 else ''}${abs(x):,.0f}"
-
-
-def _failing(sizing, i) -> tuple[str, ...]:
-    out = []
-    if not sizing.b1[i]:
-        out.append("B1")
-    if sizing.b3[i] is not None and not sizing.b3[i]:
-        out.append("B3")
-    if sizing.b4[i] is not None and not sizing.b4[i]:
-        out.append("B4")
-    return tuple(out)

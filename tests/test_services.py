@@ -289,7 +289,7 @@ async def test_check_with_the_real_engine(make_database_url, offline):
         html = render("check", result=result)
         assert "EDR 1.06 % <b>BREACHED</b>" in html and f"<b>#{pid}</b> 7050/7900 ·" in html
         details = render("check_detail", result=result)
-        assert "<b>EDR</b> 1.06 %" in details and "Roll:" in details and "Hedge:" in details
+        assert "<b>EDR</b> 1.06 %" in details and "Roll:" in details and "VIX hedge:" in details
     finally:
         store.close()
 

@@ -306,7 +306,8 @@ async def test_check_shows_edr_state_hedge_and_roll(engine, bot, ann):
     keyboard = replies[-1]
     detail = await ann.press_text(keyboard, "#1 details")
     assert "#1" in detail[0]["text"] and FRIENDLY_ERROR not in texts(detail)
-    assert "Hedge:" in detail[0]["text"] and "Roll:" in detail[0]["text"]
+    # the hedge as the book sees it (§6b: its share, or why it is not in the book's hedge)
+    assert "VIX hedge:" in detail[0]["text"] and "Roll:" in detail[0]["text"]
     (roll,) = await ann.press_text(detail[0], "Roll")
     assert "Roll:" in roll["text"] or "roll" in roll["text"].lower()
     assert FRIENDLY_ERROR not in roll["text"]

@@ -63,6 +63,9 @@ def offline_provider():
     return default_provider(Settings(market_data_provider="offline"))
 
 
+SETTLE_TIMEOUT_S = 45.0  # under the 60 s per-test limit
+
+
 class BotRunner:
     """Starts bots for a test and stops every one of them at teardown."""
 
@@ -90,7 +93,10 @@ class BotRunner:
             self.apps.remove(app)
 
     async def settle(self, app: Application | None = None) -> None:
-        await settle(self.api, app or self.apps[-1])
+        # a generous limit: settling returns as soon as the bot is idle, and the first update
+        # of a session (PostgreSQL's first connection, the sample's first load) may be slow
+        settled = await settle(self.api, app or self.apps[-1], timeout=SETTLE_TIMEOUT_S)
+        assert settled, f"the bot did not finish its updates within {SETTLE_TIMEOUT_S} s"
 
 
 @pytest.fixture

@@ -93,10 +93,9 @@ class BotRunner:
             self.apps.remove(app)
 
     async def settle(self, app: Application | None = None) -> None:
-        # a generous limit: settling returns as soon as the bot is idle, and the first update
-        # of a session (PostgreSQL's first connection, the sample's first load) may be slow
-        settled = await settle(self.api, app or self.apps[-1], timeout=SETTLE_TIMEOUT_S)
-        assert settled, f"the bot did not finish its updates within {SETTLE_TIMEOUT_S} s"
+        # a generous limit (TimeoutError past it): settling returns as soon as the bot is idle,
+        # and the first update of a session (PostgreSQL's first connection) may be slow
+        await settle(self.api, app or self.apps[-1], timeout=SETTLE_TIMEOUT_S)
 
 
 @pytest.fixture

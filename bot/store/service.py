@@ -893,10 +893,7 @@ class Store:
         now = now.astimezone(UTC)  # the round's clock: the lease and backoff are measured on it
 
         def work(s: Session) -> bool:
-            user = self._registered(s, tg_user_id)
-            row = s.exec(select(ReportLogRow).where(
-                ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
-                ReportLogRow.kind == kind)).first()
+            user, row = self._report_row(s, tg_user_id, session_date, kind)
             if row is None:
                 s.add(ReportLogRow(user_id=user.id, session_date=session_date, kind=kind,
                                    recorded_at=now))
@@ -913,6 +910,14 @@ class Store:
             return self._write(work)
         except Conflict:  # lost the first claim's race to another process
             return False
+
+    def _report_row(self, s: Session, tg_user_id: int, session_date: date, kind: str
+                    ) -> tuple[UserRow, ReportLogRow | None]:
+        """The user and their report log row of one session and kind (None: not claimed)."""
+        user = self._registered(s, tg_user_id)
+        return user, s.exec(select(ReportLogRow).where(
+            ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
+            ReportLogRow.kind == kind)).first()
 
     def report_claims(self, session_date: date, kind: str) -> dict[int, ReportLogRow]:
         """Every claim of one session's reports of one kind, by Telegram user id (one query:
@@ -943,10 +948,7 @@ class Store:
         error = str(error)[:ERROR_MAX_CHARS] if error else None  # "" would read as NULL in CSV
 
         def work(s: Session) -> ReportLogRow:
-            user = self._registered(s, tg_user_id)
-            row = s.exec(select(ReportLogRow).where(
-                ReportLogRow.user_id == user.id, ReportLogRow.session_date == session_date,
-                ReportLogRow.kind == kind)).first()
+            _, row = self._report_row(s, tg_user_id, session_date, kind)
             if row is None:
                 raise NotFound(f"no {kind} report recorded for {session_date}")
             if status != "skipped":

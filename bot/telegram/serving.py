@@ -125,14 +125,7 @@ async def start_webhook(application: Application, serving: Serving) -> Applicati
     await application.initialize()
     if application.post_init:
         await application.post_init(application)
-    await application.updater.start_webhook(
-        listen=serving.listen,
-        port=serving.port,
-        url_path=serving.url_path,
-        webhook_url=serving.webhook_url,
-        secret_token=serving.secret,
-        allowed_updates=Update.ALL_TYPES,
-    )
+    await application.updater.start_webhook(**_webhook_options(serving))
     await application.start()
     return application
 
@@ -144,12 +137,12 @@ def run(application: Application, serving: Serving, bootstrap_retries: int = 0) 
         application.run_polling(allowed_updates=Update.ALL_TYPES,
                                 bootstrap_retries=bootstrap_retries)
         return
-    application.run_webhook(
-        listen=serving.listen,
-        port=serving.port,
-        url_path=serving.url_path,
-        webhook_url=serving.webhook_url,
-        secret_token=serving.secret,
-        allowed_updates=Update.ALL_TYPES,
-        bootstrap_retries=bootstrap_retries,
-    )
+    application.run_webhook(**_webhook_options(serving), bootstrap_retries=bootstrap_retries)
+
+
+def _webhook_options(serving: Serving) -> dict:
+    """What `start_webhook` and `run_webhook` are both given: where to listen, the public URL
+    and the secret Telegram must echo."""
+    return dict(listen=serving.listen, port=serving.port, url_path=serving.url_path,
+                webhook_url=serving.webhook_url, secret_token=serving.secret,
+                allowed_updates=Update.ALL_TYPES)

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from test_services import CountingProvider
 
 from bot.marketdata.offline import OfflineProvider
 from bot.render import fmt_event, render, split_message, utf16_len
@@ -23,22 +24,12 @@ ET = ZoneInfo("America/New_York")
 ANN = UserRef(5151, 5151, "Ann")
 
 
-class LiveLike:
+class LiveLike(CountingProvider):
     """The offline sample under another name: what a live bot's services see."""
 
-    name = "cboe"
-
     def __init__(self, inner):
-        self.inner, self.asof = inner, inner.asof
-
-    async def snapshot(self, asof):
-        return await self.inner.snapshot(asof)
-
-    async def history(self, end=None):
-        return await self.inner.history(end)
-
-    async def events(self):
-        return await self.inner.events()
+        super().__init__(inner)
+        self.name = "cboe"
 
 
 @pytest.fixture(scope="module")

@@ -167,13 +167,14 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class BookTotals:
-    """Sums over the evaluated positions of a book, in dollars for the whole book: P&L,
-    max loss at expiry, net Δ$ per SPX point, vega$ per vol point, Θ$ per day (condors and
-    their held VIX layers); `coverage` = Σ held-hedge vega$ / Σ |condor vega$| (None when the
-    condors have no vega). Layers held against the whole book count in `coverage` and
-    `vega_usd` (their vega$ is read off the book hedge record), not in Δ$ or Θ$. `counted` of
-    `total` positions had numbers; the rest (R0) are left out of every sum, and the reply says
-    so."""
+    """Sums over the evaluated positions of a book, in dollars for the whole book: the condors'
+    unrealised P&L (a VIX layer's P&L is not in it: layers carry no fill-to-mark record yet,
+    and the reply says "condor P&L"), max loss at expiry, net Δ$ per SPX point, vega$ per vol
+    point, Θ$ per day (condors and their held VIX layers); `coverage` = Σ held-hedge vega$ /
+    Σ |condor vega$| (None when the condors have no vega). Layers held against the whole book
+    count in `coverage` and `vega_usd` (their vega$ is read off the book hedge record), not in
+    Δ$ or Θ$. `counted` of `total` positions had numbers; the rest (R0) are left out of every
+    sum, and the reply says so."""
 
     counted: int
     total: int

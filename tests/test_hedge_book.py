@@ -195,6 +195,10 @@ def test_the_shown_command_records_the_book_hedge_and_it_is_not_asked_again(data
         text = shown(render("check", result=first))
         buy = next(line for line in text.splitlines() if line.startswith("VIX hedge for the book"))
         assert "buy 1 VIX 2026-07-22 20C" in buy
+        # the line a trader acts on points at the purchase (#1 is the one it covers)
+        hints = [line.split(" ")[0] for line in text.splitlines()
+                 if line.endswith("; buy the VIX hedge below")]
+        assert hints == ["#1"]
         prefix = "After you buy: /hedge "
         (after,) = [line for line in text.splitlines() if line.startswith(prefix)]
         assert after.endswith(" @<cost>")
@@ -213,6 +217,7 @@ def test_the_shown_command_records_the_book_hedge_and_it_is_not_asked_again(data
         again = shown(render("check", result=second))
         assert ("nothing more to buy" in again) or ("held layers are enough" in again)
         assert "After you buy" not in again and "buy 1 VIX" not in again
+        assert "buy the VIX hedge below" not in again
         for _, r in second.items():
             assert r.roll.outcome.value != "HEDGE_FIRST"
         report = shown(render("report", result=await svc.report(ANN)))

@@ -72,8 +72,8 @@ def test_the_screen_leads_with_one_line_per_position(four_condor_replies, kind):
     text = "\n".join(lines)
     # the market line and the book's totals come after the positions, each once
     assert text.count("EDR 1.06 % BREACHED · VIX 16.90") == 1
-    assert text.count("Book: P&L") == 1
-    assert text.index("Book: P&L") > text.index("#4 ")
+    assert text.count("Book: condor P&L") == 1
+    assert text.index("Book: condor P&L") > text.index("#4 ")
 
 
 def test_the_report_names_the_session_it_prepares(four_condor_replies):
@@ -92,5 +92,8 @@ def test_one_hedge_order_for_the_whole_book(four_condor_replies, kind):
     line = next(x for x in text.splitlines() if x.startswith("VIX hedge for the book:"))
     assert line.startswith("VIX hedge for the book: buy 1 VIX 2026-07-22 20C")
     assert "covers #1;" in line and "the 2 % budget ($55) buys 1 of the 3 calls" in line
-    assert text.index("VIX hedge for the book:") > text.index("Book: P&L")
+    # #1's own line points at it; #2–#4 (to be closed) do not
+    hinted = [x[:2] for x in text.splitlines() if x.endswith("; buy the VIX hedge below")]
+    assert hinted == ["#1"]
+    assert text.index("VIX hedge for the book:") > text.index("Book: condor P&L")
     assert "Hedge #" not in text and "Buy " not in text

@@ -93,6 +93,51 @@ def test_the_summary_line_ends_with_the_answer(outcome, kind):
     assert line.endswith(f"<b>{R.escape(EXPECTED_ANSWER[outcome])}</b>"), line
 
 
+# --- the answer and the book hedge's purchase ---------------------------------------------------
+
+
+def _book_hedge(members=(1,), to_sell=0, status="UNDER_BUDGET", qty=1):
+    """The fields of a BookHedgeRecord the summary line reads (the block's "buy" branch)."""
+    from types import SimpleNamespace as NS
+    return NS(members=tuple(NS(position_id=i) for i in members), to_sell=to_sell,
+              status=NS(value=status), recommendation=None if qty is None else NS(qty=qty))
+
+
+def _line(outcome, bh):
+    p = example_position()
+    macros = R.environment().get_template("_macros.html.j2").module
+    return str(macros.summary_line(p, position_record(p, outcome=outcome), bh))
+
+
+HINT = "; buy the VIX hedge below"
+
+
+def test_a_held_condor_the_purchase_covers_says_buy_the_hedge():
+    # R4 "hold" alone above a block that says "buy 1 VIX …" for #1 reads as "do nothing"
+    line = _line(RollOutcome.ROLL_NOT_NEEDED, _book_hedge())
+    assert line.endswith("<b>hold</b>" + HINT), line
+    for o in (RollOutcome.BLOCKED_BY_EVENT, RollOutcome.CLEARED, RollOutcome.HOLD_UNCONFIRMED):
+        assert _line(o, _book_hedge()).endswith(HINT)
+
+
+@pytest.mark.parametrize("bh, why", [
+    (None, "no book hedge record"),
+    (_book_hedge(members=(2, 3)), "the purchase covers other positions"),
+    (_book_hedge(members=()), "no position needs a hedge"),
+    (_book_hedge(to_sell=2), "over-hedged: the block says sell"),
+    (_book_hedge(status="UNECONOMIC_AT_THIS_SIZE"), "the block says none to buy"),
+    (_book_hedge(qty=0), "nothing to buy"),
+    (_book_hedge(qty=None), "no recommendation"),
+])
+def test_no_hint_when_the_block_does_not_buy_for_this_position(bh, why):
+    assert HINT not in _line(RollOutcome.ROLL_NOT_NEEDED, bh), why
+
+
+@pytest.mark.parametrize("outcome", sorted(CLOSING_OUTCOMES) + [RollOutcome.HEDGE_FIRST])
+def test_no_hint_on_a_close_verdict_or_when_the_answer_already_says_hedge(outcome):
+    assert _line(outcome, _book_hedge()).endswith(f"<b>{R.escape(EXPECTED_ANSWER[outcome])}</b>")
+
+
 # --- one line per position -----------------------------------------------------------------------
 
 
@@ -184,7 +229,7 @@ def test_book_totals_by_hand():
     assert t.coverage == pytest.approx(30.0 / 360.0)  # held vega ÷ Σ|condor vega|
     html = render("check", result=check_result([a, b, c], records))
     assert "<b>#2</b> 4870/5130 ×2 · 7 DTE · −$150" in html
-    assert ("<b>Book</b> (2 of 3 positions evaluated): P&amp;L +$248 · max loss $6,600 · "
+    assert ("<b>Book</b> (2 of 3 positions evaluated): condor P&amp;L +$248 · max loss $6,600 · "
             "net Δ $4/SPX pt · vega −$330/vol pt · Θ +$98/day · hedge coverage 8 %") in html
 
 

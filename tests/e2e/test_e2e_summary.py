@@ -63,10 +63,10 @@ async def test_four_condors_fit_one_screen_with_a_details_button_each(book, bots
     ids = [line.split(" ")[0] for line in lines if line.startswith("#")]
     assert ids == ["#1", "#2", "#3", "#4"]
     # #1 is inside its shorts with 44 DTE; the engine holds it (R4) on the sample
-    assert "#1 7000/7850 · 44 DTE" in text and text.split("\n#2")[0].endswith("· hold")
+    assert "#1 7000/7850 · 44 DTE" in text and text.split("\n#2")[0].endswith("· hold; buy the VIX hedge below")
     assert "#2 6750/7700 ×2 · 44 DTE" in text and "#4 6950/7750 ×3 · 72 DTE" in text
     assert "EDR 1.06 % BREACHED · VIX 16.90" in text and "2026-07-08 16:15 ET" in text
-    assert "Book: P&L" in text and "hedge coverage 0 %" in text  # no VIX layers held yet
+    assert "Book: condor P&L" in text and "hedge coverage 0 %" in text  # no VIX layers held yet
     labels = [b["text"] for b in buttons_of(summary)]
     assert labels == ["🔎 #1 details", "🔎 #2 details", "🔎 #3 details", "🔎 #4 details",
                       "↻ Refresh"]
@@ -155,6 +155,7 @@ async def test_the_book_hedge_is_recorded_with_the_command_it_shows(book, bots):
     again = second["text"]
     assert ("nothing more to buy" in again) or ("held layers are enough" in again)
     assert "buy 1 VIX" not in again and "After you buy" not in again
+    assert "buy the VIX hedge below" not in again  # #1 reads plain "hold" again
     assert "hedge coverage 0 %" not in again
 
     (removed,) = await send(book, bots, "/hedge book remove 1 @0.60")

@@ -29,6 +29,7 @@ from bot.scheduler import (
     JobSettings,
     ReportTrigger,
     Scheduler,
+    book_alerts,
     in_quiet_hours,
     market_alerts,
     next_report_moment,
@@ -36,7 +37,7 @@ from bot.scheduler import (
     report_decision,
 )
 from bot.services import Services
-from bot.store import PositionInput, Store
+from bot.store import HedgeInput, PositionInput, Store
 from bot.telegram.app import default_provider
 from core import calendar as cal
 
@@ -649,6 +650,38 @@ def test_exit_alerts_are_keyed_by_meaning_not_by_the_live_quote():
     assert marks == {"exit:9:mark:L2 VIX 2026-12-16 22C:2026-11-25"}
     other = key("L2 VIX 2026-12-23 25C: mark 3.40 ≥ 3 × cost 1.10: sell half")
     assert other not in marks  # another layer is another alert
+
+
+def test_book_layer_exit_signals_are_alerts_of_the_book():
+    day = date(2026, 11, 25)
+    assert book_alerts(None, day) == []
+    assert book_alerts(SimpleNamespace(exit_signals=()), day) == []
+    signals = ("VIX 31.4 ≥ 30: sell half of the L2 calls",
+               "L2 VIX 2026-12-16 22C: mark 3.40 ≥ 3 × cost 1.10: sell half")
+    alerts = book_alerts(SimpleNamespace(exit_signals=signals), day)
+    assert [a.key for a in alerts] == ["exit:book:vix>=30:2026-11-25",
+                                       "exit:book:mark:L2 VIX 2026-12-16 22C:2026-11-25"]
+    assert {a.kind for a in alerts} == {"exit"}
+    assert [a.data["signal"] for a in alerts] == list(signals)
+    # never the key of a position's alert for the same signal
+    [pos] = position_alerts(_record(signals=signals[:1]), 7500.0, day)
+    assert pos.key != alerts[0].key
+
+
+async def test_a_book_layers_exit_signal_is_alerted_once(make_database_url, sample):
+    """A VIX call held against the whole book (`/hedge book add`) bought at 0.01 marks far above
+    3 × its cost on the sample: the watch says so, as the book's, once per session."""
+    sched, store, _ = make(make_database_url, sample, users=(1,))
+    store.add_position(1, PositionInput("SPXW", date(2026, 8, 21), *STRIKES, 1, 4.35))
+    store.add_hedge(1, None, HedgeInput("VIX_CALL", date(2026, 7, 22), 1, 0.01, 20))
+    noon = ny(2026, 7, 8, 12)
+    first = await sched.intraday_round(noon)
+    assert first.sent == 1
+    text = sched.bot.sent[0][1]
+    assert "<b>Book</b> (layers held against all positions): hedge exit signal — " in text
+    assert "L2 VIX 2026-07-22 20C: mark " in text and "≥ 3 × cost 0.01: sell half" in text
+    again = await sched.intraday_round(noon + timedelta(minutes=15))
+    assert again.sent == 0 and len(sched.bot.sent) == 1
 
 
 # --- at-least-once reports (issue 13) ----------------------------------------------------------

@@ -133,7 +133,7 @@ def test_no_hint_when_the_block_does_not_buy_for_this_position(bh, why):
     assert HINT not in _line(RollOutcome.ROLL_NOT_NEEDED, bh), why
 
 
-@pytest.mark.parametrize("outcome", sorted(CLOSING_OUTCOMES) + [RollOutcome.HEDGE_FIRST])
+@pytest.mark.parametrize("outcome", [*sorted(CLOSING_OUTCOMES), RollOutcome.HEDGE_FIRST])
 def test_no_hint_on_a_close_verdict_or_when_the_answer_already_says_hedge(outcome):
     assert _line(outcome, _book_hedge()).endswith(f"<b>{R.escape(EXPECTED_ANSWER[outcome])}</b>")
 

@@ -12,7 +12,13 @@ Everything runs on PTB's JobQueue (APScheduler 3). Read it in this order:
 This package never imports `bot.telegram`; the application calls `setup` from its post_init.
 """
 
-from bot.scheduler.alerts import Alert, market_alerts, position_alerts, state_rank
+from bot.scheduler.alerts import (
+    Alert,
+    book_alerts,
+    market_alerts,
+    position_alerts,
+    state_rank,
+)
 from bot.scheduler.delivery import Delivery, RoundResult
 from bot.scheduler.jobs import (
     next_run,
@@ -56,6 +62,7 @@ __all__ = [
     "ReportTrigger",
     "RoundResult",
     "Scheduler",
+    "book_alerts",
     "due_today",
     "in_quiet_hours",
     "market_alerts",

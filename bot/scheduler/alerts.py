@@ -80,3 +80,15 @@ def position_alerts(record: Any, spx: float | None, session: date) -> list[Alert
             out.append(Alert(f"breach:{pid}:call:{s}", "breach",
                              {**base, "side": "call", "strike": k3, "spx": spx}))
     return out
+
+
+def book_alerts(book_hedge: Any, session: date) -> list[Alert]:
+    """Exit signals of the layers held against the whole book (`/hedge book`, METHOD §6b):
+    they sit on the book hedge record, not on any position's, so without this a "VIX ≥ 30:
+    sell half" for them would never reach the trader between reports."""
+    if book_hedge is None:
+        return []
+    s = session.isoformat()
+    return [Alert(f"exit:book:{signal_kind(signal)[:80]}:{s}", "exit",
+                  {"position_id": None, "label": "", "signal": signal})
+            for signal in book_hedge.exit_signals]

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.marketdata.history import OFFICIAL_CLOSE_COLUMNS
 from bot.render import render
-from bot.scheduler.alerts import market_alerts, position_alerts
+from bot.scheduler.alerts import book_alerts, market_alerts, position_alerts
 from bot.scheduler.delivery import Delivery, RoundResult, error_text, summary
 from bot.scheduler.settings import JobSettings
 from bot.scheduler.triggers import due_today, in_quiet_hours, report_decision, report_session
@@ -431,6 +431,8 @@ class Scheduler:
             candidates = list(common)
             for record in (ev.positions if ev is not None else ()):
                 candidates += position_alerts(record, spx, session)
+            if ev is not None:
+                candidates += book_alerts(ev.book_hedge, session)
             fresh = [a for a in candidates
                      if await asyncio.to_thread(self.store.record_alert, uid, a.key)]
             if not fresh:

@@ -63,7 +63,9 @@ async def test_four_condors_fit_one_screen_with_a_details_button_each(book, bots
     ids = [line.split(" ")[0] for line in lines if line.startswith("#")]
     assert ids == ["#1", "#2", "#3", "#4"]
     # #1 is inside its shorts with 44 DTE; the engine holds it (R4) on the sample
-    assert "#1 7000/7850 · 44 DTE" in text and text.split("\n#2")[0].endswith("· hold; buy the VIX hedge below")
+    # and points at the book hedge's purchase, which covers it
+    assert "#1 7000/7850 · 44 DTE" in text
+    assert text.split("\n#2")[0].endswith("· hold; buy the VIX hedge below")
     assert "#2 6750/7700 ×2 · 44 DTE" in text and "#4 6950/7750 ×3 · 72 DTE" in text
     assert "EDR 1.06 % BREACHED · VIX 16.90" in text and "2026-07-08 16:15 ET" in text
     assert "Book: condor P&L" in text and "hedge coverage 0 %" in text  # no VIX layers held yet

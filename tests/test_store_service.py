@@ -447,6 +447,40 @@ def test_subscriber_books_match_the_per_user_view(store):
     assert [b.settings.tg_user_id for b in store.subscriber_books()] == [ALICE, BOB]
 
 
+def test_open_book_is_the_three_reads_of_a_check(store):
+    a1 = store.add_position(ALICE, condor(label="a1"))
+    a2 = store.add_position(ALICE, condor(label="a2"))
+    store.add_position(BOB, condor(label="b"))
+    store.add_hedge(ALICE, a2.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 2, 1.0, strike=22))
+    store.add_hedge(ALICE, None, HedgeInput("VIX_FUTURE", date(2026, 12, 16), 1, 18.0))
+    store.add_hedge(BOB, None, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 0.5, strike=25))
+    closed = store.add_hedge(ALICE, None, HedgeInput("VIX_CALL", date(2026, 12, 16), 1, 0.4,
+                                                     strike=30))
+    store.close_hedge(ALICE, closed.id, "0.10")
+    store.close_position(ALICE, a1.id)
+    book = store.open_book(ALICE, ALICE)
+    assert book.settings == store.ensure_user(ALICE, ALICE)
+    assert book.positions == store.core_positions(ALICE)
+    assert [p.label for p in book.positions] == ["a2"] and len(book.positions[0].hedges) == 1
+    assert book.book_hedges == store.book_hedges(ALICE)
+    assert [h.kind for h in book.book_hedges] == [HedgeKind.VIX_FUTURE]  # Bob's and closed: out
+    assert store.open_book(BOB, BOB).positions == store.core_positions(BOB)
+
+
+def test_open_book_registers_and_refreshes_like_ensure_user(make_database_url):
+    from datetime import timedelta
+
+    now = [NOW]
+    store = Store.open(make_database_url("book"), clock=lambda: now[0])
+    new = store.open_book(ALICE, 7)  # first contact: registered, an empty book
+    assert (new.settings.tg_user_id, new.settings.chat_id, new.positions) == (ALICE, 7, [])
+    assert store.open_book(ALICE, 8).settings.chat_id == 8  # a new chat id is written at once
+    now[0] = NOW + timedelta(seconds=90)
+    store.open_book(ALICE, 8)
+    assert store.export_user(ALICE)["tables"]["users"][0]["last_seen_at"] == now[0].isoformat()
+    store.close()
+
+
 def test_report_skipped_is_recorded_as_such(store):
     day = date(2026, 11, 25)
     assert store.record_report(ALICE, day, "premarket") is True

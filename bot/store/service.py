@@ -819,6 +819,39 @@ class Store:
 
         return self._read(work)
 
+    def open_book(self, tg_user_id: int, chat_id: int | None = None) -> Book:
+        """What /check reads, as `ensure_user` + `core_positions` + `book_hedges` would give it,
+        in ONE read transaction when the user is known and was seen a moment ago (the usual
+        /check): the user row, then every open hedge of the user in one query, split into the
+        positions' layers and the book's. Otherwise `ensure_user` writes first."""
+
+        def work(s: Session) -> Book | None:
+            user = self._user(s, tg_user_id)
+            if (user is None or (chat_id is not None and user.chat_id != chat_id)
+                    or self._now() - user.last_seen_at >= LAST_SEEN_RESOLUTION):
+                return None
+            return self._book_of(s, user)
+
+        book = self._read(work)
+        if book is not None:
+            return book
+        self.ensure_user(tg_user_id, chat_id)
+        return self._read(lambda s: self._book_of(s, self._registered(s, tg_user_id)))
+
+    @staticmethod
+    def _book_of(s: Session, user: UserRow) -> Book:
+        rows = list(s.exec(select(PositionRow).where(
+            PositionRow.user_id == user.id, PositionRow.status == "open",
+            PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)))
+        by_position: dict[int | None, list[HedgeRow]] = {}
+        for h in s.exec(select(HedgeRow).where(
+                HedgeRow.user_id == user.id, HedgeRow.status == "open",
+                HedgeRow.deleted_at.is_(None)).order_by(HedgeRow.id)):
+            by_position.setdefault(h.position_id, []).append(h)
+        return Book(_settings(user), [to_core_position(r, by_position.get(r.id, ()))
+                                      for r in rows],
+                    tuple(to_core_hedge(h) for h in by_position.get(None, ())))
+
     def subscriber_books(self) -> list[Book]:
         """Every subscribed user with their open condors (hedges attached) and book-level
         layers, in three queries: the scheduler's one pass over all users."""

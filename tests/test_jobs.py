@@ -746,24 +746,59 @@ async def test_no_retry_after_the_open_nor_after_forbidden(make_database_url, sa
     assert store.reports(1)[0].delivery_status == "failed"
 
 
-async def test_the_retry_job_runs_report_rounds_only_before_the_open(monkeypatch):
+def _run_retry_job(monkeypatch, sched, now):
     from bot.scheduler import jobs
-
-    rounds: list[datetime] = []
-
-    class Sched:
-        async def report_round(self, now):
-            rounds.append(now)
 
     async def leader(application):
         return True
 
-    monkeypatch.setattr(jobs, "scheduler_of", lambda application: Sched())
+    monkeypatch.setattr(jobs, "scheduler_of", lambda application: sched)
     monkeypatch.setattr(jobs, "is_leader", leader)
-    for now in (MORNING, ny(2026, 7, 8, 9, 30), ny(2026, 7, 4, 8, 50)):  # open; a holiday
-        app = type("App", (), {"bot_data": {"jobs_clock": lambda now=now: now}})()
-        await jobs._report_retry_job(type("Ctx", (), {"application": app})())
-    assert rounds == [MORNING]
+    app = type("App", (), {"bot_data": {"jobs_clock": lambda: now}})()
+    return jobs._report_retry_job(type("Ctx", (), {"application": app})())
+
+
+async def test_the_retry_job_looks_at_reports_still_due(monkeypatch):
+    """Before the open: every report of the day. From the open on: only reports set for the
+    open or later that `report_decision` still sends (in-session, evening); a morning report
+    is past its cut-off. Not at all on a holiday."""
+    rounds: list[tuple[datetime, object]] = []
+
+    class Sched:
+        async def report_round(self, now, only=None):
+            rounds.append((now, only))
+
+    holiday = ny(2026, 7, 3, 8, 50)  # Independence Day observed (Fri 3 July 2026)
+    evening = ny(2026, 7, 8, 18, 5)
+    for now in (MORNING, ny(2026, 7, 8, 9, 30), evening, holiday):
+        await _run_retry_job(monkeypatch, Sched(), now)
+    assert [now for now, _ in rounds] == [MORNING, ny(2026, 7, 8, 9, 30), evening]
+    assert rounds[0][1] is None
+
+    def user(hhmm, tz="America/New_York"):
+        return SimpleNamespace(report_time=hhmm, timezone=tz)
+
+    at_open, at_evening = rounds[1][1], rounds[2][1]
+    assert not at_open(user("08:45")) and not at_open(user("18:00"))  # past; not yet due
+    assert at_open(user("09:30"))
+    assert at_evening(user("18:00")) and at_evening(user("17:00", "America/Chicago"))
+    assert not at_evening(user("08:45")) and not at_evening(user("12:00"))  # stale after close
+    assert not at_evening(user("18:30"))  # not yet
+
+
+async def test_a_failed_evening_report_is_retried_by_the_retry_job(
+        make_database_url, sample, monkeypatch):
+    from telegram.error import NetworkError
+
+    bot = FakeBot()
+    bot.errors[1] = [NetworkError("Bad Gateway")]
+    sched, store, _ = make(make_database_url, sample, users=(1,), bot=bot)
+    store.update_settings(1, report_time="18:00")
+    first = await sched.report_round(ny(2026, 7, 8, 18, 0))
+    assert first.sent == 0 and store.reports(1)[0].delivery_status == "failed"
+    await _run_retry_job(monkeypatch, sched, ny(2026, 7, 8, 18, 5))  # past the 60 s backoff
+    assert bot.chats() == [1] and store.reports(1)[0].delivery_status == "sent"
+    assert store.reports(1)[0].attempts == 2
 
 
 async def test_the_report_names_its_session_and_says_when_its_data_are_stale(

@@ -26,7 +26,9 @@ from bot.scheduler.triggers import (
     CloseTrigger,
     IntradayTrigger,
     ReportTrigger,
+    due_today,
     hhmm,
+    report_decision,
     report_session,
 )
 from core import calendar as cal
@@ -154,15 +156,27 @@ ONE_SHOT_JOB_KWARGS: dict[str, Any] = {"misfire_grace_time": None}
 
 async def _report_retry_job(context: Any) -> None:
     """Reports whose claim went stale (a crash mid-send) or whose send failed, retried with
-    backoff until the open (`Scheduler.report_round` picks only those, before evaluating);
-    the leader's rounds only, like every other job."""
+    backoff while they are still due (`Scheduler.report_round` picks only those, before
+    evaluating); the leader's rounds only, like every other job. Before the open every report
+    of the day is looked at; from the open on, only reports set for the open or later (an
+    in-session or evening report, still "send" by `report_decision`): a morning report is past
+    its cut-off then, and looking at it again every poll would cost a write per user."""
     now = _clock(context.application)()
     session = report_session(now)
-    if session is None or now >= cal.session_open_close(session)[0]:
+    if session is None:
         return
     if not sends_reports(context.application) or not await is_leader(context.application):
         return
-    await scheduler_of(context.application).report_round(now)
+    open_ = cal.session_open_close(session)[0]
+    if now < open_:
+        await scheduler_of(context.application).report_round(now)
+        return
+
+    def still_due(settings: Any) -> bool:
+        moment = due_today(settings.report_time, settings.timezone, now)
+        return moment >= open_ and report_decision(moment, now) == "send"
+
+    await scheduler_of(context.application).report_round(now, only=still_due)
 
 
 async def _intraday_job(context: Any) -> None:

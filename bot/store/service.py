@@ -825,8 +825,11 @@ class Store:
         /check): the user row, then every open hedge of the user in one query, split into the
         positions' layers and the book's. Otherwise `ensure_user` writes first."""
 
+        _check_tg_id(tg_user_id)
+
         def work(s: Session) -> Book | None:
-            user = self._user(s, tg_user_id)
+            user = s.execute(select(UserRow.__table__).where(
+                UserRow.tg_user_id == tg_user_id)).first()
             if (user is None or (chat_id is not None and user.chat_id != chat_id)
                     or self._now() - user.last_seen_at >= LAST_SEEN_RESOLUTION):
                 return None
@@ -839,12 +842,15 @@ class Store:
         return self._read(lambda s: self._book_of(s, self._registered(s, tg_user_id)))
 
     @staticmethod
-    def _book_of(s: Session, user: UserRow) -> Book:
-        rows = list(s.exec(select(PositionRow).where(
+    def _book_of(s: Session, user: Any) -> Book:
+        """The open book of `user` (a UserRow or its plain row). Plain rows of the tables, not
+        ORM objects: the engine takes values, and building tracked instances was most of the
+        cost of this read (the converters read the same attribute names from either)."""
+        rows = s.execute(select(PositionRow.__table__).where(
             PositionRow.user_id == user.id, PositionRow.status == "open",
-            PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)))
-        by_position: dict[int | None, list[HedgeRow]] = {}
-        for h in s.exec(select(HedgeRow).where(
+            PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)).all()
+        by_position: dict[int | None, list[Any]] = {}
+        for h in s.execute(select(HedgeRow.__table__).where(
                 HedgeRow.user_id == user.id, HedgeRow.status == "open",
                 HedgeRow.deleted_at.is_(None)).order_by(HedgeRow.id)):
             by_position.setdefault(h.position_id, []).append(h)

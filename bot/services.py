@@ -37,6 +37,7 @@ from core import calendar as cal
 from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
 from core.params import Params
+from core.records import Greeks
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,9 @@ class BookTotals:
     and the reply says "condor P&L"), max loss at expiry, net Δ$ per SPX point, vega$ per vol
     point, Θ$ per day (condors and their held VIX layers); `coverage` = Σ held-hedge vega$ /
     Σ |condor vega$| (None when the condors have no vega). Layers held against the whole book
-    count in `coverage` and `vega_usd` (their vega$ is read off the book hedge record), not in
-    Δ$ or Θ$. `counted` of `total` positions had numbers; the rest (R0) are left out of every
-    sum, and the reply says so."""
+    count in Δ$, vega$, Θ$ and `coverage` (their Greeks are on the book hedge record).
+    `counted` of `total` positions had numbers; the rest (R0) are left out of every sum, and
+    the reply says so."""
 
     counted: int
     total: int
@@ -189,15 +190,15 @@ class BookTotals:
     def of(cls, records: Sequence[Any], book_hedge: Any = None) -> BookTotals:
         priced = [r for r in records if r.pnl is not None and r.greeks is not None]
         condor_vega = sum(abs(r.greeks.condor.vega) for r in priced)
-        book_vega = _book_layer_vega(records, book_hedge)  # `/hedge book` layers
-        held_vega = sum(r.greeks.hedge.vega for r in priced) + book_vega
+        book = _book_layer_greeks(book_hedge)  # `/hedge book` layers
+        held_vega = sum(r.greeks.hedge.vega for r in priced) + book.vega
         return cls(
             counted=len(priced), total=len(records),
             pnl_usd=sum(r.pnl.unrealised_usd for r in priced),
             max_loss_usd=sum(r.pnl.max_loss_usd for r in priced),
-            delta_usd=sum(r.greeks.net.delta for r in priced),
-            vega_usd=sum(r.greeks.net.vega for r in priced) + book_vega,
-            theta_usd=sum(r.greeks.net.theta for r in priced),
+            delta_usd=sum(r.greeks.net.delta for r in priced) + book.delta,
+            vega_usd=sum(r.greeks.net.vega for r in priced) + book.vega,
+            theta_usd=sum(r.greeks.net.theta for r in priced) + book.theta,
             coverage=held_vega / condor_vega if condor_vega > 0 else None,
         )
 
@@ -923,16 +924,11 @@ def _as_position(obj: Any) -> Position:
     return to_core_position(obj)
 
 
-def _book_layer_vega(records: Sequence[Any], book_hedge: Any) -> float:
-    """Vega$ of the layers held against the whole book (`/hedge book`): the book's held vega
-    (coverage_held × vega$_book, its own layers and its members') less its members' own.
-    0 when the book has no members (its figures then carry no layers)."""
-    if book_hedge is None or not book_hedge.members or not book_hedge.vega_book > 0:
-        return 0.0
-    members = set(book_hedge.member_ids)
-    own = sum(r.greeks.hedge.vega for r in records
-              if r.position_id in members and r.greeks is not None)
-    return book_hedge.coverage_held * book_hedge.vega_book - own
+def _book_layer_greeks(book_hedge: Any) -> Any:
+    """Δ$, vega$ and Θ$ of the layers held against the whole book (`/hedge book`), from the
+    book hedge record (zeros without one)."""
+    greeks = getattr(book_hedge, "book_layers_greeks", None)
+    return greeks if greeks is not None else Greeks(0.0, 0.0, 0.0, 0.0)
 
 
 def _as_hedge(obj: Any) -> HedgeLayer:

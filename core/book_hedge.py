@@ -29,7 +29,9 @@ from core.hedge import (
     HeldValues,
     Sizing,
     choose_vix_expiry,
+    dvix_dspx,
     exit_signals,
+    per_owner,
     size_hedges,
     value_held,
 )
@@ -38,6 +40,7 @@ from core.params import DEFAULT_PARAMS, Params
 from core.records import (
     BookHedgeRecord,
     BookMember,
+    Greeks,
     HedgeRecommendation,
     SecondEngineStatus,
 )
@@ -274,11 +277,14 @@ def book_records(
     book_held: BookLayers,
     asof: datetime,
     params: Params = DEFAULT_PARAMS,
+    spx: float = math.nan,
 ) -> dict[Any, BookHedgeRecord]:
-    """One BookHedgeRecord per book key. `positions` are the valid positions (row i)."""
+    """One BookHedgeRecord per book key. `positions` are the valid positions (row i). `spx`
+    turns the book layers' VIX delta into SPX Δ$ (NaN without a quote)."""
     p = params
     sz = bs.sizing
     out: dict[Any, BookHedgeRecord] = {}
+    layer_greeks = _book_layer_greeks(book_held, len(keys), dvix_dspx(vix, spx, p))
     members_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(bs.member).tolist():
         members_of.setdefault(int(bs.book_of[i]), []).append(i)
@@ -333,10 +339,24 @@ def book_records(
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
             stabilised=bool(sz.stabilised[j]), failing=failing_bands(sz, j) if active else (),
             members=members, layers_counted=int(bs.layer_counts[j]),
+            book_layers_greeks=layer_greeks[j],
             to_sell=int(sz.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,
         )
     return out
+
+
+def _book_layer_greeks(book_held: BookLayers, n_books: int, vix_per_spx: float
+                       ) -> list[Greeks]:
+    """Per book: Σ over the layers held against it of Δ$, vega$ and Θ$ (Γ$ 0, as for a
+    position's layers), valued as `value_held` values every layer."""
+    held, values = book_held.held, book_held.values
+    if values is None or held.size == 0:
+        return [_new(Greeks, 0.0, 0.0, 0.0, 0.0)] * n_books
+    delta, vega, theta = (per_owner(x, held.owner, n_books).tolist()
+                          for x in (values.delta_f_beta, values.vega_usd, values.theta_usd))
+    return [_new(Greeks, delta[j] * vix_per_spx, 0.0, vega[j], theta[j])
+            for j in range(n_books)]
 
 
 def hedge_recommendation(table, row: int, sz, k: int, vix3m: float | None, review_by, p: Params

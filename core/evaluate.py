@@ -960,7 +960,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             keys, bs, ps, ca.vega_usd, h, table,
             [] if table is None else [cal.previous_session(cal.previous_session(d))
                                       for d in table.dates],
-            ctx.vix3m, V, ctx.state, ctx.ts_ratio, bl, asof, p)
+            ctx.vix3m, V, ctx.state, ctx.ts_ratio, bl, asof, p, spx=S)
         for i in np.flatnonzero(bs.member).tolist():
             book_share[i] = float(bs.share[i])
             book_rec_of[i] = book_hedges[books[0][i]].recommendation

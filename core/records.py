@@ -424,6 +424,9 @@ class BookHedgeRecord(_Record):
     failing: tuple[str, ...]
     members: tuple[BookMember, ...]
     layers_counted: int  # held layers counted: the book's own plus its members'
+    # the layers held against the whole book (`/hedge book`) only, in dollars for all of them:
+    # SPX Δ$ per point (through dVIX/dSPX), Γ$ 0, vega$ per vol point, Θ$ per day
+    book_layers_greeks: Greeks
     to_sell: int
     warnings: tuple[str, ...]
     exit_signals: tuple[str, ...]

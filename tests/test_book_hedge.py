@@ -205,6 +205,24 @@ def test_book_and_member_layers_count_toward_coverage_others_do_not(hist):
     assert on_book.recommendation.qty == bare.recommendation.qty - 2
 
 
+def test_book_layer_greeks_are_the_same_layers_greeks_held_on_a_position(hist):
+    """A layer held against the book is valued as the same layer held on a position: its Δ$,
+    vega$ and Θ$ on the book record equal that position's hedge Greeks (and are zero with no
+    book layer, even when a position holds one)."""
+    ps = [condor(id=1), condor(id=2, k=(4800, 4850, 5150, 5200), credit=4.0, qty=3)]
+    lay = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.4, strike=19.0)
+    fut = HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 12, 16), 1, 18.0)
+    on_book = run(ps, hist, book_layers={None: [lay, fut]}).book_hedge.book_layers_greeks
+    member = run([dataclasses.replace(ps[0], hedges=(lay, fut)), ps[1]], hist)
+    on_member = member.positions[0].greeks.hedge
+    assert on_member.vega > 0 and on_member.theta < 0 and on_member.delta != 0
+    for name in ("delta", "vega", "theta"):
+        assert getattr(on_book, name) == pytest.approx(getattr(on_member, name), rel=1e-12)
+    assert on_book.gamma == 0.0
+    none = member.book_hedge.book_layers_greeks
+    assert (none.delta, none.vega, none.theta) == (0.0, 0.0, 0.0)
+
+
 def test_two_books_in_one_call_are_kept_apart(hist):
     a = [condor(id=1), condor(id=2, k=(4800, 4850, 5150, 5200), credit=4.0, qty=3)]
     b = [condor(id=3, **NARROW), condor(id=4, k=(4820, 4845, 5155, 5180), credit=2.5, qty=2)]

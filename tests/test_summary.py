@@ -234,6 +234,20 @@ def test_book_totals_by_hand():
             "(VIX vega held ÷ vega of all condors)") in html
 
 
+def test_book_layers_count_in_the_totals_greeks():
+    # the layers held against the whole book (`/hedge book`) carry Δ$, vega$ and Θ$ on the book
+    # hedge record; the totals add them to the positions' net Greeks and to the held vega
+    a = example_position(1)
+    rec = _priced(a, 398.0, 2200.0, Greeks(-5.0, -0.1, -120.0, 40.0), Greeks(1.0, 0.0, 30.0, -2.0))
+    bh = type("BH", (), {"book_layers_greeks": Greeks(-0.5, 0.0, 12.0, -1.5)})()
+    t = BookTotals.of([rec], bh)
+    assert t.delta_usd == pytest.approx(-4.5)  # (−5 + 1) − 0.5
+    assert t.vega_usd == pytest.approx(-78.0)  # (−120 + 30) + 12
+    assert t.theta_usd == pytest.approx(36.5)  # (40 − 2) − 1.5
+    assert t.coverage == pytest.approx(42.0 / 120.0)  # (30 + 12) ÷ |−120|
+    assert t.pnl_usd == pytest.approx(398.0)  # the condors' P&L only
+
+
 def test_no_condor_vega_means_no_coverage_number():
     p = example_position()
     rec = _priced(p, 0.0, 2200.0, Greeks(0.0, 0.0, 0.0, 0.0), Greeks(0.0, 0.0, 0.0, 0.0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
+import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -969,9 +970,11 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
-    # Python lists index far faster than numpy scalars: the arrays are converted once, on the
-    # first record read (a pass read for a few positions, or never, does not pay for all)
+    # Python lists index far faster than numpy scalars: the arrays become lists on the first
+    # record read (a pass read for a few positions, or never, does not pay for all), a block of
+    # rows at a time in a large book (_RowFill)
     converted: list[SimpleNamespace] = []
+    rows = _RowFill(n)
 
     def lists() -> SimpleNamespace:
         if converted:
@@ -986,29 +989,31 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
         return converted[0]
 
     def convert() -> SimpleNamespace:
-        v = SimpleNamespace(wl=np.asarray(wlevel, dtype=object).tolist())
+        v = SimpleNamespace(wl=rows.column(np.asarray(wlevel, dtype=object)))
         v.l2_by_owner = {}
         if held.size:
             for li in np.flatnonzero(held.is_l2()).tolist():
                 v.l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
         v.review_dates = [] if table is None else [
             cal.previous_session(cal.previous_session(d)) for d in table.dates]
-        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book), _lists(ca), _lists(bx),
-                                              _lists(sizing), _lists(flags))
-        cf = v.conf = _lists(conf)
-        cf.votes = {k: (None if x is None else x.tolist()) for k, x in conf.votes.items()}
+        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book, rows), _lists(ca, rows),
+                                              _lists(bx, rows), _lists(sizing, rows),
+                                              _lists(flags, rows))
+        cf = v.conf = _lists(conf, rows)
+        cf.votes = {k: (None if x is None else rows.column(x)) for k, x in conf.votes.items()}
         cf.votes_of = lambda i: {k: (None if x is None else x[i]) for k, x in cf.votes.items()}
         v.fl.names = flags.names
         (v.edr_h, v.sessions, v.wpr, v.put_side, v.dte_now, v.delta_held, v.theta_held,
          v.vega_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
-            _lists_arr(x) for x in (edr_h, sessions, wpr, put_side, dte_now, delta_held,
-                                    theta_held, vega_held, b2, model_f_pos, tested, loss_c,
-                                    n_w, edr_w)]
-        v.tg = _lists(tg)
+            rows.column(np.asarray(x)) for x in (edr_h, sessions, wpr, put_side, dte_now,
+                                                 delta_held, theta_held, vega_held, b2,
+                                                 model_f_pos, tested, loss_c, n_w, edr_w)]
+        v.tg = _lists(tg, rows)
         return v
 
     def build(i: int) -> PositionRecord:
         v = lists()
+        rows.fill(i)
         return _position_record(
             i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,
             edr_h=v.edr_h, sessions=v.sessions, wpr=v.wpr, wlevel=v.wl, put_side=v.put_side,
@@ -1307,17 +1312,57 @@ _SE_STATUS = {x.value: x for x in SecondEngineStatus}
 _STATE_NAMES = {int(x): x.name for x in EdrState}
 
 
-def _lists(obj) -> SimpleNamespace:
-    """A view of a dataclass whose ndarray fields are Python lists (fast per-item access)."""
+# Records of a book larger than this are built from lists filled this many rows at a time.
+ROW_BLOCK = 64
+# ndarray fields of the converted bundles that are NOT one value per position
+NOT_ROW_FIELDS = frozenset({"shocks"})
+
+
+class _RowFill:
+    """Per-position columns as Python lists. A book of up to ROW_BLOCK positions is converted
+    whole on first use; a larger one gets lists of None filled a block of rows at a time, when
+    a record of that block is first built, so reading one record of a 10,000-position
+    evaluation converts 64 rows, not 10,000. The elements are the same `tolist()` values
+    either way. `fill` is locked: two threads may build records of one evaluation."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.whole = n <= ROW_BLOCK
+        self.columns: list[tuple[np.ndarray, list]] = []
+        self.filled = bytearray(-(-n // ROW_BLOCK))
+        self.lock = threading.Lock()
+
+    def column(self, arr: np.ndarray) -> list:
+        if self.whole:
+            return arr.tolist()
+        out: list = [None] * self.n
+        self.columns.append((arr, out))
+        return out
+
+    def fill(self, i: int) -> None:
+        block = i // ROW_BLOCK
+        if self.whole or self.filled[block]:
+            return
+        with self.lock:
+            if self.filled[block]:
+                return
+            lo, hi = block * ROW_BLOCK, min(self.n, (block + 1) * ROW_BLOCK)
+            for arr, out in self.columns:
+                out[lo:hi] = arr[lo:hi].tolist()
+            self.filled[block] = 1
+
+
+def _lists(obj, rows: _RowFill) -> SimpleNamespace:
+    """A view of a dataclass whose ndarray fields are Python lists (fast per-item access):
+    per-position fields as `rows` columns, the others converted whole."""
     out = SimpleNamespace()
     for name in getattr(obj, "__dataclass_fields__", {}):
         v = getattr(obj, name)
-        setattr(out, name, v.tolist() if isinstance(v, np.ndarray) else v)
+        if isinstance(v, np.ndarray):
+            per_row = name not in NOT_ROW_FIELDS and v.shape[:1] == (rows.n,)
+            v = rows.column(v) if per_row else v.tolist()
+        setattr(out, name, v)
     return out
-
-
-def _lists_arr(x) -> list:
-    return np.asarray(x).tolist()
 
 
 # --- per-position records and reason sentences ----------------------------------------------------

@@ -410,15 +410,15 @@ def evaluation_json_chunks(ev, unreadable=(), chunk: int = 500) -> Iterator[byte
 
 # orjson writes small floats unlike Python's repr (9.7e-05 as 0.000097, 7.5e-09 as 7.5e-9); the
 # output must not depend on which encoder ran, so those numbers are rewritten as repr writes them.
-_JSON_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?(?=,?\n)")
+_JSON_NUMBER = re.compile(rb"-?[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?(?=,?\n|\Z)")
 _NUMBER_CHARS = frozenset(b"0123456789.-")
 _REPR_DIFFERS = (b"0.0000", b"e-")  # in every number orjson writes differently from repr
 
 
 def _python_floats(text: bytes) -> bytes:
     """orjson's indented output with every number as `json.dumps` writes it. A number is only
-    looked at where it is a whole value (after a space, ending its line): never inside a string,
-    which closes with a quote before its line ends."""
+    looked at where it is a whole value (after a space or at the start, ending its line or the
+    text): never inside a string, which closes with a quote before its line ends."""
     edits: dict[int, tuple[int, bytes]] = {}
     for needle in _REPR_DIFFERS:
         i = text.find(needle)
@@ -426,7 +426,7 @@ def _python_floats(text: bytes) -> bytes:
             start = i
             while start > 0 and text[start - 1] in _NUMBER_CHARS:
                 start -= 1
-            if start > 0 and text[start - 1] == 0x20 and start not in edits:
+            if (start == 0 or text[start - 1] == 0x20) and start not in edits:
                 m = _JSON_NUMBER.match(text, start)
                 if m:
                     new = repr(float(m.group())).encode()

@@ -27,6 +27,12 @@ def test_tricky_values_byte_identical():
     assert json_bytes(TRICKY) == json.dumps(TRICKY, indent=2, ensure_ascii=False).encode()
 
 
+def test_a_bare_small_number_byte_identical():
+    # found by hypothesis: a top-level number has no space before it and no line end after it
+    for value in (6.103515625e-05, -1.4e-06, 7.5e-09, [6.103515625e-05]):
+        assert json_bytes(value) == json.dumps(value, indent=2).encode(), value
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -277,7 +277,8 @@ async def test_report_round_one_evaluation_then_one_message_each(make_database_u
     result = await sched.report_round(MORNING)
     assert counting.calls == [3]  # three users' positions in ONE evaluate call
     assert sched.bot.chats() == [1, 2, 3] and result.sent == 3
-    text = sched.bot.sent[0][1]
+    # user 1's message (delivery is concurrent: on PostgreSQL user 2's may go out first)
+    (text,) = [t for chat, t in sched.bot.sent if chat == 1]
     assert "ALVH report" in text and "<b>#1</b> 7250/7700 ·" in text  # the short strikes
     assert [r.delivery_status for r in store.reports(1)] == ["sent"]
 

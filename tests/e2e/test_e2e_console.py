@@ -202,3 +202,26 @@ def test_console_stops_on_ctrl_c_while_waiting_for_input(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
+
+
+def _text_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```text\n(.*?)```", markdown, flags=re.S)
+
+
+_PICTURE = re.compile(r"^\[picture [^\]]*\]", flags=re.M)
+
+
+async def test_the_readme_session_prints_what_the_readme_shows(
+        make_database_url, tmp_path, monkeypatch):
+    """README "Trying it": its commands, run through the console on the offline sample, print
+    its transcript (from the first /check on; picture file names differ by the clock). A reply
+    changed by a commit must change the README with it."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands, transcript = _text_blocks(readme.split("## Trying it", 1)[1])[:2]
+    monkeypatch.setenv("ALVH_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings(database_url=make_database_url("readme"), market_data_provider="offline")
+    out = io.StringIO()
+    assert await Console(settings, quiet_s=0.1).run(io.StringIO(commands), out) == 0
+    printed = out.getvalue()
+    shown = printed[printed.index("> /check\n"):]
+    assert _PICTURE.sub("[picture]", shown).strip() == _PICTURE.sub("[picture]", transcript).strip()

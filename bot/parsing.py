@@ -541,6 +541,10 @@ def parse_hedge_spec(tokens: list[str], usage: str = USAGE["hedge"]) -> HedgeSpe
     if rest and rest[-1].upper() in Layer.__members__:
         layer = Layer(rest[-1].upper())
         rest = rest[:-1]
+    cost_at = next((k for k, t in enumerate(rest) if t.startswith("@")), None)
+    if cost_at is not None and cost_at < len(rest) - 1:  # e.g. "… @0.50 L4": name the extra
+        raise ParseError(f"unexpected {_show(' '.join(rest[cost_at + 1:]))} after the cost: only "
+                         "a layer may follow it, L1, L2 or L3 (default L2)", usage)
     if root in _VIX_FUTURE_ROOTS:
         if len(rest) != 1:
             raise ParseError("a VIX future is: <qty> VX <expiry> @price", usage)

@@ -166,6 +166,8 @@ def test_hedge_grammar():
     ("3 add 1 VIX 2026-12-16", "expected quantity"),
     ("3 remove x", "whole number"),
     ("3 remove", "remove needs the hedge number"),
+    ("3 add 1 VIX 2026-12-16 22C @0.50 L4", "unexpected 'L4' after the cost: only a layer"),
+    ("3 add 1 VX 2026-12-16 @18.5 x L1", "unexpected 'x' after the cost"),
 ])
 def test_hedge_bad_input(text, fragment):
     with pytest.raises(ParseError) as e:

@@ -273,7 +273,8 @@ def parse_number(
     if not signed and token.startswith("-") and _SIGNED_RE.match(token):  # a negative number
         raise ParseError(f"{what} {_show(token)} cannot be negative", usage)
     if not pattern.match(token):
-        raise ParseError(f"{what} {_show(token)} is not a number", usage)
+        plain = "a plain decimal like 4.35" if re.search(r"[0-9][eE]", token) else "a number"
+        raise ParseError(f"{what} {_show(token)} is not {plain}", usage)
     value = float(token)
     if not math.isfinite(value):
         raise ParseError(f"{what} {_show(token)} is too large", usage)

@@ -69,7 +69,7 @@ def test_date_forms(token, expected):
     ("SPXW 2026-12-18 0/5650/6150/6200 @4.35", "1 or more"),
     ("SPXW 2026-12-18 5600/5650/6150/nan @4.35", "is not a number"),
     ("SPXW 2026-12-18 5600/5650/6150/inf @4.35", "is not a number"),
-    ("SPXW 2026-12-18 5600/5650/6150/1e5 @4.35", "is not a number"),
+    ("SPXW 2026-12-18 5600/5650/6150/1e5 @4.35", "is not a plain decimal like 4.35"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x0 @4.35", "between 1 and 1000"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x1001 @4.35", "between 1 and 1000"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x-1 @4.35", "whole number"),

@@ -208,10 +208,11 @@ def exit_signals(
                 )
             if sessions_left <= p.exit_sessions_before_expiry:
                 out.append(f"{label}: {sessions_left} session(s) to VIX expiry: close or roll")
-    if state == EdrState.CALM and ts_ratio is not None and ts_ratio < p.exit_calm_ts:
-        out.append(
-            f"state CALM and VIX/VIX3M {ts_ratio:.3f} < {p.exit_calm_ts:g}: no new VIX-call buys"
-        )
+        # like the others, for held layers only (decision 22): without one it is no signal,
+        # and the intraday watch would repeat it for every unhedged condor on a calm day
+        if state == EdrState.CALM and ts_ratio is not None and ts_ratio < p.exit_calm_ts:
+            out.append(f"state CALM and VIX/VIX3M {ts_ratio:.3f} < {p.exit_calm_ts:g}: "
+                       "no new VIX-call buys")
     return tuple(out)
 
 

@@ -161,5 +161,8 @@ def test_exit_signals():
     sell_all = exit_signals(55.0, int(S.EXTREME), 1.2, [("x", 0.5, 0.4, 2)])[0]
     assert sell_all.endswith("sell all L2 calls")
     assert "close or roll" in exit_signals(15.0, int(S.BREACHED), 0.9, [("x", 0.5, 0.4, 2)])[0]
-    assert exit_signals(12.0, int(S.CALM), 0.85, [])[0].endswith("no new VIX-call buys")
-    assert exit_signals(12.0, int(S.CALM), 0.95, []) == ()
+    calm = exit_signals(12.0, int(S.CALM), 0.85, [("x", 0.5, 0.4, 9)])
+    assert calm == ("state CALM and VIX/VIX3M 0.850 < 0.9: no new VIX-call buys",)
+    assert exit_signals(12.0, int(S.CALM), 0.95, [("x", 0.5, 0.4, 9)]) == ()
+    # held L2 layers only (docs/engine.md decision 22): nothing to signal without one
+    assert exit_signals(12.0, int(S.CALM), 0.85, []) == ()

@@ -18,6 +18,12 @@ from typing import Any
 # The largest ATM total variance θ the smile is checked (and priced) for: 200 % vol for a year,
 # or VIX 100 at c = 1 for four years. Beyond it the surface is NaN, never an unchecked number.
 SSVI_THETA_MAX = 4.0
+# Bounds of the engine's caches on pure functions (not method parameters: they change no result,
+# only how much is remembered). A calendar date cache holds per-date answers (sessions, closes,
+# session fractions) for the few hundred dates an evaluation or a backtest touches repeatedly;
+# the smile-term cache holds the index-level knots of the last few snapshots.
+CALENDAR_CACHE_SIZE = 4096
+SMILE_TERM_CACHE_SIZE = 64
 # Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
 # params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,
 # 35-DTE time rule and EDR_h-multiple roll tiers: METHOD v2 §13.

@@ -1,0 +1,73 @@
+"""Round 3 (issue 16) fast paths: each one gives the same answer, bit for bit, as the plain code
+it short-cuts."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from core import calendar as cal
+
+# --- calendar caches ------------------------------------------------------------------------
+
+
+def _dates(start: date, n: int, step: int = 1) -> list[date]:
+    return [start + timedelta(days=step * i) for i in range(n)]
+
+
+@pytest.mark.parametrize("fn", [cal.next_session, cal.previous_session])
+def test_cached_session_neighbours_equal_the_plain_functions(fn):
+    for d in _dates(date(2019, 12, 20), 40) + _dates(date(1990, 1, 5), 10, 37):
+        assert fn(d) == fn.__wrapped__(d)
+        assert fn(d) == fn.__wrapped__(d)  # second (cached) read
+
+
+def test_cached_open_close_equal_the_plain_function():
+    for d in cal.sessions_in_range(date(2024, 11, 20), date(2025, 1, 10)):
+        assert cal.session_open_close(d) == cal.session_open_close.__wrapped__(d)
+        assert cal.session_open_close(d) == cal.session_open_close.__wrapped__(d)
+    with pytest.raises(ValueError):
+        cal.session_open_close(date(2024, 12, 25))
+    with pytest.raises(TypeError):
+        cal.previous_session(datetime(2024, 12, 26, tzinfo=UTC))
+
+
+def _last_close_plain(ts: datetime, vix: bool) -> datetime:
+    c = cal._cal()
+    delay = cal.VIX_CLOSE_DELAY.total_seconds() if vix else 0.0
+    i = int(np.searchsorted(c.closes + delay, ts.timestamp(), side="right")) - 1
+    return cal._from_epoch(c.closes[i] + delay)
+
+
+def test_last_official_close_equals_the_array_search():
+    t0 = datetime(2024, 11, 27, 12, 0, tzinfo=cal.ET)  # around Thanksgiving's early close
+    for k in range(0, 96 * 4):
+        ts = t0 + timedelta(minutes=15 * k)
+        for vix in (False, True):
+            got = cal.last_official_close(ts, vix=vix)
+            assert got == _last_close_plain(ts, vix)
+            assert got.utcoffset() == _last_close_plain(ts, vix).utcoffset()
+    # an equal instant in another zone reads the same answer
+    ts = datetime(2025, 3, 10, 21, 0, tzinfo=UTC)
+    assert cal.last_official_close(ts) == cal.last_official_close(ts.astimezone(cal.ET))
+
+
+def test_session_fraction_ahead_cached_equals_plain():
+    for k in range(0, 200):
+        ts = datetime(2025, 11, 25, 8, 0, tzinfo=cal.ET) + timedelta(minutes=37 * k)
+        assert (cal._session_fraction_ahead(ts)
+                == cal._session_fraction_ahead.__wrapped__(ts))
+
+
+def test_expiry_lists_are_fresh_lists_of_the_cached_answer():
+    a = cal.vix_expiries(date(2025, 1, 1), date(2025, 6, 30))
+    assert a == sorted(cal._vix_expiries.__wrapped__(date(2025, 1, 1), date(2025, 6, 30), True))
+    a.clear()  # a caller's list is its own
+    assert cal.vix_expiries(date(2025, 1, 1), date(2025, 6, 30))
+    for root in ("SPX", "SPXW"):
+        s = cal.spx_expiries(date(2025, 1, 1), date(2025, 3, 31), root)
+        assert s == list(cal._spx_expiries.__wrapped__(date(2025, 1, 1), date(2025, 3, 31), root))
+        s.append(None)
+        assert None not in cal.spx_expiries(date(2025, 1, 1), date(2025, 3, 31), root)

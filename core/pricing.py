@@ -25,12 +25,13 @@ probability and the SSVI surface share the fused kernel and the input checks.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 from scipy.special import log_ndtr, ndtr
 
-from core.params import DEFAULT_PARAMS, SSVI_THETA_MAX, Params
+from core.params import DEFAULT_PARAMS, SMILE_TERM_CACHE_SIZE, SSVI_THETA_MAX, Params
 
 __all__ = [
     "IV_SIGMA_MAX",
@@ -557,10 +558,88 @@ def ssvi_theta(tau_years, vix, vix9d=None, vix3m=None, params: Params = DEFAULT_
     exact, and non-decreasing in τ (no calendar arbitrage). NaN as in `vix_term_vol`.
     """
     tau = _float_array("tau_years", tau_years)
+    knots = _scalar_knots(vix, vix9d, vix3m, params)
+    if knots is not None:
+        total, knot_max = _scalar_total_variance(tau, knots)
+        theta = params.smile_c ** 2 * np.maximum(total, knot_max)
+        return np.where(_positive(tau), theta, np.nan)
     points, bad = _term_points(vix, vix9d, vix3m, params)
     total, knot_max = _vix_total_variance(tau, points)
     theta = params.smile_c ** 2 * np.maximum(total, knot_max)
     return np.where(_positive(tau) & ~bad, theta, np.nan)
+
+
+_PLAIN_NUMBER = (float, int, np.floating, np.integer)
+
+
+def _scalar_knots(vix, vix9d, vix3m, params: Params):
+    """The present index points as plain floats when every level is one number (None for a
+    missing optional level) and none is bad; None otherwise (the array path then decides)."""
+    levels = []
+    for x in (vix9d, vix, vix3m):
+        if x is None:
+            levels.append(None)
+        elif isinstance(x, _PLAIN_NUMBER) and not isinstance(x, (bool, np.bool_)):
+            levels.append(float(x))
+        else:
+            return None
+    return _knots(*levels, params.smile_tenor_vix9d_days, params.smile_tenor_vix_days,
+                  params.smile_tenor_vix3m_days)
+
+
+@lru_cache(maxsize=SMILE_TERM_CACHE_SIZE)
+def _knots(v9, v, v3, d9, d, d3):
+    """(tenors, total variances, running max of them, first vol, last vol) of the present
+    points, tenor-ordered: `_term_points` for scalar levels, with the same float operations.
+    Cached: a pure function of six numbers; a snapshot's levels recur in every smile call of
+    an evaluation (the roll search makes dozens). None where the array path must answer (VIX
+    missing or ≤ 0, an optional level ≤ 0 or +inf: NaN there)."""
+    ts, ws, vols = [], [], []
+    for days, level, required in ((d9, v9, False), (d, v, True), (d3, v3, False)):
+        missing = level is None or math.isnan(level)
+        present = not missing and 0 < level < math.inf
+        if not present and (required or not missing):
+            return None
+        if present:
+            t = days / DAYS_PER_YEAR
+            lv = level / 100.0
+            ts.append(t)
+            ws.append(lv * lv * t)
+            vols.append(lv)
+    if any(ts[i + 1] <= ts[i] for i in range(len(ts) - 1)):
+        return None  # tenors out of order: the array path's knot order decides
+    ws_arr = np.array(ws)
+    return (_frozen(np.array(ts)), _frozen(ws_arr),
+            _frozen(np.maximum.accumulate(ws_arr)), vols[0], vols[-1])
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """`a`, read-only: cached arrays are shared by every caller."""
+    a.setflags(write=False)
+    return a
+
+
+def _scalar_total_variance(tau, knots):
+    """`_vix_total_variance` for one set of scalar knots, by bisection on the knot tenors: the
+    left knot is the last present one at or before τ, the right one the first at or after it;
+    the same arithmetic per element. Only positive finite τ matter (the caller masks the rest)."""
+    ts, ws, run_max, first_vol, last_vol = knots
+    n = ts.size
+    i_left = np.searchsorted(ts, tau, side="right") - 1
+    i_right = np.searchsorted(ts, tau, side="left")
+    has_left = i_left >= 0
+    has_right = i_right < n
+    li = np.maximum(i_left, 0)
+    ri = np.minimum(i_right, n - 1)
+    left_t, left_w = ts[li], ws[li]
+    right_t, right_w = ts[ri], ws[ri]
+    knot_max = np.where(has_left, run_max[li], 0.0)
+    with np.errstate(all="ignore"):
+        span = right_t - left_t
+        inner = left_w + (right_w - left_w) * np.where(span > 0, (tau - left_t) / span, 0.0)
+    total = np.where(~has_left, first_vol * first_vol * tau,
+                     np.where(~has_right, last_vol * last_vol * tau, inner))
+    return total, knot_max
 
 
 def ssvi_total_variance(k, theta, params: Params = DEFAULT_PARAMS):

@@ -71,3 +71,37 @@ def test_expiry_lists_are_fresh_lists_of_the_cached_answer():
         assert s == list(cal._spx_expiries.__wrapped__(date(2025, 1, 1), date(2025, 3, 31), root))
         s.append(None)
         assert None not in cal.spx_expiries(date(2025, 1, 1), date(2025, 3, 31), root)
+
+
+# --- SSVI θ(τ) with scalar index levels ----------------------------------------------------
+
+_LEVELS = [None, np.nan, 0.0, -1.0, 9.0, 15.5, 22.3, 40.0, np.inf, np.float64(17.25), 12]
+
+
+def _theta_array_path(tau, vix, vix9d, vix3m, p):
+    from core import pricing as P
+
+    points, bad = P._term_points(vix, vix9d, vix3m, p)
+    total, knot_max = P._vix_total_variance(tau, points)
+    return np.where(P._positive(tau) & ~bad, p.smile_c ** 2 * np.maximum(total, knot_max),
+                    np.nan)
+
+
+def test_scalar_theta_fast_path_has_the_array_path_bits():
+    import itertools
+
+    from core.params import DEFAULT_PARAMS, Params
+    from core.pricing import ssvi_theta
+
+    rng = np.random.default_rng(16)
+    taus = np.concatenate([rng.uniform(-0.1, 1.5, 400), rng.uniform(0, 0.3, 200),
+                           [0.0, 9 / 365, 30 / 365, 93 / 365, 1e-9, 5.0, np.nan, np.inf,
+                            -np.inf]])
+    other = Params(smile_tenor_vix9d_days=7, smile_tenor_vix3m_days=120)
+    for p in (DEFAULT_PARAMS, other):
+        for v9, v, v3 in itertools.product(_LEVELS, repeat=3):
+            for tau in (taus, taus[:, None], np.asarray(0.1), np.asarray(30 / 365)):
+                got = ssvi_theta(tau, v, v9, v3, p)
+                want = _theta_array_path(tau, v, v9, v3, p)
+                assert got.shape == want.shape
+                assert got.tobytes() == want.tobytes(), (v9, v, v3)

@@ -722,10 +722,13 @@ def _listed(root: str, start: date, end: date) -> list[date]:
 def _price_fn(ctx: MarketContext, params: Params):
     """The roll search's pricing: smile-model IVs, BSM, per-condor vega$ and Θ$."""
 
+    def model_iv(spot: np.ndarray, strikes: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        return np.asarray(pricing.ssvi_vol(strikes, spot[:, None], tau[:, None], ctx.r, ctx.q,
+                                           ctx.vix, ctx.vix9d, ctx.vix3m, params), float)
+
     def price(spot: np.ndarray, strikes: np.ndarray, years: np.ndarray):
         tau = np.maximum(years, MIN_YEARS)
-        iv = np.asarray(pricing.ssvi_vol(strikes, spot[:, None], tau[:, None], ctx.r, ctx.q,
-                                         ctx.vix, ctx.vix9d, ctx.vix3m, params), float)
+        iv = model_iv(spot, strikes, tau)
         g = pricing.bsm(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
                         np.broadcast_to(LEG_IS_CALL, strikes.shape))
         prices = np.asarray(g.price, float)
@@ -734,6 +737,7 @@ def _price_fn(ctx: MarketContext, params: Params):
         theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
         return prices, np.asarray(g.delta, float), vega, theta, iv
 
+    price.model_iv = model_iv
     return price
 
 
@@ -1071,13 +1075,10 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     root_names, root_code = np.unique(np.asarray(roots, dtype=str), return_inverse=True)
     group_code = exp64.astype(np.int64) * len(root_names) + root_code.ravel()
 
-    def price(rows: np.ndarray, strikes: np.ndarray):
-        rows = np.asarray(rows)
-        spot = ctx.spx * scale[rows]
-        yrs = years[rows]
-        prices, deltas, vega, theta, iv = model(spot, strikes, yrs)
+    def quoted_ivs(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray | None:
+        """The chain's IV per leg where it quotes the strike (NaN elsewhere); None: none."""
         if not index:
-            return prices, deltas, vega, theta, iv
+            return None
         quoted = np.full(strikes.shape, np.nan)
         codes, inverse = np.unique(group_code[rows], return_inverse=True)
         for g, code in enumerate(codes.tolist()):  # a few (root, expiry) groups, not rows
@@ -1092,7 +1093,28 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
                 want = strikes[grp, j]
                 pos = np.clip(np.searchsorted(ks, want), 0, ks.size - 1)
                 quoted[grp, j] = np.where(np.abs(ks[pos] - want) < 1e-9, ivs[pos], np.nan)
-        if not np.isfinite(quoted).any():
+        return quoted if np.isfinite(quoted).any() else None
+
+    def delta(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray:
+        """`price(rows, strikes)[1]` alone (the same IVs and bits, no price or other Greek):
+        the strike walk of the roll search compares deltas only."""
+        rows = np.asarray(rows)
+        spot = ctx.spx * scale[rows]
+        tau = np.maximum(years[rows], MIN_YEARS)
+        iv = model.model_iv(spot, strikes, tau)
+        quoted = quoted_ivs(rows, strikes)
+        if quoted is not None:
+            iv = np.where(np.isfinite(quoted), quoted, iv)
+        return pricing.bsm_delta(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
+                                 np.broadcast_to(LEG_IS_CALL, strikes.shape))
+
+    def price(rows: np.ndarray, strikes: np.ndarray):
+        rows = np.asarray(rows)
+        spot = ctx.spx * scale[rows]
+        yrs = years[rows]
+        prices, deltas, vega, theta, iv = model(spot, strikes, yrs)
+        quoted = quoted_ivs(rows, strikes)
+        if quoted is None:
             return prices, deltas, vega, theta, iv
         iv = np.where(np.isfinite(quoted), quoted, iv)
         tau = np.maximum(yrs, MIN_YEARS)
@@ -1103,6 +1125,7 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
         theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
         return np.asarray(g.price, float), np.asarray(g.delta, float), vega, theta, iv
 
+    price.delta = delta
     return price
 
 
@@ -1174,7 +1197,10 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
     def price(ci: int, rows: np.ndarray, strikes: np.ndarray):
         return pricers[ci](rows, strikes)
 
-    res = search(si, price, p)
+    def delta(ci: int, rows: np.ndarray, strikes: np.ndarray):
+        return pricers[ci].delta(rows, strikes)
+
+    res = search(si, price, p, delta=delta)
     l2_exp = np.full(m, np.datetime64("NaT"), dtype="datetime64[D]")
     if held.size:
         l2_options = held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
@@ -1223,7 +1249,7 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
         step = np.where(book.scale[r] < 1.0, p.xsp_strike_step, p.strike_step)
         k, c = untested_side_move(lambda rr, kk: pricer(rr, kk), book.strikes[r], ca.spot[r],
                                   step, np.maximum(edr_h_own[r], step), entry_delta[r],
-                                  put_untested[sel])
+                                  put_untested[sel], pricer.delta)
         new_k[sel], credit[sel] = k, c
     out = {}
     for j, i in enumerate(rows.tolist()):

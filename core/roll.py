@@ -212,6 +212,8 @@ def round_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
 # price(rows, strikes (r, 4)) → (prices, deltas, vega$ per condor, Θ$ per condor, iv), legs in
 # the condor's column order (put, put, call, call), for the rows of the candidate set
 RowPricer = Callable[[np.ndarray, np.ndarray], tuple]
+# delta(rows, strikes (r, 4)) → the deltas `RowPricer` would give (r, 4), without the rest
+RowDelta = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def shorts_at_delta(
@@ -221,9 +223,11 @@ def shorts_at_delta(
     step: np.ndarray,
     move: np.ndarray,
     target: np.ndarray,
+    delta: RowDelta | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(K2, K3, found) per row: the grid strikes whose |Δ| is closest to `target` without
-    exceeding it (the innermost such strike on each side).
+    exceeding it (the innermost such strike on each side). `delta`: the pricer's deltas
+    alone (same bits, cheaper); None: taken from `price`.
 
     First guess S ∓ N⁻¹(1 − Δ*)·`move` (`move` ≈ the one-sigma move to expiry, own points),
     then every row walks one grid step at a time, all at once: outward while |Δ| > Δ*, inward
@@ -238,12 +242,14 @@ def shorts_at_delta(
     k3 = ceil_to(spot + z * move, step)
     k2 = np.minimum(k2, floor_to(spot, step))
     k3 = np.maximum(k3, ceil_to(spot, step))
+    if delta is None:
+        def delta(rr: np.ndarray, kk: np.ndarray) -> np.ndarray:
+            return price(rr, kk)[1]
     live = np.arange(rows.size)  # rows still walking: only they are priced again
     for _ in range(MAX_STRIKE_STEPS):
         a2, a3, st, tt, sp = k2[live], k3[live], step[live], t[live], spot[live]
         k = np.stack([a2, a2 + st, a3 - st, a3], axis=1)
-        _, d, *_ = price(rows[live], k)
-        d = np.abs(np.asarray(d, float))
+        d = np.abs(np.asarray(delta(rows[live], k), float))
         put_out = ~(d[:, 0] <= tt + _TOL) & (a2 - st > 0)  # NaN reads as "too large"
         call_out = ~(d[:, 3] <= tt + _TOL)
         put_in = ~put_out & (d[:, 1] <= tt + _TOL) & (a2 + st < sp)
@@ -255,8 +261,7 @@ def shorts_at_delta(
         if live.size == 0:
             break
     k = np.stack([k2, k2, k3, k3], axis=1)
-    _, d, *_ = price(rows, k)
-    d = np.abs(np.asarray(d, float))
+    d = np.abs(np.asarray(delta(rows, k), float))
     found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
     return k2, k3, found
 
@@ -321,12 +326,14 @@ def search(
     si: SearchInputs,
     price: Callable[[int, np.ndarray, np.ndarray], tuple],
     params: Params = DEFAULT_PARAMS,
+    delta: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> SearchResult:
     """First viable (expiry candidate, target delta, width) per position (§8 steps 2–6).
 
     `price(ci, rows, strikes (r, 4))` prices condor legs on expiry candidate `ci` for the given
     rows of the candidate set: (prices (r,4), deltas (r,4), vega$ per condor (r,), Θ$ per
     condor (r,), iv (r,4)), with the engine's IVs (chain where quoted, else the smile).
+    `delta(ci, rows, strikes)`, optional: the same deltas alone, for the strike walk.
 
     Per candidate expiry (nearest first): shorts at the grid strikes with |Δ| closest to Δ*
     without exceeding it; the threat side no closer, in EDR_h(n') units, than it is now in
@@ -373,7 +380,9 @@ def search(
             def price_rows(rows, k, _ci=ci):
                 return price(_ci, rows, k)
 
-            k2, k3, placed = shorts_at_delta(price_rows, idx, s, step, h_own, t)
+            delta_rows = None if delta is None else (
+                lambda rows, k, _ci=ci: delta(_ci, rows, k))
+            k2, k3, placed = shorts_at_delta(price_rows, idx, s, step, h_own, t, delta_rows)
             why[idx[~placed]] = "no listed short strike has a delta as small as the target"
             # the threat side no closer (in whole-life sigmas) than now; defensive floor
             threat_min = si.z_threat_now[idx] * h_own
@@ -444,13 +453,14 @@ def untested_side_move(
     move: np.ndarray,
     entry_delta: np.ndarray,
     put_untested: np.ndarray,
+    delta: RowDelta | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """R8's alternative when exactly one side is tested: move the untested short to Δ_e in the
     same expiry (its wing width kept). → (new short strike, credit in points per condor: the
     new vertical's value minus the old one's; NaN where no valid strike exists)."""
     m = spot.shape[0]
     rows = np.arange(m)
-    k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta)
+    k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta, delta)
     w_put = strikes[:, 1] - strikes[:, 0]
     w_call = strikes[:, 3] - strikes[:, 2]
     new_k = np.where(put_untested, k2, k3)

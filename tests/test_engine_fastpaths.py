@@ -105,3 +105,57 @@ def test_scalar_theta_fast_path_has_the_array_path_bits():
                 want = _theta_array_path(tau, v, v9, v3, p)
                 assert got.shape == want.shape
                 assert got.tobytes() == want.tobytes(), (v9, v, v3)
+
+
+# --- delta alone -----------------------------------------------------------------------------
+
+
+def test_bsm_delta_has_the_bits_of_bsm_delta():
+    from core.pricing import BLOCK_SIZE, bsm, bsm_delta
+
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 1000, BLOCK_SIZE + 5, 2 * BLOCK_SIZE + 3):
+        S = rng.uniform(50, 150, n)
+        K = rng.uniform(40, 160, n)
+        T = np.where(rng.random(n) < 0.5, rng.uniform(0, 2, n),
+                     rng.choice([0.0, 1e-6, 0.1, -0.1, np.nan], n))
+        sigma = rng.uniform(-0.1, 1, n)
+        call = rng.random(n) < 0.5
+        a, b = bsm(S, K, T, 0.03, 0.01, sigma, call).delta, bsm_delta(S, K, T, 0.03, 0.01,
+                                                                       sigma, call)
+        assert a.shape == b.shape and a.tobytes() == b.tobytes()
+        m = max(1, n // 4)  # the roll search's (rows, 4 legs) broadcast
+        S2, T2 = rng.uniform(5000, 6000, m)[:, None], rng.uniform(0, 0.3, m)[:, None]
+        K2, iv = rng.uniform(4000, 7000, (m, 4)), rng.uniform(0.05, 0.6, (m, 4))
+        legs = np.broadcast_to(np.array([False, False, True, True]), (m, 4))
+        a = bsm(S2, K2, T2, 0.04, 0.013, iv, legs).delta
+        b = bsm_delta(S2, K2, T2, 0.04, 0.013, iv, legs)
+        assert a.shape == b.shape and a.tobytes() == b.tobytes()
+    assert bsm_delta(100.0, 100.0, 0.5, 0.01, 0.0, 0.2, True).shape == ()
+
+
+def test_row_pricer_delta_equals_the_price_tuples_delta():
+    from pathlib import Path
+
+    from bot.engine_files import _load_events, _load_history, _read_json, parse_market
+    from core import evaluate as ev
+
+    root = Path(__file__).resolve().parents[1]
+    snap = parse_market(_read_json(root / "examples" / "market.json", "market"))
+    ctx = ev.evaluate_market(snap, _load_history(None), _load_events(None))
+    assert ctx.chain  # the example quotes a chain: both IV sources are exercised
+    rng = np.random.default_rng(5)
+    m = 40
+    roots = np.array(["SPXW", "SPX", "XSP", "SPXW"] * (m // 4), dtype=object)
+    chain_exp = sorted({e for (_, e, _, _) in (ctx.chain or {})}) or [date(2026, 7, 17)]
+    expiries = np.array([chain_exp[i % len(chain_exp)] for i in range(m)],
+                        dtype="datetime64[D]")
+    years = rng.uniform(0.003, 0.3, m)
+    pricer = ev._row_pricer(ctx, ev.DEFAULT_PARAMS, roots, expiries, years)
+    scale = np.where(roots == "XSP", 0.1, 1.0)
+    centre = np.round(ctx.spx * scale / 5) * 5
+    for _ in range(5):
+        rows = np.sort(rng.choice(m, 25, replace=False))
+        off = rng.integers(-40, 41, (25, 4)) * 5 * scale[rows, None]
+        k = centre[rows, None] + np.sort(off, axis=1)
+        assert pricer.delta(rows, k).tobytes() == np.asarray(pricer(rows, k)[1]).tobytes()

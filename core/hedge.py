@@ -45,16 +45,15 @@ def h_target(
     st = np.broadcast_to(np.asarray(state, dtype=np.int64), score.shape)
     if fast_rise:
         st = np.maximum(st, int(EdrState.APPROACHING))
-    col = np.select([score <= 1, score <= 3], [0, 1], 2)
+    col = np.where(score <= 1, 0, np.where(score <= 3, 1, 2))  # first band that holds
     appr = np.asarray(params.h_table_approaching)[col]
     brch = np.asarray(params.h_table_breached)[col]
     brch = np.where((col == 0) & tested, np.maximum(brch, params.h_breached_tested), brch)
     elev = np.asarray(params.h_table_elevated)[col]
-    return np.select(
-        [st >= EdrState.ELEVATED, st == EdrState.BREACHED, st == EdrState.APPROACHING],
-        [elev, brch, appr],
-        0.0,
-    )
+    # the first state row that holds (np.select's order), as nested wheres
+    return np.where(st >= EdrState.ELEVATED, elev,
+                    np.where(st == EdrState.BREACHED, brch,
+                             np.where(st == EdrState.APPROACHING, appr, 0.0)))
 
 
 def put_side_safe(

@@ -1,7 +1,7 @@
 """Roll clearance R0–R10 (METHOD.md §8) and the roll search, vectorised over positions.
 
 `clear()` evaluates every rule's condition as a boolean array and takes, per position, the first
-rule that holds (np.select keeps the order). The closes-count part of R0 sits after R6, because
+rule that holds (the earliest rule wins). The closes-count part of R0 sits after R6, because
 only the outcomes from R7 on need confirmation (§8 R0: "< 35 closes (for outcomes that need
 confirmation)"). NO_VIABLE_ROLL (R8) comes before HEDGE_FIRST (R9): the method never asks for a
 hedge and then says "close instead".
@@ -165,17 +165,21 @@ def clear(c: RuleConditions) -> np.ndarray:
         (c.hedge_first, o[RollOutcome.HEDGE_FIRST]),
     ]
     conds = [np.asarray(a, dtype=bool) for a, _ in ordered]
-    return np.select(conds, [v for _, v in ordered], o[RollOutcome.CLEARED]).astype(np.int64)
+    # np.select's answer (first true condition wins) by a where per rule, last to first: the
+    # same integers without np.select's per-call list handling and stacking
+    out = np.full(np.broadcast_shapes(*(c.shape for c in conds)), o[RollOutcome.CLEARED],
+                  dtype=np.int64)
+    for cond, (_, value) in zip(reversed(conds), reversed(ordered), strict=True):
+        out = np.where(cond, value, out)
+    return out
 
 
 def program_of(entry_dte: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """SHORT ≤ 7 DTE at entry, SWING 8–20, MONTHLY ≥ 21."""
     e = np.asarray(entry_dte)
-    return np.select(
-        [e <= params.short_program_max_dte, e <= params.swing_program_max_dte],
-        [PROGRAM_SHORT, PROGRAM_SWING],
-        PROGRAM_MONTHLY,
-    ).astype(object)
+    return np.where(e <= params.short_program_max_dte, PROGRAM_SHORT,
+                    np.where(e <= params.swing_program_max_dte, PROGRAM_SWING,
+                             PROGRAM_MONTHLY)).astype(object)
 
 
 def target_deltas(entry_delta, breached: bool, params: Params = DEFAULT_PARAMS

@@ -159,3 +159,50 @@ def test_row_pricer_delta_equals_the_price_tuples_delta():
         off = rng.integers(-40, 41, (25, 4)) * 5 * scale[rows, None]
         k = centre[rows, None] + np.sort(off, axis=1)
         assert pricer.delta(rows, k).tobytes() == np.asarray(pricer(rows, k)[1]).tobytes()
+
+
+# --- np.select replaced by wheres -------------------------------------------------------------
+
+
+def test_clear_program_and_h_target_equal_np_select():
+    from core import hedge, roll
+    from core.edr import EdrState
+    from core.params import DEFAULT_PARAMS as p
+
+    R = roll.RollOutcome
+    o = {name: roll.OUTCOMES.index(name) for name in R}
+    order = [("data_bad", R.INSUFFICIENT_DATA), ("settle", R.SETTLE_OR_CLOSE),
+             ("take_profit", R.TAKE_PROFIT), ("loss_limit", R.EXIT_LOSS_LIMIT),
+             ("no_need", R.ROLL_NOT_NEEDED), ("event_block", R.BLOCKED_BY_EVENT),
+             ("regime_block", R.BLOCKED_BY_REGIME), ("few_closes", R.INSUFFICIENT_DATA),
+             ("hold_unconfirmed", R.HOLD_UNCONFIRMED), ("no_viable_roll", R.NO_VIABLE_ROLL),
+             ("hedge_first", R.HEDGE_FIRST)]
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 5, 200):
+        for _ in range(30):
+            kw = {name: rng.random(n) < 0.2 for name, _ in order}
+            got = roll.clear(roll.RuleConditions(**kw))
+            want = np.select([kw[name] for name, _ in order], [o[v] for _, v in order],
+                             o[R.CLEARED]).astype(np.int64)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert (got == want).all()
+    e = np.arange(0, 60)
+    want = np.select([e <= p.short_program_max_dte, e <= p.swing_program_max_dte],
+                     [roll.PROGRAM_SHORT, roll.PROGRAM_SWING], roll.PROGRAM_MONTHLY).astype(object)
+    got = roll.program_of(e)
+    assert got.dtype == want.dtype and list(got) == list(want)
+    for st in range(-1, 6):
+        for fast in (False, True):
+            score, tested = rng.integers(-3, 7, 50), rng.random(50) < 0.5
+            got = hedge.h_target(st, fast, score, tested, p)
+            s = np.broadcast_to(np.asarray(st, dtype=np.int64), score.shape)
+            if fast:
+                s = np.maximum(s, int(EdrState.APPROACHING))
+            col = np.select([score <= 1, score <= 3], [0, 1], 2)
+            appr = np.asarray(p.h_table_approaching)[col]
+            brch = np.asarray(p.h_table_breached)[col]
+            brch = np.where((col == 0) & tested, np.maximum(brch, p.h_breached_tested), brch)
+            elev = np.asarray(p.h_table_elevated)[col]
+            want = np.select([s >= EdrState.ELEVATED, s == EdrState.BREACHED,
+                              s == EdrState.APPROACHING], [elev, brch, appr], 0.0)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()

@@ -533,6 +533,15 @@ class Sizing:
     to_sell: np.ndarray  # held contracts to sell to bring coverage down to the B1 upper limit
 
 
+def _nan_to_num(x: np.ndarray, **replace: float) -> np.ndarray:
+    """`np.nan_to_num(x, **replace)` for the small float arrays of `size_hedges`: when every
+    element is finite (the usual case) `x` itself is the answer and np.nan_to_num's copy and
+    its ten-odd calls are skipped. Callers only read the result."""
+    if np.isfinite(x).all():
+        return x
+    return np.nan_to_num(x, **replace)
+
+
 def size_hedges(
     h: np.ndarray,
     is_applicable: np.ndarray,
@@ -589,10 +598,10 @@ def size_hedges(
         n_floor = np.where(h >= p.floor_h_threshold, np.ceil(qty / p.floor_qty_divisor), 0.0)
         n_bud_c = np.floor(budget / (p.vix_option_multiplier * ask_c) + 1e-9)
         n_bud_s = np.floor(budget / (p.vix_option_multiplier * ask_s) + 1e-9)
-    n_tgt_c = np.nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
-    n_tgt_s = np.nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
-    n_bud_c = np.nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
-    n_bud_s = np.nan_to_num(n_bud_s, nan=0.0, posinf=0.0)
+    n_tgt_c = _nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
+    n_tgt_s = _nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
+    n_bud_c = _nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
+    n_bud_s = _nan_to_num(n_bud_s, nan=0.0, posinf=0.0)
     need_c = np.maximum(n_tgt_c, n_floor)
     need_s = np.maximum(n_tgt_s, n_floor)
     n_c = np.minimum(need_c, n_bud_c)
@@ -619,7 +628,7 @@ def size_hedges(
     with np.errstate(divide="ignore", invalid="ignore"):
         want_cover = np.maximum(want, n_floor * unit_u)
         live = vega_held if vega_held_live is None else vega_held_live
-        n_gap = np.nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
+        n_gap = _nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
                               posinf=0.0, neginf=0.0)
     to_buy = np.where(active, np.maximum(0.0, np.minimum(n_total - held_match, n_gap)), 0.0)
 
@@ -633,7 +642,7 @@ def size_hedges(
     over = np.isfinite(cov_held) & (cov_held > p.b1_max_coverage + 1e-9) & (held_n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = held_n * (1.0 - p.b1_max_coverage / cov_held)
-    to_sell = np.where(over, np.minimum(held_n, np.ceil(np.nan_to_num(excess) - 1e-9)), 0.0)
+    to_sell = np.where(over, np.minimum(held_n, np.ceil(_nan_to_num(excess) - 1e-9)), 0.0)
     lo = np.maximum(p.b1_min_coverage, p.coverage_efficiency * h)
     b1 = (cov_held >= lo - 1e-9) & (cov_held <= p.b1_max_coverage + 1e-9)
     off_min = np.where(h >= p.b3_high_h - 1e-9, p.b3_offset_high, p.b3_offset_low)

@@ -206,3 +206,13 @@ def test_clear_program_and_h_target_equal_np_select():
             want = np.select([s >= EdrState.ELEVATED, s == EdrState.BREACHED,
                               s == EdrState.APPROACHING], [elev, brch, appr], 0.0)
             assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_size_hedges_nan_to_num_equals_numpy():
+    from core.hedge import _nan_to_num
+
+    for x in (np.array([1.0, -0.0, 3.5]), np.array([np.nan, np.inf, -np.inf, 2.0]),
+              np.zeros(0), np.array([1e308, -1e308])):
+        for kw in ({"nan": 0.0, "posinf": 0.0}, {"nan": 0.0, "posinf": 0.0, "neginf": 0.0}, {}):
+            got, want = _nan_to_num(x.copy(), **kw), np.nan_to_num(x.copy(), **kw)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()

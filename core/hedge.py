@@ -375,10 +375,16 @@ def vix_table(
     width = max(p.spread_width_min, float(np.floor(p.spread_width_vix_frac * vix + 0.5)))
     strike2 = strike + width
     both = np.stack([strike, strike2], axis=1)
-    g = black76(f[:, None], both, t[:, None], r, sig[:, None], True)
-    price = np.asarray(g.price, float)
-    delta = np.asarray(g.delta, float)
-    theta = np.asarray(g.theta, float)
+    # stress: the future moves by β_F·(V* − V), one session later; today's and the stressed
+    # values in one Black-76 call over (2, k, 2), element by element the same operations
+    f_star = f + bf * (v_star - vix)
+    g_all = black76(np.stack([f, f_star])[:, :, None], both,
+                    np.stack(np.broadcast_arrays(t, np.maximum(years_next, 0.0)))[:, :, None], r,
+                    sig[:, None],
+                    True)
+    price = np.asarray(g_all.price[0], float)
+    delta = np.asarray(g_all.delta[0], float)
+    theta = np.asarray(g_all.theta[0], float)
     ask = price[:, 0].copy()
     ask_quoted = np.zeros(k, dtype=bool)
     for j in range(k):  # per listed VIX expiry (a handful), not per position
@@ -389,11 +395,7 @@ def vix_table(
     mult = p.vix_option_multiplier
     u = mult * delta[:, 0] * bf / p.beta_iv
     spread_u = mult * (delta[:, 0] - delta[:, 1]) * bf / p.beta_iv
-    # stress: the future moves by β_F·(V* − V), one session later
-    f_star = f + bf * (v_star - vix)
-    g_star = black76(f_star[:, None], both, np.maximum(years_next, 0.0)[:, None], r,
-                     sig[:, None], True)
-    p_star = np.asarray(g_star.price, float)
+    p_star = np.asarray(g_all.price[1], float)
     gain = p_star[:, 0] - price[:, 0]
     spread_gain = (p_star[:, 0] - p_star[:, 1]) - (price[:, 0] - price[:, 1])
     return VixTable(
@@ -455,13 +457,14 @@ def value_held(
     tn = np.maximum(years_next, 0.0)
     f_star = f + bf * (v_star - vix)
     both_k = np.stack([k1, np.where(np.isfinite(k2), k2, k1)], axis=1)
-    g = black76(f[:, None], both_k, t[:, None], r, sig[:, None], True)
-    gs = black76(f_star[:, None], both_k, tn[:, None], r, sig[:, None], True)
+    # today's and the stressed values in one Black-76 call over (2, layers, 2)
+    g = black76(np.stack([f, f_star])[:, :, None], both_k,
+                np.stack(np.broadcast_arrays(t, tn))[:, :, None], r, sig[:, None], True)
     short_leg = is_spread.astype(float)
-    px = np.asarray(g.price, float)
-    dl = np.asarray(g.delta, float)
-    th = np.asarray(g.theta, float)
-    pxs = np.asarray(gs.price, float)
+    px = np.asarray(g.price[0], float)
+    dl = np.asarray(g.delta[0], float)
+    th = np.asarray(g.theta[0], float)
+    pxs = np.asarray(g.price[1], float)
     opt_price = px[:, 0] - short_leg * px[:, 1]
     opt_delta = dl[:, 0] - short_leg * dl[:, 1]
     opt_theta = th[:, 0] - short_leg * th[:, 1]

@@ -216,3 +216,51 @@ def test_size_hedges_nan_to_num_equals_numpy():
         for kw in ({"nan": 0.0, "posinf": 0.0}, {"nan": 0.0, "posinf": 0.0, "neginf": 0.0}, {}):
             got, want = _nan_to_num(x.copy(), **kw), np.nan_to_num(x.copy(), **kw)
             assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+# --- merged pricing calls ----------------------------------------------------------------------
+
+
+def test_one_call_over_stacked_inputs_has_the_bits_of_separate_calls():
+    """targets (two smile reads), analyse (two touch probabilities), the VIX table and held
+    layers (today + stressed Black-76) now make one call over stacked inputs."""
+    from core.params import DEFAULT_PARAMS as p
+    from core.pricing import black76, ssvi_vol, touch_probability
+    from core.targets import targets
+
+    rng = np.random.default_rng(7)
+    n = 37
+    s = rng.uniform(4000, 7000, n)
+    years = np.concatenate([rng.uniform(0, 0.4, n - 2), [0.0, 1e-9]])
+    lo = s - rng.uniform(-50, 600, n)
+    lo[:3] = [0.0, -5.0, np.nan]
+    hi = s + rng.uniform(-50, 600, n)
+    tg = targets(s, lo, hi, years, rng.uniform(1, 5, n), rng.uniform(5, 50, n), 0.04, 0.013,
+                 17.0, 16.0, 19.0, p)
+    from core import targets as tmod
+
+    tau = np.maximum(years, tmod._MIN_YEARS)
+    want_lo = ssvi_vol(np.where(lo > 0, lo, s), s, tau, 0.04, 0.013, 17.0, 16.0, 19.0, p)
+    want_hi = ssvi_vol(hi, s, tau, 0.04, 0.013, 17.0, 16.0, 19.0, p)
+    assert tg.sigma_lo.tobytes() == want_lo.tobytes()
+    assert tg.sigma_hi.tobytes() == want_hi.tobytes()
+
+    k = np.stack([s - 100, s + 120], axis=1)
+    iv = rng.uniform(0.05, 0.5, (n, 2))
+    both = touch_probability(s[:, None], k, tau[:, None], 0.04, 0.013, iv).touch
+    for j in range(2):
+        one = touch_probability(s, k[:, j], tau, 0.04, 0.013, iv[:, j]).touch
+        assert both[:, j].tobytes() == np.asarray(one).tobytes()
+
+    f, f_star = rng.uniform(12, 40, n), rng.uniform(12, 60, n)
+    t, tn = rng.uniform(0, 0.3, n), rng.uniform(0, 0.3, n)
+    t[0] = tn[1] = 0.0
+    sig = rng.uniform(0.5, 1.5, n)
+    strikes = np.stack([f * 1.2, f * 1.2 + 5], axis=1)
+    g = black76(np.stack([f, f_star])[:, :, None], strikes, np.stack([t, tn])[:, :, None],
+                0.04, sig[:, None], True)
+    g0 = black76(f[:, None], strikes, t[:, None], 0.04, sig[:, None], True)
+    g1 = black76(f_star[:, None], strikes, tn[:, None], 0.04, sig[:, None], True)
+    for name in ("price", "delta", "theta"):
+        assert getattr(g, name)[0].tobytes() == getattr(g0, name).tobytes()
+        assert getattr(g, name)[1].tobytes() == getattr(g1, name).tobytes()

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from core.params import CALENDAR_CACHE_SIZE
+from core.params import CALENDAR_CACHE_SIZE, SETTLEMENT_CACHE_MAX_EXPIRIES, SETTLEMENT_CACHE_SIZE
 
 ET = ZoneInfo("America/New_York")
 
@@ -284,9 +284,30 @@ def settlement_epochs(expiries: Sequence[date] | np.ndarray, am_settled) -> np.n
     AM: 09:30 ET = the session open on a regular session; PM: the session close. Expiries must
     be sessions.
     """
+    days = np.asarray(expiries)
+    if days.dtype != np.dtype("datetime64[D]"):
+        days = _to_day64(days)
+    am = np.asarray(am_settled, dtype=bool)
+    if days.size <= SETTLEMENT_CACHE_MAX_EXPIRIES:
+        return _settlement_epochs_cached(days.tobytes(), days.shape, am.tobytes(),
+                                         am.shape).copy()
+    return _settlement_epochs(days, am)
+
+
+@lru_cache(maxsize=SETTLEMENT_CACHE_SIZE)
+def _settlement_epochs_cached(days: bytes, shape: tuple, am: bytes, am_shape: tuple
+                              ) -> np.ndarray:
+    """`_settlement_epochs` per small expiry set, by value (bytes and shapes): a backtest asks
+    for the same held expiries every day, an evaluation for the same few several times. The
+    caller gets a copy (the cached array is never handed out)."""
+    return _settlement_epochs(np.frombuffer(days, "datetime64[D]").reshape(shape),
+                              np.frombuffer(am, bool).reshape(am_shape))
+
+
+def _settlement_epochs(days: np.ndarray, am_settled: np.ndarray) -> np.ndarray:
     c = _cal()
-    days = _to_day64(expiries)
-    am = np.broadcast_to(np.asarray(am_settled, dtype=bool), days.shape)
+    days = _to_day64(days)
+    am = np.broadcast_to(am_settled, days.shape)
     idx = np.searchsorted(c.sessions, days)
     ok = (idx < len(c.sessions)) & (c.sessions[np.minimum(idx, len(c.sessions) - 1)] == days)
     if not ok.all():

@@ -24,6 +24,11 @@ SSVI_THETA_MAX = 4.0
 # the smile-term cache holds the index-level knots of the last few snapshots.
 CALENDAR_CACHE_SIZE = 4096
 SMILE_TERM_CACHE_SIZE = 64
+# settlement moments per expiry set: the last sets seen, only for sets this small (a backtest
+# day's or a /check's few expiries; a large book's arithmetic outweighs the per-call overhead,
+# and its key and value would be large)
+SETTLEMENT_CACHE_SIZE = 256
+SETTLEMENT_CACHE_MAX_EXPIRIES = 256
 # Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
 # params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,
 # 35-DTE time rule and EDR_h-multiple roll tiers: METHOD v2 §13.

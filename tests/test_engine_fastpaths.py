@@ -264,3 +264,24 @@ def test_one_call_over_stacked_inputs_has_the_bits_of_separate_calls():
     for name in ("price", "delta", "theta"):
         assert getattr(g, name)[0].tobytes() == getattr(g0, name).tobytes()
         assert getattr(g, name)[1].tobytes() == getattr(g1, name).tobytes()
+
+
+def test_settlement_epochs_cached_per_small_set_equal_uncached():
+    from core.params import SETTLEMENT_CACHE_MAX_EXPIRIES
+
+    sessions = np.array(cal.sessions_in_range(date(2025, 1, 1), date(2026, 12, 31)),
+                        dtype="datetime64[D]")
+    rng = np.random.default_rng(11)
+    for n in (1, 3, SETTLEMENT_CACHE_MAX_EXPIRIES, SETTLEMENT_CACHE_MAX_EXPIRIES + 1):
+        days = rng.choice(sessions, n)
+        am = rng.random(n) < 0.5
+        for args in ((days, am), (days.astype(object).tolist(), am), (days, True)):
+            want = cal._settlement_epochs(cal._to_day64(np.asarray(args[0])),
+                                          np.asarray(args[1], dtype=bool))
+            got = cal.settlement_epochs(*args)
+            again = cal.settlement_epochs(*args)
+            assert got.tobytes() == want.tobytes() and again.tobytes() == want.tobytes()
+            got[...] = 0.0  # a caller's array is its own
+            assert cal.settlement_epochs(*args).tobytes() == want.tobytes()
+    with pytest.raises(ValueError):
+        cal.settlement_epochs(np.array(["2025-12-25"], dtype="datetime64[D]"), True)

@@ -29,6 +29,11 @@ SMILE_TERM_CACHE_SIZE = 64
 # and its key and value would be large)
 SETTLEMENT_CACHE_SIZE = 256
 SETTLEMENT_CACHE_MAX_EXPIRIES = 256
+# the roll search's strike walk prices the next steps of every walking side in one call: first
+# this many, doubling per call up to the maximum (a long walk takes a few calls, not one per
+# step; a short one prices at most about twice the strikes it needed). Changes no result.
+STRIKE_WALK_WINDOW_FIRST = 2
+STRIKE_WALK_WINDOW_MAX = 32
 # Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
 # params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,
 # 35-DTE time rule and EDR_h-multiple roll tiers: METHOD v2 §13.

@@ -23,7 +23,12 @@ from datetime import date
 import numpy as np
 from scipy.special import ndtri
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import (
+    DEFAULT_PARAMS,
+    STRIKE_WALK_WINDOW_FIRST,
+    STRIKE_WALK_WINDOW_MAX,
+    Params,
+)
 from core.records import RollOutcome
 
 OUTCOMES = list(RollOutcome)
@@ -249,6 +254,19 @@ def shorts_at_delta(
     if delta is None:
         def delta(rr: np.ndarray, kk: np.ndarray) -> np.ndarray:
             return price(rr, kk)[1]
+    if _exact_grid(k2, k3, step):
+        k2, k3 = _walk_windows(delta, rows, k2, k3, step, t, spot)
+    else:
+        k2, k3 = _walk_steps(delta, rows, k2, k3, step, t, spot)
+    k = np.stack([k2, k2, k3, k3], axis=1)
+    d = np.abs(np.asarray(delta(rows, k), float))
+    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
+    return k2, k3, found
+
+
+def _walk_steps(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndarray, np.ndarray]:
+    """The walk one grid step per pricing call (every walking row priced each step)."""
+    k2, k3 = k2.copy(), k3.copy()
     live = np.arange(rows.size)  # rows still walking: only they are priced again
     for _ in range(MAX_STRIKE_STEPS):
         a2, a3, st, tt, sp = k2[live], k3[live], step[live], t[live], spot[live]
@@ -264,10 +282,78 @@ def shorts_at_delta(
         live = live[moving]
         if live.size == 0:
             break
-    k = np.stack([k2, k2, k3, k3], axis=1)
+    return k2, k3
+
+
+# strikes are whole numbers below this: every ± step of the walk is then exact in float64
+_EXACT_INT = 2.0 ** 50
+
+
+def _exact_grid(k2: np.ndarray, k3: np.ndarray, step: np.ndarray) -> bool:
+    """Strikes and steps are whole numbers (SPX 5-point, XSP 1-point grids): x − s + s == x,
+    so a strike reached by a run of steps is the same float however the run is split."""
+    parts = (k2, k3, step)
+    return all(np.isfinite(a).all() and (np.floor(a) == a).all()
+               and (np.abs(a) < _EXACT_INT).all() for a in parts) and bool((step > 0).all())
+
+
+def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndarray, np.ndarray]:
+    """`_walk_steps`' result with a few pricing calls instead of one per step.
+
+    Each side walks on its own (a leg's delta depends on its own strike only), in one direction
+    set by the first step, and moves at every step until its rule fails; once stopped it stays
+    (the same strike gives the same delta). So after the first step (priced exactly as the walk
+    does), every walking side's next w candidate strikes are priced in one call (rows repeated,
+    one candidate per copy) and the run of moves up to the first failure is taken at once, w
+    doubling per call. The step cap (MAX_STRIKE_STEPS moves per side) is kept. Same strikes,
+    same deltas (element by element the same operations), same rules: the same answer.
+    """
+    tol_t = t + _TOL
+    k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
     d = np.abs(np.asarray(delta(rows, k), float))
-    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
-    return k2, k3, found
+    put_out = ~(d[:, 0] <= tol_t) & (k2 - step > 0)  # NaN reads as "too large"
+    call_out = ~(d[:, 3] <= tol_t)
+    put_in = ~put_out & (d[:, 1] <= tol_t) & (k2 + step < spot)
+    call_in = ~call_out & (d[:, 2] <= tol_t) & (k3 - step > spot)
+    put_dir = np.where(put_out, -1.0, np.where(put_in, 1.0, 0.0))  # −1 out (down), +1 in (up)
+    call_dir = np.where(call_out, 1.0, np.where(call_in, -1.0, 0.0))  # +1 out (up), −1 in
+    k2 = k2 + put_dir * step
+    k3 = k3 + call_dir * step
+    put_live, call_live = put_dir != 0, call_dir != 0
+    moves, w = 1, STRIKE_WALK_WINDOW_FIRST
+    while moves < MAX_STRIKE_STEPS:
+        walking = np.flatnonzero(put_live | call_live)
+        if walking.size == 0:
+            break
+        w = min(w, MAX_STRIKE_STEPS - moves)
+        j = np.arange(w, dtype=float)[None, :]
+        st = step[walking, None]
+        pd, cd = put_dir[walking, None], call_dir[walking, None]
+        # candidate j: out-walks check the strike after j moves (then step past it), in-walks
+        # the strike of move j + 1 (moved onto only if it qualifies)
+        put_c = k2[walking, None] + np.where(pd < 0, -j, j + 1.0) * st
+        call_c = k3[walking, None] + np.where(cd > 0, j, -(j + 1.0)) * st
+        put_c = np.where(put_live[walking, None], put_c, k2[walking, None])
+        call_c = np.where(call_live[walking, None], call_c, k3[walking, None])
+        kk = np.stack([put_c, put_c, call_c, call_c], axis=2).reshape(-1, 4)
+        dd = np.abs(np.asarray(delta(np.repeat(rows[walking], w), kk), float)).reshape(-1, w, 4)
+        tt = tol_t[walking, None]
+        sp = spot[walking, None]
+        put_move = np.where(pd < 0, ~(dd[:, :, 0] <= tt) & (put_c - st > 0),
+                            (dd[:, :, 0] <= tt) & (put_c < sp))
+        call_move = np.where(cd > 0, ~(dd[:, :, 3] <= tt), (dd[:, :, 3] <= tt) & (call_c > sp))
+        # the run of moves before the first failure (w when none fails)
+        n_put = np.where(put_move.all(axis=1), w, np.argmin(put_move, axis=1))
+        n_call = np.where(call_move.all(axis=1), w, np.argmin(call_move, axis=1))
+        n_put = np.where(put_live[walking], n_put, 0)
+        n_call = np.where(call_live[walking], n_call, 0)
+        k2[walking] += put_dir[walking] * n_put * step[walking]
+        k3[walking] += call_dir[walking] * n_call * step[walking]
+        put_live[walking] &= n_put == w
+        call_live[walking] &= n_call == w
+        moves += w
+        w = min(2 * w, STRIKE_WALK_WINDOW_MAX)
+    return k2, k3
 
 
 # --- the roll search --------------------------------------------------------------------------

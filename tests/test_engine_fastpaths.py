@@ -285,3 +285,70 @@ def test_settlement_epochs_cached_per_small_set_equal_uncached():
             assert cal.settlement_epochs(*args).tobytes() == want.tobytes()
     with pytest.raises(ValueError):
         cal.settlement_epochs(np.array(["2025-12-25"], dtype="datetime64[D]"), True)
+
+
+# --- strike walk in windows ---------------------------------------------------------------------
+
+
+def _synthetic_delta(centre, width, kind):
+    """A leg delta per (row, strike, put/call), element by element: smooth, or with a bump
+    (non-monotone), or NaN pockets; like the pricer, it sees only its own row and strike."""
+    def delta(rows, k):
+        rows = np.asarray(rows)
+        c, w = centre[rows][:, None], width[rows][:, None]
+        x = np.clip((k - c) / w, -50.0, 50.0)
+        put = 1.0 / (1.0 + np.exp(-x * 3.0))  # |Δ| grows with the strike
+        call = 1.0 / (1.0 + np.exp(x * 3.0))  # and falls
+        d = np.where(np.array([True, True, False, False]), -put, call)
+        if kind == "bump":
+            d = d * (1.0 + 0.8 * np.sin(k * 0.37) ** 2)
+        if kind == "nan":
+            d = np.where((np.floor(k) % 7) == 3, np.nan, d)
+        return d
+    return delta
+
+
+@pytest.mark.parametrize("kind", ["smooth", "bump", "nan"])
+def test_walk_in_windows_ends_where_the_step_walk_ends(kind):
+    from core import roll
+
+    rng = np.random.default_rng({"smooth": 1, "bump": 2, "nan": 3}[kind])
+    for trial in range(40):
+        n = int(rng.integers(1, 30))
+        step = rng.choice([1.0, 5.0], n)
+        spot = np.round(rng.uniform(500, 6000, n) / step) * step + rng.uniform(-2, 2, n)
+        centre = spot + rng.uniform(-30, 30, n)
+        width = rng.uniform(2, 400, n)
+        t = rng.uniform(0.02, 0.4, n)
+        k2 = np.floor((spot - rng.uniform(-50, 300, n) * width / 100) / step) * step
+        k3 = np.ceil((spot + rng.uniform(-50, 300, n) * width / 100) / step) * step
+        k2 = np.where(trial % 5 == 0, np.maximum(k2, step), k2)  # near zero: the k − step > 0 rule
+        rows = np.arange(n) if trial % 2 else rng.permutation(n)
+        delta = _synthetic_delta(centre, width, kind)
+        want = roll._walk_steps(delta, rows, k2, k3, step, t, spot)
+        got = roll._walk_windows(delta, rows, k2, k3, step, t, spot)
+        assert want[0].tobytes() == got[0].tobytes() and want[1].tobytes() == got[1].tobytes()
+
+
+def test_walk_in_windows_keeps_the_step_cap():
+    from core import roll
+
+    n = 3
+    step, spot = np.full(n, 5.0), np.full(n, 5000.0)
+    never = lambda rows, k: np.full(np.shape(k), np.nan)  # noqa: E731  every strike "too large"
+    k2, k3 = np.full(n, 4900.0), np.full(n, 5100.0)
+    t = np.full(n, 0.2)
+    want = roll._walk_steps(never, np.arange(n), k2, k3, step, t, spot)
+    got = roll._walk_windows(never, np.arange(n), k2, k3, step, t, spot)
+    assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+    assert got[1][0] == 5100.0 + roll.MAX_STRIKE_STEPS * 5.0
+
+
+def test_exact_grid_gate():
+    from core import roll
+
+    one = np.array([5.0])
+    assert roll._exact_grid(np.array([4900.0]), np.array([5100.0]), one)
+    assert not roll._exact_grid(np.array([4900.5]), np.array([5100.0]), one)
+    assert not roll._exact_grid(np.array([np.nan]), np.array([5100.0]), one)
+    assert not roll._exact_grid(np.array([4900.0]), np.array([5100.0]), np.array([0.5]))

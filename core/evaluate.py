@@ -1075,18 +1075,36 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     root_names, root_code = np.unique(np.asarray(roots, dtype=str), return_inverse=True)
     group_code = exp64.astype(np.int64) * len(root_names) + root_code.ravel()
 
+    # the (root, expiry) groups of all rows and each group's chain lines per leg, once per
+    # pricer (the strike walk calls it several times with subsets of the rows)
+    chain_groups: list = []
+
+    def groups() -> tuple[np.ndarray, list, np.ndarray]:
+        if not chain_groups:
+            codes, inverse = np.unique(group_code, return_inverse=True)
+            lines = []
+            for code in codes.tolist():  # a few (root, expiry) groups, not rows
+                root = str(root_names[code % len(root_names)])
+                e = np.datetime64(code // len(root_names), "D").astype(object)
+                lines.append([index.get((root, e, LEG_CP[j])) for j in range(4)])
+            quoted_group = np.array([any(x is not None for x in ls) for ls in lines], bool)
+            chain_groups.append((np.asarray(inverse).ravel(), lines, quoted_group))
+        return chain_groups[0]
+
     def quoted_ivs(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray | None:
         """The chain's IV per leg where it quotes the strike (NaN elsewhere); None: none."""
         if not index:
             return None
+        inverse, lines, quoted_group = groups()
+        gi = inverse[rows]
+        hit = np.flatnonzero(quoted_group
+                             & (np.bincount(gi, minlength=len(lines)) > 0))
+        if hit.size == 0:
+            return None
         quoted = np.full(strikes.shape, np.nan)
-        codes, inverse = np.unique(group_code[rows], return_inverse=True)
-        for g, code in enumerate(codes.tolist()):  # a few (root, expiry) groups, not rows
-            root = str(root_names[code % len(root_names)])
-            e = np.datetime64(code // len(root_names), "D").astype(object)
-            grp = inverse.ravel() == g
-            for j in range(4):
-                line = index.get((root, e, LEG_CP[j]))
+        for g in hit.tolist():
+            grp = gi == g
+            for j, line in enumerate(lines[g]):
                 if line is None:
                     continue
                 ks, ivs = line

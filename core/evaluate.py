@@ -15,6 +15,7 @@ modules that each make sense only beside the others.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import math
 from collections.abc import Hashable, Mapping, Sequence
@@ -461,7 +462,9 @@ def evaluate_market(
     # one sorted tuple per calendar object: the event caches downstream key on it
     ev = None if events is None else _SORTED_EVENTS.get(
         events, (), lambda: tuple(sorted(events, key=lambda e: e.when)))
-    upcoming = () if ev is None else tuple(e for e in ev if e.when > asof)[: p.market_next_events]
+    # the events after asof: ev is sorted by time, so they start where asof would be inserted
+    upcoming = () if ev is None else ev[bisect.bisect_right(ev, asof, key=_event_time):][
+        : p.market_next_events]
     high = set(p.high_impact_events)
     record = MarketRecord(
         asof=asof,
@@ -653,6 +656,10 @@ def _evaluate(positions, market, history, events, params, asof, books=None,
 
 # per events list and high-impact kinds (they change only when the calendar is refreshed)
 _HIGH_IMPACT = IdentityCache()
+
+
+def _event_time(e: Event) -> datetime:
+    return e.when
 
 
 def _high_impact_times(events: Sequence[Event] | None, params: Params) -> tuple[np.ndarray, list]:

@@ -32,6 +32,7 @@ from core.params import (
 from core.records import RollOutcome
 
 OUTCOMES = list(RollOutcome)
+_OUTCOME_INDEX = {name: OUTCOMES.index(name) for name in RollOutcome}  # built once, not per call
 
 FLAG_TESTED = "TESTED"
 FLAG_WATCH = "WATCH"
@@ -155,7 +156,7 @@ class RuleConditions:
 
 def clear(c: RuleConditions) -> np.ndarray:
     """Index into `RollOutcome` per position: the first rule that holds, CLEARED otherwise."""
-    o = {name: OUTCOMES.index(name) for name in RollOutcome}
+    o = _OUTCOME_INDEX
     ordered = [
         (c.data_bad, o[RollOutcome.INSUFFICIENT_DATA]),
         (c.settle, o[RollOutcome.SETTLE_OR_CLOSE]),

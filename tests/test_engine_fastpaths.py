@@ -352,3 +352,18 @@ def test_exact_grid_gate():
     assert not roll._exact_grid(np.array([4900.5]), np.array([5100.0]), one)
     assert not roll._exact_grid(np.array([np.nan]), np.array([5100.0]), one)
     assert not roll._exact_grid(np.array([4900.0]), np.array([5100.0]), np.array([0.5]))
+
+
+def test_upcoming_events_by_bisection_equal_the_filter():
+    import bisect
+
+    from core.evaluate import _event_time
+    from core.models import Event, EventKind
+
+    t0 = datetime(2026, 7, 1, 8, 30, tzinfo=cal.ET)
+    ev = tuple(sorted((Event(t0 + timedelta(hours=7 * i + (i % 3)), EventKind.CPI, f"e{i}")
+                       for i in range(40)), key=_event_time))
+    for k in range(-5, 300):
+        asof = t0 + timedelta(hours=k)
+        want = tuple(e for e in ev if e.when > asof)
+        assert ev[bisect.bisect_right(ev, asof, key=_event_time):] == want

@@ -709,11 +709,14 @@ def _settle_cutoffs(book: Book, asof: datetime, params: Params) -> np.ndarray:
     before_close = datetime.combine(date(2000, 1, 3), time(16, 0)) - datetime.combine(
         date(2000, 1, 3), cutoff)
     out = np.zeros(book.n, dtype=bool)
-    pairs = np.stack([book.expiry.astype(np.int64), book.am.astype(np.int64)], axis=1)
-    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+    # one integer per (expiry, AM/PM): a 1-d unique, not np.unique(axis=0) over pairs (its
+    # structured sort was ~0.3 ms a call for a few positions)
+    code = book.expiry.astype(np.int64) * 2 + book.am.astype(np.int64)
+    uniq, inv = np.unique(code, return_inverse=True)
     flags = np.zeros(len(uniq), dtype=bool)
-    for j, (e, am) in enumerate(uniq):  # distinct expiries, not positions
-        exp = np.datetime64(int(e), "D").astype(object)
+    for j, c in enumerate(uniq.tolist()):  # distinct expiries, not positions
+        e, am = divmod(c, 2)
+        exp = np.datetime64(e, "D").astype(object)
         last_day = cal.previous_session(exp) if am else exp
         close = cal.session_open_close(last_day)[1]
         flags[j] = asof >= close - before_close

@@ -367,3 +367,32 @@ def test_upcoming_events_by_bisection_equal_the_filter():
         asof = t0 + timedelta(hours=k)
         want = tuple(e for e in ev if e.when > asof)
         assert ev[bisect.bisect_right(ev, asof, key=_event_time):] == want
+
+
+def test_settle_cutoffs_by_one_code_equal_the_pair_unique():
+    from types import SimpleNamespace
+
+    from core.evaluate import _parse_hhmm, _settle_cutoffs
+    from core.params import DEFAULT_PARAMS as p
+
+    def reference(book, asof):
+        cutoff = _parse_hhmm(p.settle_cutoff)
+        before_close = (datetime.combine(date(2000, 1, 3), datetime.min.time().replace(hour=16))
+                        - datetime.combine(date(2000, 1, 3), cutoff))
+        out = []
+        for e, am in zip(book.expiry.astype(object), book.am, strict=True):
+            last_day = cal.previous_session(e) if am else e
+            out.append(asof >= cal.session_open_close(last_day)[1] - before_close)
+        return np.array(out, dtype=bool)
+
+    sessions = cal.sessions_in_range(date(2026, 7, 1), date(2026, 9, 30))
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        n = int(rng.integers(1, 40))
+        days = np.array([sessions[i] for i in rng.integers(0, len(sessions), n)],
+                        dtype="datetime64[D]")
+        book = SimpleNamespace(n=n, expiry=days, am=rng.random(n) < 0.5)
+        for hour in (9, 12, 15, 16, 17):
+            asof = datetime.combine(sessions[int(rng.integers(0, len(sessions)))],
+                                    datetime.min.time().replace(hour=hour), tzinfo=cal.ET)
+            assert np.array_equal(_settle_cutoffs(book, asof, p), reference(book, asof))

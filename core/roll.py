@@ -170,14 +170,15 @@ def clear(c: RuleConditions) -> np.ndarray:
         (c.no_viable_roll, o[RollOutcome.NO_VIABLE_ROLL]),
         (c.hedge_first, o[RollOutcome.HEDGE_FIRST]),
     ]
-    conds = [np.asarray(a, dtype=bool) for a, _ in ordered]
-    # np.select's answer (first true condition wins) by a where per rule, last to first: the
-    # same integers without np.select's per-call list handling and stacking
-    out = np.full(np.broadcast_shapes(*(c.shape for c in conds)), o[RollOutcome.CLEARED],
-                  dtype=np.int64)
-    for cond, (_, value) in zip(reversed(conds), reversed(ordered), strict=True):
-        out = np.where(cond, value, out)
-    return out
+    # np.select's answer (the first rule that holds, else CLEARED) from one (rules, n) table:
+    # argmax finds the first True per position; the same integers in a few numpy calls
+    rows = [np.asarray(a, dtype=bool) for a, _ in ordered]
+    if any(r.shape != rows[0].shape for r in rows):
+        rows = np.broadcast_arrays(*rows)
+    table = np.stack(rows)
+    values = np.array([v for _, v in ordered], dtype=np.int64)
+    first = values[table.argmax(axis=0)]
+    return np.where(table.any(axis=0), first, np.int64(o[RollOutcome.CLEARED]))
 
 
 def program_of(entry_dte: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.ndarray:

@@ -11,6 +11,10 @@ Conventions
 - Years to settlement: ACT/365 in seconds, `(settle − asof) / (365·86400)`, floored at 0.
 - Sessions to expiry `n` (§1): the fraction of today's session still ahead plus every later
   session up to expiry; the expiry session counts for PM settlement, not for AM settlement.
+
+Kept whole: every function reads the one cached XNYS schedule under the conventions above, and
+the per-date caches sit on that schedule; sessions, settlement moments, expiries and the phase
+split apart would each repeat the range checks and the schedule access.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from core.params import CALENDAR_CACHE_SIZE, SETTLEMENT_CACHE_MAX_EXPIRIES, SETTLEMENT_CACHE_SIZE
 
 ET = ZoneInfo("America/New_York")
 
@@ -60,6 +66,7 @@ class _Cal:
     opens: np.ndarray  # int64 UTC epoch seconds
     closes: np.ndarray  # int64 UTC epoch seconds
     session_set: frozenset[date]
+    vix_closes: np.ndarray  # float64 UTC epoch seconds of the VIX close (closes + 15 min)
 
 
 @cache
@@ -81,7 +88,15 @@ def _cal() -> _Cal:
         opens=opens,
         closes=closes,
         session_set=frozenset(pd.DatetimeIndex(sched.index).date),
+        vix_closes=closes + VIX_CLOSE_DELAY.total_seconds(),
     )
+
+
+# Per-date caches below: each cached function is pure in its (hashable) date or instant, over a
+# calendar fixed at import; an evaluation asks for the same few dates many times (every held
+# layer's review date, each expiry's last trading day, the next session), a backtest day again.
+# Bounded by CALENDAR_CACHE_SIZE; results are immutable (dates, datetimes, tuples).
+_date_cache = lru_cache(maxsize=CALENDAR_CACHE_SIZE)
 
 
 # --- conversions and range checks ---------------------------------------------------------
@@ -176,6 +191,7 @@ def sessions_in_range(start: date, end: date) -> list[date]:
     return s[lo:hi].astype(object).tolist()
 
 
+@_date_cache
 def next_session(d: date) -> date:
     """The first session strictly after d."""
     s = _cal().sessions
@@ -185,6 +201,7 @@ def next_session(d: date) -> date:
     return _as_date(s[i])
 
 
+@_date_cache
 def previous_session(d: date) -> date:
     """The last session strictly before d."""
     s = _cal().sessions
@@ -201,6 +218,7 @@ def session_or_previous(d: date) -> date:
     return d if is_session(d) else previous_session(d)
 
 
+@_date_cache
 def session_open_close(d: date) -> tuple[datetime, datetime]:
     """(open, close) of session d, tz-aware ET; early closes at 13:00. ValueError off-session."""
     c = _cal()
@@ -218,16 +236,17 @@ def vix_close_time(d: date) -> datetime:
     return session_open_close(d)[1] + VIX_CLOSE_DELAY
 
 
+@_date_cache
 def last_official_close(ts: datetime, vix: bool = False) -> datetime:
     """The most recent session close at or before ts (VIX: its 16:15 close if `vix`)."""
     c = _cal()
-    delay = VIX_CLOSE_DELAY.total_seconds() if vix else 0.0
     t = _epoch(ts)
     et_date(ts)  # range check
-    i = int(np.searchsorted(c.closes + delay, t, side="right")) - 1
+    closes = c.vix_closes if vix else c.closes
+    i = int(np.searchsorted(closes, t, side="right")) - 1
     if i < 0:
         raise CalendarRangeError(f"no session close at or before {ts} within the calendar")
-    return _from_epoch(c.closes[i] + delay)
+    return _from_epoch(closes[i])
 
 
 # --- settlement and time to expiry ---------------------------------------------------------
@@ -265,9 +284,30 @@ def settlement_epochs(expiries: Sequence[date] | np.ndarray, am_settled) -> np.n
     AM: 09:30 ET = the session open on a regular session; PM: the session close. Expiries must
     be sessions.
     """
+    days = np.asarray(expiries)
+    if days.dtype != np.dtype("datetime64[D]"):
+        days = _to_day64(days)
+    am = np.asarray(am_settled, dtype=bool)
+    if days.size <= SETTLEMENT_CACHE_MAX_EXPIRIES:
+        return _settlement_epochs_cached(days.tobytes(), days.shape, am.tobytes(),
+                                         am.shape).copy()
+    return _settlement_epochs(days, am)
+
+
+@lru_cache(maxsize=SETTLEMENT_CACHE_SIZE)
+def _settlement_epochs_cached(days: bytes, shape: tuple, am: bytes, am_shape: tuple
+                              ) -> np.ndarray:
+    """`_settlement_epochs` per small expiry set, by value (bytes and shapes): a backtest asks
+    for the same held expiries every day, an evaluation for the same few several times. The
+    caller gets a copy (the cached array is never handed out)."""
+    return _settlement_epochs(np.frombuffer(days, "datetime64[D]").reshape(shape),
+                              np.frombuffer(am, bool).reshape(am_shape))
+
+
+def _settlement_epochs(days: np.ndarray, am_settled: np.ndarray) -> np.ndarray:
     c = _cal()
-    days = _to_day64(expiries)
-    am = np.broadcast_to(np.asarray(am_settled, dtype=bool), days.shape)
+    days = _to_day64(days)
+    am = np.broadcast_to(am_settled, days.shape)
     idx = np.searchsorted(c.sessions, days)
     ok = (idx < len(c.sessions)) & (c.sessions[np.minimum(idx, len(c.sessions) - 1)] == days)
     if not ok.all():
@@ -307,6 +347,7 @@ def years_to_expiry_many(asof: datetime, expiries, am_settled) -> np.ndarray:
     return years_to_settlement_many(asof, settlement_epochs(expiries, am_settled))
 
 
+@_date_cache
 def _session_fraction_ahead(asof: datetime) -> tuple[np.datetime64, float, bool]:
     """(today as datetime64[D], fraction of today's session ahead, today is a session)."""
     c = _cal()
@@ -399,12 +440,17 @@ def spx_expiries(start: date, end: date, root: str = "SPX") -> list[date]:
     daily expiries exist since 2022; earlier years had fewer (Mon/Wed/Fri, quarterlies), which
     this simplification ignores.
     """
+    return list(_spx_expiries(start, end, root))
+
+
+@_date_cache
+def _spx_expiries(start: date, end: date, root: str) -> tuple[date, ...]:
     _check_date(start, "start")
     _check_date(end, "end")
     if is_am_settled(root):
         out = [spx_monthly_expiry(y, m) for y, m in _months(start, end)]
-        return [d for d in out if start <= d <= end]
-    return sessions_in_range(start, end)
+        return tuple(d for d in out if start <= d <= end)
+    return tuple(sessions_in_range(start, end))
 
 
 @dataclass(frozen=True, order=True)
@@ -427,6 +473,11 @@ def vix_monthly_expiry(year: int, month: int) -> date:
 def vix_expiries(start: date, end: date, weeklies: bool = True) -> list[VixExpiry]:
     """VIX expiries in [start, end], sorted. Weeklies: every other Wednesday (preceding session
     on a holiday), except in a week that holds a monthly expiry."""
+    return list(_vix_expiries(start, end, weeklies))
+
+
+@_date_cache
+def _vix_expiries(start: date, end: date, weeklies: bool) -> tuple[VixExpiry, ...]:
     _check_date(start, "start")
     _check_date(end, "end")
     first = _add_month(start.year, start.month, -1)
@@ -447,7 +498,7 @@ def vix_expiries(start: date, end: date, weeklies: bool = True) -> list[VixExpir
                 if start <= d <= end and d not in out:
                     out[d] = VixExpiry(d, False)
             wed += timedelta(days=7)
-    return sorted(out.values())
+    return tuple(sorted(out.values()))
 
 
 # --- session phase -------------------------------------------------------------------------

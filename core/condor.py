@@ -295,8 +295,10 @@ def analyse(
 
     tau = np.maximum(years, MIN_YEARS)
     k2, k3 = book.strikes[:, 1], book.strikes[:, 2]
-    pot_put = np.asarray(pricing.touch_probability(spot, k2, tau, r, q, iv[:, 1]).touch, float)
-    pot_call = np.asarray(pricing.touch_probability(spot, k3, tau, r, q, iv[:, 2]).touch, float)
+    # both shorts in one call (n, 2): element by element the same operations
+    pot = np.asarray(pricing.touch_probability(spot[:, None], book.strikes[:, 1:3], tau[:, None],
+                                               r, q, iv[:, 1:3]).touch, float)
+    pot_put, pot_call = pot[:, 0], pot[:, 1]
     # a short already breached has touched
     pot_put = np.where(spot <= k2, 1.0, pot_put)
     pot_call = np.where(spot >= k3, 1.0, pot_call)

@@ -15,6 +15,7 @@ modules that each make sense only beside the others.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import math
 import threading
@@ -462,7 +463,9 @@ def evaluate_market(
     # one sorted tuple per calendar object: the event caches downstream key on it
     ev = None if events is None else _SORTED_EVENTS.get(
         events, (), lambda: tuple(sorted(events, key=lambda e: e.when)))
-    upcoming = () if ev is None else tuple(e for e in ev if e.when > asof)[: p.market_next_events]
+    # the events after asof: ev is sorted by time, so they start where asof would be inserted
+    upcoming = () if ev is None else ev[bisect.bisect_right(ev, asof, key=_event_time):][
+        : p.market_next_events]
     high = set(p.high_impact_events)
     record = MarketRecord(
         asof=asof,
@@ -656,6 +659,10 @@ def _evaluate(positions, market, history, events, params, asof, books=None,
 _HIGH_IMPACT = IdentityCache()
 
 
+def _event_time(e: Event) -> datetime:
+    return e.when
+
+
 def _high_impact_times(events: Sequence[Event] | None, params: Params) -> tuple[np.ndarray, list]:
     if not events:
         return np.zeros(0), []
@@ -703,11 +710,14 @@ def _settle_cutoffs(book: Book, asof: datetime, params: Params) -> np.ndarray:
     before_close = datetime.combine(date(2000, 1, 3), time(16, 0)) - datetime.combine(
         date(2000, 1, 3), cutoff)
     out = np.zeros(book.n, dtype=bool)
-    pairs = np.stack([book.expiry.astype(np.int64), book.am.astype(np.int64)], axis=1)
-    uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+    # one integer per (expiry, AM/PM): a 1-d unique, not np.unique(axis=0) over pairs (its
+    # structured sort was ~0.3 ms a call for a few positions)
+    code = book.expiry.astype(np.int64) * 2 + book.am.astype(np.int64)
+    uniq, inv = np.unique(code, return_inverse=True)
     flags = np.zeros(len(uniq), dtype=bool)
-    for j, (e, am) in enumerate(uniq):  # distinct expiries, not positions
-        exp = np.datetime64(int(e), "D").astype(object)
+    for j, c in enumerate(uniq.tolist()):  # distinct expiries, not positions
+        e, am = divmod(c, 2)
+        exp = np.datetime64(e, "D").astype(object)
         last_day = cal.previous_session(exp) if am else exp
         close = cal.session_open_close(last_day)[1]
         flags[j] = asof >= close - before_close
@@ -723,10 +733,13 @@ def _listed(root: str, start: date, end: date) -> list[date]:
 def _price_fn(ctx: MarketContext, params: Params):
     """The roll search's pricing: smile-model IVs, BSM, per-condor vega$ and Θ$."""
 
+    def model_iv(spot: np.ndarray, strikes: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        return np.asarray(pricing.ssvi_vol(strikes, spot[:, None], tau[:, None], ctx.r, ctx.q,
+                                           ctx.vix, ctx.vix9d, ctx.vix3m, params), float)
+
     def price(spot: np.ndarray, strikes: np.ndarray, years: np.ndarray):
         tau = np.maximum(years, MIN_YEARS)
-        iv = np.asarray(pricing.ssvi_vol(strikes, spot[:, None], tau[:, None], ctx.r, ctx.q,
-                                         ctx.vix, ctx.vix9d, ctx.vix3m, params), float)
+        iv = model_iv(spot, strikes, tau)
         g = pricing.bsm(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
                         np.broadcast_to(LEG_IS_CALL, strikes.shape))
         prices = np.asarray(g.price, float)
@@ -735,6 +748,7 @@ def _price_fn(ctx: MarketContext, params: Params):
         theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
         return prices, np.asarray(g.delta, float), vega, theta, iv
 
+    price.model_iv = model_iv
     return price
 
 
@@ -1076,28 +1090,64 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     root_names, root_code = np.unique(np.asarray(roots, dtype=str), return_inverse=True)
     group_code = exp64.astype(np.int64) * len(root_names) + root_code.ravel()
 
-    def price(rows: np.ndarray, strikes: np.ndarray):
-        rows = np.asarray(rows)
-        spot = ctx.spx * scale[rows]
-        yrs = years[rows]
-        prices, deltas, vega, theta, iv = model(spot, strikes, yrs)
+    # the (root, expiry) groups of all rows and each group's chain lines per leg, once per
+    # pricer (the strike walk calls it several times with subsets of the rows)
+    chain_groups: list = []
+
+    def groups() -> tuple[np.ndarray, list, np.ndarray]:
+        if not chain_groups:
+            codes, inverse = np.unique(group_code, return_inverse=True)
+            lines = []
+            for code in codes.tolist():  # a few (root, expiry) groups, not rows
+                root = str(root_names[code % len(root_names)])
+                e = np.datetime64(code // len(root_names), "D").astype(object)
+                lines.append([index.get((root, e, LEG_CP[j])) for j in range(4)])
+            quoted_group = np.array([any(x is not None for x in ls) for ls in lines], bool)
+            chain_groups.append((np.asarray(inverse).ravel(), lines, quoted_group))
+        return chain_groups[0]
+
+    def quoted_ivs(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray | None:
+        """The chain's IV per leg where it quotes the strike (NaN elsewhere); None: none."""
         if not index:
-            return prices, deltas, vega, theta, iv
+            return None
+        inverse, lines, quoted_group = groups()
+        gi = inverse[rows]
+        hit = np.flatnonzero(quoted_group
+                             & (np.bincount(gi, minlength=len(lines)) > 0))
+        if hit.size == 0:
+            return None
         quoted = np.full(strikes.shape, np.nan)
-        codes, inverse = np.unique(group_code[rows], return_inverse=True)
-        for g, code in enumerate(codes.tolist()):  # a few (root, expiry) groups, not rows
-            root = str(root_names[code % len(root_names)])
-            e = np.datetime64(code // len(root_names), "D").astype(object)
-            grp = inverse.ravel() == g
-            for j in range(4):
-                line = index.get((root, e, LEG_CP[j]))
+        for g in hit.tolist():
+            grp = gi == g
+            for j, line in enumerate(lines[g]):
                 if line is None:
                     continue
                 ks, ivs = line
                 want = strikes[grp, j]
                 pos = np.clip(np.searchsorted(ks, want), 0, ks.size - 1)
                 quoted[grp, j] = np.where(np.abs(ks[pos] - want) < 1e-9, ivs[pos], np.nan)
-        if not np.isfinite(quoted).any():
+        return quoted if np.isfinite(quoted).any() else None
+
+    def delta(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray:
+        """`price(rows, strikes)[1]` alone (the same IVs and bits, no price or other Greek):
+        the strike walk of the roll search compares deltas only."""
+        rows = np.asarray(rows)
+        spot = ctx.spx * scale[rows]
+        tau = np.maximum(years[rows], MIN_YEARS)
+        iv = model.model_iv(spot, strikes, tau)
+        quoted = quoted_ivs(rows, strikes)
+        if quoted is not None:
+            iv = np.where(np.isfinite(quoted), quoted, iv)
+        return pricing.bsm_delta(spot[:, None], strikes, tau[:, None], ctx.r, ctx.q, iv,
+                                 np.broadcast_to(LEG_IS_CALL, strikes.shape))
+
+    def price(rows: np.ndarray, strikes: np.ndarray):
+        rows = np.asarray(rows)
+        spot = ctx.spx * scale[rows]
+        yrs = years[rows]
+        prices, deltas, vega, theta, iv = model(spot, strikes, yrs)
+        quoted = quoted_ivs(rows, strikes)
+        if quoted is None:
             return prices, deltas, vega, theta, iv
         iv = np.where(np.isfinite(quoted), quoted, iv)
         tau = np.maximum(yrs, MIN_YEARS)
@@ -1108,6 +1158,7 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
         theta = (np.asarray(g.theta, float) * LEG_WEIGHT).sum(axis=1) * mult
         return np.asarray(g.price, float), np.asarray(g.delta, float), vega, theta, iv
 
+    price.delta = delta
     return price
 
 
@@ -1179,7 +1230,10 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
     def price(ci: int, rows: np.ndarray, strikes: np.ndarray):
         return pricers[ci](rows, strikes)
 
-    res = search(si, price, p)
+    def delta(ci: int, rows: np.ndarray, strikes: np.ndarray):
+        return pricers[ci].delta(rows, strikes)
+
+    res = search(si, price, p, delta=delta)
     l2_exp = np.full(m, np.datetime64("NaT"), dtype="datetime64[D]")
     if held.size:
         l2_options = held.is_l2() & ~held.is_kind(HedgeKind.VIX_FUTURE)
@@ -1228,7 +1282,7 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
         step = np.where(book.scale[r] < 1.0, p.xsp_strike_step, p.strike_step)
         k, c = untested_side_move(lambda rr, kk: pricer(rr, kk), book.strikes[r], ca.spot[r],
                                   step, np.maximum(edr_h_own[r], step), entry_delta[r],
-                                  put_untested[sel])
+                                  put_untested[sel], pricer.delta)
         new_k[sel], credit[sel] = k, c
     out = {}
     for j, i in enumerate(rows.tolist()):

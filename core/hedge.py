@@ -45,16 +45,15 @@ def h_target(
     st = np.broadcast_to(np.asarray(state, dtype=np.int64), score.shape)
     if fast_rise:
         st = np.maximum(st, int(EdrState.APPROACHING))
-    col = np.select([score <= 1, score <= 3], [0, 1], 2)
+    col = np.where(score <= 1, 0, np.where(score <= 3, 1, 2))  # first band that holds
     appr = np.asarray(params.h_table_approaching)[col]
     brch = np.asarray(params.h_table_breached)[col]
     brch = np.where((col == 0) & tested, np.maximum(brch, params.h_breached_tested), brch)
     elev = np.asarray(params.h_table_elevated)[col]
-    return np.select(
-        [st >= EdrState.ELEVATED, st == EdrState.BREACHED, st == EdrState.APPROACHING],
-        [elev, brch, appr],
-        0.0,
-    )
+    # the first state row that holds (np.select's order), as nested wheres
+    return np.where(st >= EdrState.ELEVATED, elev,
+                    np.where(st == EdrState.BREACHED, brch,
+                             np.where(st == EdrState.APPROACHING, appr, 0.0)))
 
 
 def put_side_safe(
@@ -377,10 +376,16 @@ def vix_table(
     width = max(p.spread_width_min, float(np.floor(p.spread_width_vix_frac * vix + 0.5)))
     strike2 = strike + width
     both = np.stack([strike, strike2], axis=1)
-    g = black76(f[:, None], both, t[:, None], r, sig[:, None], True)
-    price = np.asarray(g.price, float)
-    delta = np.asarray(g.delta, float)
-    theta = np.asarray(g.theta, float)
+    # stress: the future moves by β_F·(V* − V), one session later; today's and the stressed
+    # values in one Black-76 call over (2, k, 2), element by element the same operations
+    f_star = f + bf * (v_star - vix)
+    g_all = black76(np.stack([f, f_star])[:, :, None], both,
+                    np.stack(np.broadcast_arrays(t, np.maximum(years_next, 0.0)))[:, :, None], r,
+                    sig[:, None],
+                    True)
+    price = np.asarray(g_all.price[0], float)
+    delta = np.asarray(g_all.delta[0], float)
+    theta = np.asarray(g_all.theta[0], float)
     ask = price[:, 0].copy()
     ask_quoted = np.zeros(k, dtype=bool)
     for j in range(k):  # per listed VIX expiry (a handful), not per position
@@ -391,11 +396,7 @@ def vix_table(
     mult = p.vix_option_multiplier
     u = mult * delta[:, 0] * bf / p.beta_iv
     spread_u = mult * (delta[:, 0] - delta[:, 1]) * bf / p.beta_iv
-    # stress: the future moves by β_F·(V* − V), one session later
-    f_star = f + bf * (v_star - vix)
-    g_star = black76(f_star[:, None], both, np.maximum(years_next, 0.0)[:, None], r,
-                     sig[:, None], True)
-    p_star = np.asarray(g_star.price, float)
+    p_star = np.asarray(g_all.price[1], float)
     gain = p_star[:, 0] - price[:, 0]
     spread_gain = (p_star[:, 0] - p_star[:, 1]) - (price[:, 0] - price[:, 1])
     return VixTable(
@@ -457,13 +458,14 @@ def value_held(
     tn = np.maximum(years_next, 0.0)
     f_star = f + bf * (v_star - vix)
     both_k = np.stack([k1, np.where(np.isfinite(k2), k2, k1)], axis=1)
-    g = black76(f[:, None], both_k, t[:, None], r, sig[:, None], True)
-    gs = black76(f_star[:, None], both_k, tn[:, None], r, sig[:, None], True)
+    # today's and the stressed values in one Black-76 call over (2, layers, 2)
+    g = black76(np.stack([f, f_star])[:, :, None], both_k,
+                np.stack(np.broadcast_arrays(t, tn))[:, :, None], r, sig[:, None], True)
     short_leg = is_spread.astype(float)
-    px = np.asarray(g.price, float)
-    dl = np.asarray(g.delta, float)
-    th = np.asarray(g.theta, float)
-    pxs = np.asarray(gs.price, float)
+    px = np.asarray(g.price[0], float)
+    dl = np.asarray(g.delta[0], float)
+    th = np.asarray(g.theta[0], float)
+    pxs = np.asarray(g.price[1], float)
     opt_price = px[:, 0] - short_leg * px[:, 1]
     opt_delta = dl[:, 0] - short_leg * dl[:, 1]
     opt_theta = th[:, 0] - short_leg * th[:, 1]
@@ -535,6 +537,15 @@ class Sizing:
     to_sell: np.ndarray  # held contracts to sell to bring coverage down to the B1 upper limit
 
 
+def _nan_to_num(x: np.ndarray, **replace: float) -> np.ndarray:
+    """`np.nan_to_num(x, **replace)` for the small float arrays of `size_hedges`: when every
+    element is finite (the usual case) `x` itself is the answer and np.nan_to_num's copy and
+    its ten-odd calls are skipped. Callers only read the result."""
+    if np.isfinite(x).all():
+        return x
+    return np.nan_to_num(x, **replace)
+
+
 def size_hedges(
     h: np.ndarray,
     is_applicable: np.ndarray,
@@ -591,10 +602,10 @@ def size_hedges(
         n_floor = np.where(h >= p.floor_h_threshold, np.ceil(qty / p.floor_qty_divisor), 0.0)
         n_bud_c = np.floor(budget / (p.vix_option_multiplier * ask_c) + 1e-9)
         n_bud_s = np.floor(budget / (p.vix_option_multiplier * ask_s) + 1e-9)
-    n_tgt_c = np.nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
-    n_tgt_s = np.nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
-    n_bud_c = np.nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
-    n_bud_s = np.nan_to_num(n_bud_s, nan=0.0, posinf=0.0)
+    n_tgt_c = _nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
+    n_tgt_s = _nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
+    n_bud_c = _nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
+    n_bud_s = _nan_to_num(n_bud_s, nan=0.0, posinf=0.0)
     need_c = np.maximum(n_tgt_c, n_floor)
     need_s = np.maximum(n_tgt_s, n_floor)
     n_c = np.minimum(need_c, n_bud_c)
@@ -621,7 +632,7 @@ def size_hedges(
     with np.errstate(divide="ignore", invalid="ignore"):
         want_cover = np.maximum(want, n_floor * unit_u)
         live = vega_held if vega_held_live is None else vega_held_live
-        n_gap = np.nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
+        n_gap = _nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
                               posinf=0.0, neginf=0.0)
     to_buy = np.where(active, np.maximum(0.0, np.minimum(n_total - held_match, n_gap)), 0.0)
 
@@ -635,7 +646,7 @@ def size_hedges(
     over = np.isfinite(cov_held) & (cov_held > p.b1_max_coverage + 1e-9) & (held_n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = held_n * (1.0 - p.b1_max_coverage / cov_held)
-    to_sell = np.where(over, np.minimum(held_n, np.ceil(np.nan_to_num(excess) - 1e-9)), 0.0)
+    to_sell = np.where(over, np.minimum(held_n, np.ceil(_nan_to_num(excess) - 1e-9)), 0.0)
     lo = np.maximum(p.b1_min_coverage, p.coverage_efficiency * h)
     b1 = (cov_held >= lo - 1e-9) & (cov_held <= p.b1_max_coverage + 1e-9)
     off_min = np.where(h >= p.b3_high_h - 1e-9, p.b3_offset_high, p.b3_offset_low)

@@ -18,6 +18,22 @@ from typing import Any
 # The largest ATM total variance θ the smile is checked (and priced) for: 200 % vol for a year,
 # or VIX 100 at c = 1 for four years. Beyond it the surface is NaN, never an unchecked number.
 SSVI_THETA_MAX = 4.0
+# Bounds of the engine's caches on pure functions (not method parameters: they change no result,
+# only how much is remembered). A calendar date cache holds per-date answers (sessions, closes,
+# session fractions) for the few hundred dates an evaluation or a backtest touches repeatedly;
+# the smile-term cache holds the index-level knots of the last few snapshots.
+CALENDAR_CACHE_SIZE = 4096
+SMILE_TERM_CACHE_SIZE = 64
+# settlement moments per expiry set: the last sets seen, only for sets this small (a backtest
+# day's or a /check's few expiries; a large book's arithmetic outweighs the per-call overhead,
+# and its key and value would be large)
+SETTLEMENT_CACHE_SIZE = 256
+SETTLEMENT_CACHE_MAX_EXPIRIES = 256
+# the roll search's strike walk prices the next steps of every walking side in one call: first
+# this many, doubling per call up to the maximum (a long walk takes a few calls, not one per
+# step; a short one prices at most about twice the strikes it needed). Changes no result.
+STRIKE_WALK_WINDOW_FIRST = 2
+STRIKE_WALK_WINDOW_MAX = 32
 # Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
 # params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,
 # 35-DTE time rule and EDR_h-multiple roll tiers: METHOD v2 §13.

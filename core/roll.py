@@ -1,7 +1,7 @@
 """Roll clearance R0–R10 (METHOD.md §8) and the roll search, vectorised over positions.
 
 `clear()` evaluates every rule's condition as a boolean array and takes, per position, the first
-rule that holds (np.select keeps the order). The closes-count part of R0 sits after R6, because
+rule that holds (the earliest rule wins). The closes-count part of R0 sits after R6, because
 only the outcomes from R7 on need confirmation (§8 R0: "< 35 closes (for outcomes that need
 confirmation)"). NO_VIABLE_ROLL (R8) comes before HEDGE_FIRST (R9): the method never asks for a
 hedge and then says "close instead".
@@ -23,10 +23,16 @@ from datetime import date
 import numpy as np
 from scipy.special import ndtri
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import (
+    DEFAULT_PARAMS,
+    STRIKE_WALK_WINDOW_FIRST,
+    STRIKE_WALK_WINDOW_MAX,
+    Params,
+)
 from core.records import RollOutcome
 
 OUTCOMES = list(RollOutcome)
+_OUTCOME_INDEX = {name: OUTCOMES.index(name) for name in RollOutcome}  # built once, not per call
 
 FLAG_TESTED = "TESTED"
 FLAG_WATCH = "WATCH"
@@ -150,7 +156,7 @@ class RuleConditions:
 
 def clear(c: RuleConditions) -> np.ndarray:
     """Index into `RollOutcome` per position: the first rule that holds, CLEARED otherwise."""
-    o = {name: OUTCOMES.index(name) for name in RollOutcome}
+    o = _OUTCOME_INDEX
     ordered = [
         (c.data_bad, o[RollOutcome.INSUFFICIENT_DATA]),
         (c.settle, o[RollOutcome.SETTLE_OR_CLOSE]),
@@ -164,18 +170,23 @@ def clear(c: RuleConditions) -> np.ndarray:
         (c.no_viable_roll, o[RollOutcome.NO_VIABLE_ROLL]),
         (c.hedge_first, o[RollOutcome.HEDGE_FIRST]),
     ]
-    conds = [np.asarray(a, dtype=bool) for a, _ in ordered]
-    return np.select(conds, [v for _, v in ordered], o[RollOutcome.CLEARED]).astype(np.int64)
+    # np.select's answer (the first rule that holds, else CLEARED) from one (rules, n) table:
+    # argmax finds the first True per position; the same integers in a few numpy calls
+    rows = [np.asarray(a, dtype=bool) for a, _ in ordered]
+    if any(r.shape != rows[0].shape for r in rows):
+        rows = np.broadcast_arrays(*rows)
+    table = np.stack(rows)
+    values = np.array([v for _, v in ordered], dtype=np.int64)
+    first = values[table.argmax(axis=0)]
+    return np.where(table.any(axis=0), first, np.int64(o[RollOutcome.CLEARED]))
 
 
 def program_of(entry_dte: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """SHORT ≤ 7 DTE at entry, SWING 8–20, MONTHLY ≥ 21."""
     e = np.asarray(entry_dte)
-    return np.select(
-        [e <= params.short_program_max_dte, e <= params.swing_program_max_dte],
-        [PROGRAM_SHORT, PROGRAM_SWING],
-        PROGRAM_MONTHLY,
-    ).astype(object)
+    return np.where(e <= params.short_program_max_dte, PROGRAM_SHORT,
+                    np.where(e <= params.swing_program_max_dte, PROGRAM_SWING,
+                             PROGRAM_MONTHLY)).astype(object)
 
 
 def target_deltas(entry_delta, breached: bool, params: Params = DEFAULT_PARAMS
@@ -212,6 +223,8 @@ def round_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
 # price(rows, strikes (r, 4)) → (prices, deltas, vega$ per condor, Θ$ per condor, iv), legs in
 # the condor's column order (put, put, call, call), for the rows of the candidate set
 RowPricer = Callable[[np.ndarray, np.ndarray], tuple]
+# delta(rows, strikes (r, 4)) → the deltas `RowPricer` would give (r, 4), without the rest
+RowDelta = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def shorts_at_delta(
@@ -221,9 +234,11 @@ def shorts_at_delta(
     step: np.ndarray,
     move: np.ndarray,
     target: np.ndarray,
+    delta: RowDelta | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(K2, K3, found) per row: the grid strikes whose |Δ| is closest to `target` without
-    exceeding it (the innermost such strike on each side).
+    exceeding it (the innermost such strike on each side). `delta`: the pricer's deltas
+    alone (same bits, cheaper); None: taken from `price`.
 
     First guess S ∓ N⁻¹(1 − Δ*)·`move` (`move` ≈ the one-sigma move to expiry, own points),
     then every row walks one grid step at a time, all at once: outward while |Δ| > Δ*, inward
@@ -238,12 +253,27 @@ def shorts_at_delta(
     k3 = ceil_to(spot + z * move, step)
     k2 = np.minimum(k2, floor_to(spot, step))
     k3 = np.maximum(k3, ceil_to(spot, step))
+    if delta is None:
+        def delta(rr: np.ndarray, kk: np.ndarray) -> np.ndarray:
+            return price(rr, kk)[1]
+    if _exact_grid(k2, k3, step):
+        k2, k3 = _walk_windows(delta, rows, k2, k3, step, t, spot)
+    else:
+        k2, k3 = _walk_steps(delta, rows, k2, k3, step, t, spot)
+    k = np.stack([k2, k2, k3, k3], axis=1)
+    d = np.abs(np.asarray(delta(rows, k), float))
+    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
+    return k2, k3, found
+
+
+def _walk_steps(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndarray, np.ndarray]:
+    """The walk one grid step per pricing call (every walking row priced each step)."""
+    k2, k3 = k2.copy(), k3.copy()
     live = np.arange(rows.size)  # rows still walking: only they are priced again
     for _ in range(MAX_STRIKE_STEPS):
         a2, a3, st, tt, sp = k2[live], k3[live], step[live], t[live], spot[live]
         k = np.stack([a2, a2 + st, a3 - st, a3], axis=1)
-        _, d, *_ = price(rows[live], k)
-        d = np.abs(np.asarray(d, float))
+        d = np.abs(np.asarray(delta(rows[live], k), float))
         put_out = ~(d[:, 0] <= tt + _TOL) & (a2 - st > 0)  # NaN reads as "too large"
         call_out = ~(d[:, 3] <= tt + _TOL)
         put_in = ~put_out & (d[:, 1] <= tt + _TOL) & (a2 + st < sp)
@@ -254,11 +284,78 @@ def shorts_at_delta(
         live = live[moving]
         if live.size == 0:
             break
-    k = np.stack([k2, k2, k3, k3], axis=1)
-    _, d, *_ = price(rows, k)
-    d = np.abs(np.asarray(d, float))
-    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
-    return k2, k3, found
+    return k2, k3
+
+
+# strikes are whole numbers below this: every ± step of the walk is then exact in float64
+_EXACT_INT = 2.0 ** 50
+
+
+def _exact_grid(k2: np.ndarray, k3: np.ndarray, step: np.ndarray) -> bool:
+    """Strikes and steps are whole numbers (SPX 5-point, XSP 1-point grids): x − s + s == x,
+    so a strike reached by a run of steps is the same float however the run is split."""
+    parts = (k2, k3, step)
+    return all(np.isfinite(a).all() and (np.floor(a) == a).all()
+               and (np.abs(a) < _EXACT_INT).all() for a in parts) and bool((step > 0).all())
+
+
+def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndarray, np.ndarray]:
+    """`_walk_steps`' result with a few pricing calls instead of one per step.
+
+    Each side walks on its own (a leg's delta depends on its own strike only), in one direction
+    set by the first step, and moves at every step until its rule fails; once stopped it stays
+    (the same strike gives the same delta). So after the first step (priced exactly as the walk
+    does), every walking side's next w candidate strikes are priced in one call (rows repeated,
+    one candidate per copy) and the run of moves up to the first failure is taken at once, w
+    doubling per call. The step cap (MAX_STRIKE_STEPS moves per side) is kept. Same strikes,
+    same deltas (element by element the same operations), same rules: the same answer.
+    """
+    tol_t = t + _TOL
+    k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
+    d = np.abs(np.asarray(delta(rows, k), float))
+    put_out = ~(d[:, 0] <= tol_t) & (k2 - step > 0)  # NaN reads as "too large"
+    call_out = ~(d[:, 3] <= tol_t)
+    put_in = ~put_out & (d[:, 1] <= tol_t) & (k2 + step < spot)
+    call_in = ~call_out & (d[:, 2] <= tol_t) & (k3 - step > spot)
+    put_dir = np.where(put_out, -1.0, np.where(put_in, 1.0, 0.0))  # −1 out (down), +1 in (up)
+    call_dir = np.where(call_out, 1.0, np.where(call_in, -1.0, 0.0))  # +1 out (up), −1 in
+    k2 = k2 + put_dir * step
+    k3 = k3 + call_dir * step
+    put_live, call_live = put_dir != 0, call_dir != 0
+    moves, w = 1, STRIKE_WALK_WINDOW_FIRST
+    while moves < MAX_STRIKE_STEPS:
+        walking = np.flatnonzero(put_live | call_live)
+        if walking.size == 0:
+            break
+        w = min(w, MAX_STRIKE_STEPS - moves)
+        j = np.arange(w, dtype=float)[None, :]
+        st = step[walking, None]
+        pd, cd = put_dir[walking, None], call_dir[walking, None]
+        # candidate j: out-walks check the strike after j moves (then step past it), in-walks
+        # the strike of move j + 1 (moved onto only if it qualifies)
+        put_c = k2[walking, None] + np.where(pd < 0, -j, j + 1.0) * st
+        call_c = k3[walking, None] + np.where(cd > 0, j, -(j + 1.0)) * st
+        put_c = np.where(put_live[walking, None], put_c, k2[walking, None])
+        call_c = np.where(call_live[walking, None], call_c, k3[walking, None])
+        kk = np.stack([put_c, put_c, call_c, call_c], axis=2).reshape(-1, 4)
+        dd = np.abs(np.asarray(delta(np.repeat(rows[walking], w), kk), float)).reshape(-1, w, 4)
+        tt = tol_t[walking, None]
+        sp = spot[walking, None]
+        put_move = np.where(pd < 0, ~(dd[:, :, 0] <= tt) & (put_c - st > 0),
+                            (dd[:, :, 0] <= tt) & (put_c < sp))
+        call_move = np.where(cd > 0, ~(dd[:, :, 3] <= tt), (dd[:, :, 3] <= tt) & (call_c > sp))
+        # the run of moves before the first failure (w when none fails)
+        n_put = np.where(put_move.all(axis=1), w, np.argmin(put_move, axis=1))
+        n_call = np.where(call_move.all(axis=1), w, np.argmin(call_move, axis=1))
+        n_put = np.where(put_live[walking], n_put, 0)
+        n_call = np.where(call_live[walking], n_call, 0)
+        k2[walking] += put_dir[walking] * n_put * step[walking]
+        k3[walking] += call_dir[walking] * n_call * step[walking]
+        put_live[walking] &= n_put == w
+        call_live[walking] &= n_call == w
+        moves += w
+        w = min(2 * w, STRIKE_WALK_WINDOW_MAX)
+    return k2, k3
 
 
 # --- the roll search --------------------------------------------------------------------------
@@ -321,12 +418,14 @@ def search(
     si: SearchInputs,
     price: Callable[[int, np.ndarray, np.ndarray], tuple],
     params: Params = DEFAULT_PARAMS,
+    delta: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> SearchResult:
     """First viable (expiry candidate, target delta, width) per position (§8 steps 2–6).
 
     `price(ci, rows, strikes (r, 4))` prices condor legs on expiry candidate `ci` for the given
     rows of the candidate set: (prices (r,4), deltas (r,4), vega$ per condor (r,), Θ$ per
     condor (r,), iv (r,4)), with the engine's IVs (chain where quoted, else the smile).
+    `delta(ci, rows, strikes)`, optional: the same deltas alone, for the strike walk.
 
     Per candidate expiry (nearest first): shorts at the grid strikes with |Δ| closest to Δ*
     without exceeding it; the threat side no closer, in EDR_h(n') units, than it is now in
@@ -373,7 +472,9 @@ def search(
             def price_rows(rows, k, _ci=ci):
                 return price(_ci, rows, k)
 
-            k2, k3, placed = shorts_at_delta(price_rows, idx, s, step, h_own, t)
+            delta_rows = None if delta is None else (
+                lambda rows, k, _ci=ci: delta(_ci, rows, k))
+            k2, k3, placed = shorts_at_delta(price_rows, idx, s, step, h_own, t, delta_rows)
             why[idx[~placed]] = "no listed short strike has a delta as small as the target"
             # the threat side no closer (in whole-life sigmas) than now; defensive floor
             threat_min = si.z_threat_now[idx] * h_own
@@ -444,13 +545,14 @@ def untested_side_move(
     move: np.ndarray,
     entry_delta: np.ndarray,
     put_untested: np.ndarray,
+    delta: RowDelta | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """R8's alternative when exactly one side is tested: move the untested short to Δ_e in the
     same expiry (its wing width kept). → (new short strike, credit in points per condor: the
     new vertical's value minus the old one's; NaN where no valid strike exists)."""
     m = spot.shape[0]
     rows = np.arange(m)
-    k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta)
+    k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta, delta)
     w_put = strikes[:, 1] - strikes[:, 0]
     w_call = strikes[:, 3] - strikes[:, 2]
     new_k = np.where(put_untested, k2, k3)

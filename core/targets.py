@@ -106,9 +106,11 @@ def targets(
     forward = s * np.exp((r - q) * tau)
     lo = np.asarray(be_lo, float)
     hi = np.asarray(be_hi, float)
-    sig_lo = np.asarray(ssvi_vol(np.where(lo > 0, lo, s), s, tau, r, q, vix, vix9d, vix3m,
-                                 params), float)
-    sig_hi = np.asarray(ssvi_vol(hi, s, tau, r, q, vix, vix9d, vix3m, params), float)
+    # both break-evens in one smile call (n, 2): element by element the same operations
+    sig = np.asarray(ssvi_vol(np.stack(np.broadcast_arrays(np.where(lo > 0, lo, s), hi), axis=-1),
+                              s[..., None], tau[..., None], r, q, vix, vix9d, vix3m, params),
+                     float)
+    sig_lo, sig_hi = sig[..., 0], sig[..., 1]
     pop = lognormal_between(forward, lo, hi, sig_lo, sig_hi, tau)
     tp, ll = exit_debits(net_credit, width, params)
     return Targets(pop=pop, sigma_lo=sig_lo, sigma_hi=sig_hi, take_profit_debit=tp,

@@ -256,11 +256,13 @@ class Replay:
         m = self.m
         asof = m.asof(i)
         snap = m.snapshot(i)
-        hist = m.history_window(i, self.cfg.history_window)
         ps = [b.open.pos for b in books]
         # each variant's condor is its own engine run, not one trader's book: §6 per position;
         # the same history pass serves the no-hedge redo (the history part reads no h* cell)
         hp = self.series.at(i, asof)
+        # the engine reads the history only to compute a history pass: cut the window only
+        # for the days the series does not cover
+        hist = m.history_window(i, self.cfg.history_window) if hp is None else None
         ev = evaluate(ps, snap, hist, ev_list, self.p, asof, per_position_hedges=True,
                       history_pass=hp)
         recs = list(ev.positions)

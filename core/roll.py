@@ -25,6 +25,7 @@ from scipy.special import ndtri
 
 from core.params import (
     DEFAULT_PARAMS,
+    STRIKE_WALK_WINDOW_BUDGET,
     STRIKE_WALK_WINDOW_FIRST,
     STRIKE_WALK_WINDOW_MAX,
     Params,
@@ -327,7 +328,7 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
         walking = np.flatnonzero(put_live | call_live)
         if walking.size == 0:
             break
-        w = min(w, MAX_STRIKE_STEPS - moves)
+        w = max(1, min(w, MAX_STRIKE_STEPS - moves, STRIKE_WALK_WINDOW_BUDGET // walking.size))
         j = np.arange(w, dtype=float)[None, :]
         st = step[walking, None]
         pd, cd = put_dir[walking, None], call_dir[walking, None]

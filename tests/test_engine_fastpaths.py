@@ -308,10 +308,12 @@ def _synthetic_delta(centre, width, kind):
     return delta
 
 
+@pytest.mark.parametrize("budget", [4096, 7, 1])  # 1: a window of one step (a large book)
 @pytest.mark.parametrize("kind", ["smooth", "bump", "nan"])
-def test_walk_in_windows_ends_where_the_step_walk_ends(kind):
+def test_walk_in_windows_ends_where_the_step_walk_ends(kind, budget, monkeypatch):
     from core import roll
 
+    monkeypatch.setattr(roll, "STRIKE_WALK_WINDOW_BUDGET", budget)
     rng = np.random.default_rng({"smooth": 1, "bump": 2, "nan": 3}[kind])
     for trial in range(40):
         n = int(rng.integers(1, 30))
@@ -328,6 +330,30 @@ def test_walk_in_windows_ends_where_the_step_walk_ends(kind):
         want = roll._walk_steps(delta, rows, k2, k3, step, t, spot)
         got = roll._walk_windows(delta, rows, k2, k3, step, t, spot)
         assert want[0].tobytes() == got[0].tobytes() and want[1].tobytes() == got[1].tobytes()
+
+
+def test_a_large_book_walks_at_most_the_budget_per_call():
+    """The candidates priced per call stay within STRIKE_WALK_WINDOW_BUDGET (about a step per
+    call for a book as large as the budget), so a report round's 5,000 positions do not price
+    32 strikes each for moves they do not make."""
+    from core import roll
+
+    n = 3000
+    step, spot = np.full(n, 5.0), np.full(n, 5000.0)
+    centre, width = spot.copy(), np.full(n, 200.0)
+    t = np.full(n, 0.2)
+    k2, k3 = np.full(n, 4000.0), np.full(n, 6000.0)  # far out: every row walks in a long way
+    delta = _synthetic_delta(centre, width, "smooth")
+    sizes: list[int] = []
+
+    def counting(rows, k):
+        sizes.append(len(rows))
+        return delta(rows, k)
+
+    got = roll._walk_windows(counting, np.arange(n), k2, k3, step, t, spot)
+    want = roll._walk_steps(delta, np.arange(n), k2, k3, step, t, spot)
+    assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+    assert max(sizes[1:]) <= max(roll.STRIKE_WALK_WINDOW_BUDGET, n)  # one candidate per row
 
 
 def test_walk_in_windows_keeps_the_step_cap():

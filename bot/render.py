@@ -75,7 +75,11 @@ def fmt_strike(x: float | None) -> str:
 
 
 def _minus(text: str) -> str:
-    return text.replace("-", "−")  # typographic minus, as a trader's screen shows it
+    """The typographic minus, as a trader's screen shows it; a number that rounds to zero
+    carries no sign ("0 %", never "−0 %": a condor at its entry price has lost nothing)."""
+    if text[:1] in "+-" and not any(c in "123456789" for c in text):
+        text = text[1:]
+    return text.replace("-", "−")
 
 
 def fmt_num(x: float | None, digits: int = 2) -> str:

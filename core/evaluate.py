@@ -1749,8 +1749,10 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
                   f"{pos.qty} lot{'s' if pos.qty != 1 else ''}")
             if a.side is not None and a.credit is not None:
                 cr = "a credit" if a.credit >= 0 else "a debit"
+                # signed like every other short's delta in the reply (a put's is negative)
+                d_new = -a.entry_delta if a.side == "put" else a.entry_delta
                 s += (f"; or keep the tested side and move the untested short {a.side} "
-                      f"{_k(a.old_strike)} to {_k(a.new_strike)} (Δ {a.entry_delta:.2f}) in "
+                      f"{_k(a.old_strike)} to {_k(a.new_strike)} (Δ {_signed(d_new)}) in "
                       f"the same expiry for {cr} of {abs(a.credit):.2f} pts")
         return done(s) + wanted
     assert proposal is not None

@@ -441,7 +441,7 @@ def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
     assert f"cost to close {mark:.2f} pts, ${mark * 100:,.0f} for 1 lot" in r.roll.reason
     # exactly one side (the call) is tested: the put may move in to Δ_e in the same expiry
     assert "move the untested short put 4750 to " in r.roll.reason
-    assert "(Δ 0.20) in the same expiry for a credit of " in r.roll.reason
+    assert "(Δ −0.20) in the same expiry for a credit of " in r.roll.reason
 
 
 def test_r8_names_no_side_move_when_both_sides_are_tested():

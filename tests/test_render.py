@@ -203,6 +203,17 @@ def test_number_filters_units():
     assert R.fmt_num(float("inf")) == "∞"  # WPR when a short strike is breached
 
 
+def test_a_number_that_rounds_to_zero_has_no_sign():
+    # a condor just opened at the mid: P&L −0.0001 pts must not read "−0 %" or "−0.00 pts"
+    assert R.fmt_pct(-0.00004) == "0 %" and R.fmt_pct(-0.004) == "0 %"
+    assert R.fmt_pts(-0.001) == "0.00 pts" and R.fmt_num(-0.004) == "0.00"
+    assert R.fmt_signed(-0.001) == "0.00" and R.fmt_signed(0.001) == "0.00"
+    assert R.fmt_usd(-0.4, signed=True) == "$0"
+    # a value that does not round to zero keeps its sign
+    assert R.fmt_pct(-0.006) == "−1 %" and R.fmt_signed(0.005001) == "+0.01"
+    assert R.fmt_pts(-0.01) == "−0.01 pts" and R.fmt_num(-1000.5, 1) == "−1,000.5"
+
+
 def test_dt_et_converts_to_new_york():
     utc = datetime(2026, 7, 8, 20, 15, tzinfo=ZoneInfo("UTC"))
     assert R.fmt_dt_et(utc) == "2026-07-08 16:15 ET"
@@ -292,6 +303,25 @@ def test_every_second_engine_status_renders(status):
     html = render("check_detail", result=check_result([p], [position_record(p, status=status)]))
     assert_telegram_html(html)
     assert "Hedge:" in html
+
+
+@pytest.mark.parametrize("stabilised, failing, words", [
+    (False, ("B1", "B3"), "not stabilised: failing B1, B3"),
+    (False, (), "not stabilised"),
+    (True, (), "· stabilised"),
+    # nothing the method would buy (budget, call-side threat): never "stabilised: failing …"
+    (True, ("B1", "B2"), "stabilised as far as the method goes (nothing it would buy), short of "
+                         "B1, B2"),
+])
+def test_bands_line_never_reads_stabilised_and_failing(stabilised, failing, words):
+    p = example_position()
+    rec = position_record(p)
+    bands = dataclasses.replace(rec.bands, stabilised=stabilised, failing=failing)
+    html = render("check_detail",
+                  result=check_result([p], [dataclasses.replace(rec, bands=bands)]))
+    line = next(x for x in html.splitlines() if x.startswith("<b>Bands</b>"))
+    assert line.endswith(words), line
+    assert "· stabilised: failing" not in line
 
 
 def test_under_budget_with_nothing_left_to_buy_never_says_buy_zero():

@@ -99,8 +99,9 @@ def test_the_summary_line_ends_with_the_answer(outcome, kind):
 def _book_hedge(members=(1,), to_sell=0, status="UNDER_BUDGET", qty=1):
     """The fields of a BookHedgeRecord the summary line reads (the block's "buy" branch)."""
     from types import SimpleNamespace as NS
-    return NS(members=tuple(NS(position_id=i) for i in members), to_sell=to_sell,
-              status=NS(value=status), recommendation=None if qty is None else NS(qty=qty))
+    return NS(members=tuple(NS(position_id=i) for i in members), member_ids=tuple(members),
+              to_sell=to_sell, status=NS(value=status),
+              recommendation=None if qty is None else NS(qty=qty))
 
 
 def _line(outcome, bh):

@@ -427,11 +427,7 @@ class Store:
 
         def fresh(s: Session) -> UserSettings | None:
             user = self._user(s, tg_user_id)
-            if user is None or (chat_id is not None and user.chat_id != chat_id):
-                return None
-            if self._now() - user.last_seen_at >= LAST_SEEN_RESOLUTION:
-                return None
-            return _settings(user)
+            return _settings(user) if self._seen_recently(user, chat_id) else None
 
         known = self._read(fresh)  # most calls: a known user seen a moment ago, no write needed
         if known is not None:
@@ -440,6 +436,11 @@ class Store:
             return self._write(work)
         except Conflict:  # another process registered the same user at the same instant
             return self._write(work)
+
+    def _seen_recently(self, user: Any, chat_id: int | None) -> bool:
+        """Known, in the same chat and seen within LAST_SEEN_RESOLUTION: nothing to write."""
+        return (user is not None and (chat_id is None or user.chat_id == chat_id)
+                and self._now() - user.last_seen_at < LAST_SEEN_RESOLUTION)
 
     def get_settings(self, tg_user_id: int) -> UserSettings:
         return self._read(lambda s: _settings(self._registered(s, tg_user_id)))
@@ -804,18 +805,7 @@ class Store:
 
         def work(s: Session) -> list[Position]:
             user = self._user(s, tg_user_id)
-            if user is None:
-                return []
-            rows = list(s.exec(select(PositionRow).where(
-                PositionRow.user_id == user.id, PositionRow.status == "open",
-                PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)))
-            hedges: dict[int, list[HedgeRow]] = {}
-            for h in s.exec(select(HedgeRow).where(
-                    HedgeRow.user_id == user.id, HedgeRow.status == "open",
-                    HedgeRow.deleted_at.is_(None), HedgeRow.position_id.is_not(None))
-                    .order_by(HedgeRow.id)):
-                hedges.setdefault(h.position_id, []).append(h)
-            return [to_core_position(r, hedges.get(r.id, ())) for r in rows]
+            return [] if user is None else self._book_of(s, user).positions
 
         return self._read(work)
 
@@ -830,10 +820,7 @@ class Store:
         def work(s: Session) -> Book | None:
             user = s.execute(select(UserRow.__table__).where(
                 UserRow.tg_user_id == tg_user_id)).first()
-            if (user is None or (chat_id is not None and user.chat_id != chat_id)
-                    or self._now() - user.last_seen_at >= LAST_SEEN_RESOLUTION):
-                return None
-            return self._book_of(s, user)
+            return self._book_of(s, user) if self._seen_recently(user, chat_id) else None
 
         book = self._read(work)
         if book is not None:

@@ -104,14 +104,8 @@ def fmt_usd(x: float | None, digits: int = 0, *, signed: bool = False) -> str:
     (a value that rounds to zero carries no sign)."""
     if _bad(x):
         return "n/a"
-    text = f"{abs(x):,.{digits}f}"
-    if x < 0 and text.strip("0.,"):
-        sign = "−"
-    elif signed and x > 0 and text.strip("0.,"):
-        sign = "+"
-    else:
-        sign = ""
-    return f"{sign}${text}"
+    sign = "-" if x < 0 else "+" if signed and x > 0 else ""
+    return _minus(f"{sign}${abs(x):,.{digits}f}")  # no sign when it rounds to zero
 
 
 def fmt_signed(x: float | None, digits: int = 2) -> str:

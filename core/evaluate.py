@@ -644,9 +644,9 @@ def _evaluate(positions, market, history, events, params, asof, books=None,
                                                  keys, book=book)
     book_index = {i: j for j, i in enumerate(valid)}
 
-    def build(i: int) -> PositionRecord:
+    def build(i: int, stream: bool = False) -> PositionRecord:
         assert build_book is not None
-        return build_book(book_index[i])
+        return build_book(book_index[i], stream)
 
     return Evaluation(market=ctx.record, positions=LazyRecords(out, build),
                       book_hedges=book_hedges)
@@ -984,50 +984,51 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     outcome = clear(conds)
 
     # --- records -------------------------------------------------------------------------------
-    # Python lists index far faster than numpy scalars: the arrays become lists on the first
-    # record read (a pass read for a few positions, or never, does not pay for all), a block of
-    # rows at a time in a large book (_RowFill)
-    converted: list[SimpleNamespace] = []
-    rows = _RowFill(n)
+    # Python containers index far faster than numpy scalars: the arrays become lists (or, for
+    # one block of a large book, dicts by row) when records are read (_RowViews)
+    shared: list[SimpleNamespace] = []  # what every view holds alike, made on the first read
 
-    def lists() -> SimpleNamespace:
-        if converted:
-            return converted[0]
-        was_enabled = gc.isenabled()
-        gc.disable()  # millions of floats, no cycles: collections would cost more than this
-        try:
-            converted.append(convert())
-        finally:
-            if was_enabled:
-                gc.enable()
-        return converted[0]
+    def book_wide() -> SimpleNamespace:
+        if not shared:
+            l2 = np.flatnonzero(held.is_l2()) if held.size else np.zeros(0, dtype=np.int64)
+            shared.append(SimpleNamespace(
+                l2=l2, l2_owner=held.owner[l2] if held.size else l2,
+                review_dates=[] if table is None else [
+                    cal.previous_session(cal.previous_session(d)) for d in table.dates]))
+        return shared[0]
 
-    def convert() -> SimpleNamespace:
-        v = SimpleNamespace(wl=rows.column(np.asarray(wlevel, dtype=object)))
-        v.l2_by_owner = {}
-        if held.size:
-            for li in np.flatnonzero(held.is_l2()).tolist():
-                v.l2_by_owner.setdefault(int(held.owner[li]), []).append(li)
-        v.review_dates = [] if table is None else [
-            cal.previous_session(cal.previous_session(d)) for d in table.dates]
-        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book, rows), _lists(ca, rows),
-                                              _lists(bx, rows), _lists(sizing, rows),
-                                              _lists(flags, rows))
-        cf = v.conf = _lists(conf, rows)
-        cf.votes = {k: (None if x is None else rows.column(x)) for k, x in conf.votes.items()}
+    def convert(col, rows: range | None) -> SimpleNamespace:
+        """Every per-position array through `col` (array → list or {row: value}); the held L2
+        layers of the positions in `rows` (None: all)."""
+        once = book_wide()
+        l2, owner = once.l2, once.l2_owner
+        if rows is not None:
+            inside = (owner >= rows.start) & (owner < rows.stop)
+            l2, owner = l2[inside], owner[inside]
+        l2_by_owner: dict[int, list[int]] = {}
+        for li, o in zip(l2.tolist(), owner.tolist(), strict=True):
+            l2_by_owner.setdefault(o, []).append(li)
+        v = SimpleNamespace(wl=col(np.asarray(wlevel)), l2_by_owner=l2_by_owner,
+                            review_dates=once.review_dates)
+        v.book, v.ca, v.bx, v.sizing, v.fl = (_lists(book, col, n), _lists(ca, col, n),
+                                              _lists(bx, col, n), _lists(sizing, col, n),
+                                              _lists(flags, col, n))
+        cf = v.conf = _lists(conf, col, n)
+        cf.votes = {k: (None if x is None else col(x)) for k, x in conf.votes.items()}
         cf.votes_of = lambda i: {k: (None if x is None else x[i]) for k, x in cf.votes.items()}
         v.fl.names = flags.names
         (v.edr_h, v.sessions, v.wpr, v.put_side, v.dte_now, v.delta_held, v.theta_held,
          v.vega_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
-            rows.column(np.asarray(x)) for x in (edr_h, sessions, wpr, put_side, dte_now,
-                                                 delta_held, theta_held, vega_held, b2,
-                                                 model_f_pos, tested, loss_c, n_w, edr_w)]
-        v.tg = _lists(tg, rows)
+            col(np.asarray(x)) for x in (edr_h, sessions, wpr, put_side, dte_now,
+                                         delta_held, theta_held, vega_held, b2,
+                                         model_f_pos, tested, loss_c, n_w, edr_w)]
+        v.tg = _lists(tg, col, n)
         return v
 
-    def build(i: int) -> PositionRecord:
-        v = lists()
-        rows.fill(i)
+    views = _RowViews(n, convert)
+
+    def build(i: int, stream: bool = False) -> PositionRecord:
+        v = views.of_row(i, stream)
         return _position_record(
             i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,
             edr_h=v.edr_h, sessions=v.sessions, wpr=v.wpr, wlevel=v.wl, put_side=v.put_side,
@@ -1366,69 +1367,89 @@ _SE_STATUS = {x.value: x for x in SecondEngineStatus}
 _STATE_NAMES = {int(x): x.name for x in EdrState}
 
 
-# Records of a book larger than this are built from lists filled this many rows at a time.
+# A book larger than this gets its records built from views of a few rows (one row, then one
+# block of this many rows) until a reader reads on into another block (_RowViews).
 ROW_BLOCK = 64
 # ndarray fields of the converted bundles that are NOT one value per position
 NOT_ROW_FIELDS = frozenset({"shocks"})
 
 
-class _RowFill:
-    """Per-position columns as Python lists. A book of up to ROW_BLOCK positions is converted
-    whole on first use; a larger one gets lists of None, and the first record built fills only
-    its block of rows: reading one record of a 10,000-position evaluation converts 64 rows, not
-    10,000. A record of a second block fills every row at once, with the collector paused
-    (whoever reads two blocks reads on: a report round, the JSON; filling block by block then
-    cost ~15 % more, in collections over the records built meanwhile). The elements are the
-    same `tolist()` values either way. `fill` is locked: two threads may build records of one
-    evaluation."""
+class _RowViews:
+    """The per-position arrays as Python containers, for the record builders (`convert(col,
+    rows)` makes one view: every per-position array through `col`, for `rows` or all).
 
-    def __init__(self, n: int) -> None:
+    - A book of up to ROW_BLOCK positions: one view of lists, converted whole on first use.
+    - A larger one starts small. The first record read gets a view of its own row; the next
+      one in that row's block, a view of the block's ROW_BLOCK rows. These views hold dicts
+      {row: value}, indexed by the same absolute row as a list; a dict of numbers is not
+      tracked by the cyclic collector, so one record of a 10,000-position evaluation creates
+      nothing the size of the book, neither to fill nor for the collector to walk.
+    - A record elsewhere: the reader reads on (a report round, a materialised list); every
+      array becomes a list at once, with the collector paused, and all later records use that
+      view. A streaming reader (`stream=True`: the JSON writer, which reads each record once,
+      in order, and keeps none) instead gets block after block, the previous one dropped, so
+      it holds one block of rows, never the whole book as lists.
+
+    The elements are the same `tolist()` values in every view. Views are made under a lock:
+    two threads may build records of one evaluation."""
+
+    def __init__(self, n: int, convert) -> None:
         self.n = n
-        self.whole = n <= ROW_BLOCK
-        self.columns: list[tuple[np.ndarray, list]] = []
-        self.filled = bytearray(-(-n // ROW_BLOCK))
+        self.convert = convert
+        self.whole: SimpleNamespace | None = None
+        self.part: tuple[range, SimpleNamespace] | None = None  # (its rows, the view)
         self.lock = threading.Lock()
 
-    def column(self, arr: np.ndarray) -> list:
-        if self.whole:
-            return arr.tolist()
-        out: list = [None] * self.n
-        self.columns.append((arr, out))
-        return out
-
-    def fill(self, i: int) -> None:
-        block = i // ROW_BLOCK
-        if self.whole or self.filled[block]:
-            return
+    def of_row(self, i: int, stream: bool = False) -> SimpleNamespace:
+        if self.whole is not None:
+            return self.whole
+        part = self.part
+        if part is not None and i in part[0]:
+            return part[1]
         with self.lock:
-            if self.filled[block]:
-                return
-            if any(self.filled):  # a second block: the rest at once
-                was_enabled = gc.isenabled()
-                gc.disable()  # millions of floats, no cycles: collections would cost more
-                try:
-                    for arr, out in self.columns:
-                        out[:] = arr.tolist()
-                finally:
-                    if was_enabled:
-                        gc.enable()
-                self.filled[:] = b"\x01" * len(self.filled)
-                return
-            lo, hi = block * ROW_BLOCK, min(self.n, (block + 1) * ROW_BLOCK)
-            for arr, out in self.columns:
-                out[lo:hi] = arr[lo:hi].tolist()
-            self.filled[block] = 1
+            return self._make(i, stream)
+
+    def _make(self, i: int, stream: bool) -> SimpleNamespace:
+        part = self.part
+        if self.whole is not None:
+            return self.whole
+        if part is not None and i in part[0]:
+            return part[1]
+        if self.n <= ROW_BLOCK:
+            self.whole = self._whole()
+            return self.whole
+        lo = i // ROW_BLOCK * ROW_BLOCK
+        if part is None:
+            rows = range(i, i + 1)
+        elif stream or (len(part[0]) == 1 and part[0][0] // ROW_BLOCK == i // ROW_BLOCK):
+            rows = range(lo, min(self.n, lo + ROW_BLOCK))
+        else:
+            self.whole, self.part = self._whole(), None
+            return self.whole
+        view = self.convert(
+            lambda arr: dict(zip(rows, arr[rows.start:rows.stop].tolist(), strict=True)), rows)
+        self.part = (rows, view)
+        return view
+
+    def _whole(self) -> SimpleNamespace:
+        was_enabled = gc.isenabled()
+        gc.disable()  # millions of floats, no cycles: collections would cost more than this
+        try:
+            return self.convert(lambda arr: arr.tolist(), None)
+        finally:
+            if was_enabled:
+                gc.enable()
 
 
-def _lists(obj, rows: _RowFill) -> SimpleNamespace:
-    """A view of a dataclass whose ndarray fields are Python lists (fast per-item access):
-    per-position fields as `rows` columns, the others converted whole."""
+def _lists(obj, col, n: int) -> SimpleNamespace:
+    """A view of a dataclass whose ndarray fields are Python containers (fast per-item access):
+    per-position fields through `col`, the others converted whole."""
     out = SimpleNamespace()
     for name in getattr(obj, "__dataclass_fields__", {}):
         v = getattr(obj, name)
         if isinstance(v, np.ndarray):
-            per_row = name not in NOT_ROW_FIELDS and v.shape[:1] == (rows.n,)
-            v = rows.column(v) if per_row else v.tolist()
+            per_row = name not in NOT_ROW_FIELDS and v.shape[:1] == (n,)
+            v = col(v) if per_row else v.tolist()
         setattr(out, name, v)
     return out
 

@@ -641,7 +641,9 @@ class LazyRecords(Sequence):
     def __init__(self, items: list[PositionRecord | None], build, start: int = 0,
                  stop: int | None = None) -> None:
         self._items = items
-        self._build = build  # index into items → PositionRecord
+        # build(index into items, stream=False) → PositionRecord; stream=True: a reader that
+        # reads each record once, in order, and keeps none (see `transient`)
+        self._build = build
         self._start = start
         self._stop = len(items) if stop is None else stop
 
@@ -678,7 +680,7 @@ class LazyRecords(Sequence):
             raise IndexError("record index out of range")
         k = self._start + (i if i >= 0 else n + i)
         item = self._items[k]
-        return self._build(k) if item is None else item
+        return self._build(k, stream=True) if item is None else item
 
     def materialise(self) -> None:
         """Build every record not built yet. The cyclic GC is paused meanwhile: the records are

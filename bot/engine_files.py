@@ -336,6 +336,7 @@ def evaluate_files(positions: Path, market: Path, history: Path | None = None,
     positions_data = _read_json(positions, "positions file")
     positions_read, unreadable = parse_positions(positions_data)
     book_layers = parse_book_hedges(positions_data)
+    del positions_data  # the parsed file is ~1 KB a position: not held through the pass
     when = snap.asof
     if asof:
         problems: list[str] = []

@@ -332,6 +332,9 @@ def wpr_horizon(
     return n_w, horizon_edr(edr_pts, n_w, ends, events, sigma_source, asof, params)
 
 
+_WPR_LEVEL_NAMES = np.array([WPR_OK, WPR_WATCH, WPR_TESTED], dtype=object)
+
+
 def wing_pressure(spx, k2, k3, edr_h, params: Params = DEFAULT_PARAMS):
     """WPR = EDR_h / min(S − K2, K3 − S); ∞ when either cushion ≤ 0 (a short is breached).
 
@@ -348,10 +351,10 @@ def wing_pressure(spx, k2, k3, edr_h, params: Params = DEFAULT_PARAMS):
     with np.errstate(divide="ignore", invalid="ignore"):
         wpr = np.where(cushion > 0, h / np.where(cushion > 0, cushion, 1.0), np.inf)
     tol = _PP_TOLERANCE
-    level = np.where(
-        wpr >= params.wpr_tested - tol, WPR_TESTED,
-        np.where(wpr >= params.wpr_watch - tol, WPR_WATCH, WPR_OK),
-    ).astype(object)
+    # an index into the three level names: the object array then refers to those three str
+    # objects instead of one new str per position
+    level = _WPR_LEVEL_NAMES[np.where(
+        wpr >= params.wpr_tested - tol, 2, np.where(wpr >= params.wpr_watch - tol, 1, 0))]
     if wpr.ndim == 0:
         return float(wpr), str(level)
     return wpr, level

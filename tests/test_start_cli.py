@@ -64,3 +64,25 @@ def test_polling_retries_its_bootstrap(monkeypatch, tmp_path):
                         database_url=f"sqlite:///{tmp_path / 'x.db'}")
     assert start_cli._run_telegram(settings) == 0
     assert seen["bootstrap_retries"] == start_cli.BOOTSTRAP_RETRIES > 0
+
+
+def test_the_console_command_defaults_to_the_consoles_own_user():
+    from bot.cli import console as console_cli
+    from bot.telegram.console import CONSOLE_USER_ID
+
+    assert console_cli.CONSOLE_USER_ID == CONSOLE_USER_ID
+
+
+def test_parsing_any_command_loads_neither_the_store_nor_telegram():
+    """`alvh evaluate` on 100,000 positions counts its memory: the command line alone must not
+    pull in SQLAlchemy, alembic or python-telegram-bot (~45 MiB, ~1 s); `start`, `console`
+    and `db` import them when they run."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from bot.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('sqlalchemy', 'alembic', 'telegram', 'sqlmodel', "
+             "'jinja2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

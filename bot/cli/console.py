@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from bot.telegram.console import CONSOLE_USER_ID, run_console
+# the same default as bot.telegram.console.CONSOLE_USER_ID (tests/test_start_cli.py checks); that
+# module is imported when the command runs: `alvh evaluate` should not load the bot stack
+CONSOLE_USER_ID = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,4 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.telegram.console import run_console
+
     return run_console(database=args.database, user_id=args.user_id)

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.store.errors import StoreError
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `alvh db migrate|backup|export|import`."""
@@ -48,6 +46,8 @@ def _store(args: argparse.Namespace, migrate: bool = True):
 
 def _run(action) -> int:
     """Errors become one line on stderr and exit status 1, never a traceback."""
+    from bot.store.errors import StoreError  # the store stack loads when a db command runs
+
     try:
         return action()
     except StoreError as err:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from bot.config import ConfigError, Settings, configure_logging, mask_token
-from bot.telegram.console import run_console
+if TYPE_CHECKING:
+    from bot.config import Settings
+# bot.config and the bot stack load when `start` runs, not when any `alvh` command parses
+# its arguments (`alvh evaluate` needs neither)
 
 # getUpdates/deleteWebhook attempts at start-up: a network blip must not end the bot (-1 would
 # retry forever and hide a wrong URL; a few seconds apart, 10 cover a minute-long blip).
@@ -29,6 +32,7 @@ QUIET_LOGGERS = ("telegram.ext._utils.networkloop", "telegram.request.BaseReques
 def _run_telegram(settings: Settings) -> int:
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
+    from bot.config import ConfigError, configure_logging, mask_token
     from bot.telegram import serving
     from bot.telegram.app import build_application
 
@@ -75,6 +79,9 @@ def _run_telegram(settings: Settings) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, Settings
+    from bot.telegram.console import run_console
+
     try:
         settings = Settings.load()
     except ConfigError as e:

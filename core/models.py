@@ -43,7 +43,7 @@ def _finite(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a book of 100,000 positions is held in memory
 class HedgeLayer:
     """A held VIX hedge. `strike2` is the short strike of a call spread. `cost` is points paid
     per contract (a VIX option point is $100, a VIX future point $1,000)."""
@@ -77,7 +77,7 @@ class HedgeLayer:
         return p
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: ~0.4 KB less per position (100k books)
 class Position:
     """A short iron condor K1 < K2 < K3 < K4 (long put, short put, short call, long call).
 

@@ -5,6 +5,7 @@ strings, datetimes for dates, bad hedges), so the screen is checked where it mus
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import numpy as np
@@ -103,7 +104,7 @@ def _position(draw, i: int = 0) -> Position:
             kw[f] = draw(st.sampled_from(["SPXW", "XSP", "spx", "", None]))
         else:
             kw[f] = draw(_NUMBER)
-    return Position(**{**p.__dict__, **kw})
+    return dataclasses.replace(p, **kw)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1426,8 +1426,12 @@ class _RowViews:
         else:
             self.whole, self.part = self._whole(), None
             return self.whole
-        view = self.convert(
-            lambda arr: dict(zip(rows, arr[rows.start:rows.stop].tolist(), strict=True)), rows)
+        if len(rows) == 1:
+            view = self.convert(lambda arr: {i: arr[i:i + 1].tolist()[0]}, rows)
+        else:
+            view = self.convert(
+                lambda arr: dict(zip(rows, arr[rows.start:rows.stop].tolist(), strict=True)),
+                rows)
         self.part = (rows, view)
         return view
 
@@ -1444,14 +1448,14 @@ class _RowViews:
 def _lists(obj, col, n: int) -> SimpleNamespace:
     """A view of a dataclass whose ndarray fields are Python containers (fast per-item access):
     per-position fields through `col`, the others converted whole."""
-    out = SimpleNamespace()
+    out = {}
     for name in getattr(obj, "__dataclass_fields__", {}):
         v = getattr(obj, name)
         if isinstance(v, np.ndarray):
             per_row = name not in NOT_ROW_FIELDS and v.shape[:1] == (n,)
             v = col(v) if per_row else v.tolist()
-        setattr(out, name, v)
-    return out
+        out[name] = v
+    return SimpleNamespace(**out)
 
 
 # --- per-position records and reason sentences ----------------------------------------------------

@@ -307,9 +307,10 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
     set by the first step, and moves at every step until its rule fails; once stopped it stays
     (the same strike gives the same delta). So after the first step (priced exactly as the walk
     does), every walking side's next w candidate strikes are priced in one call (rows repeated,
-    one candidate per copy) and the run of moves up to the first failure is taken at once, w
-    doubling per call. The step cap (MAX_STRIKE_STEPS moves per side) is kept. Same strikes,
-    same deltas (element by element the same operations), same rules: the same answer.
+    two candidates per copy: `_outer_deltas`) and the run of moves up to the first failure is
+    taken at once, w doubling per call. The step cap (MAX_STRIKE_STEPS moves per side) is
+    kept. Same strikes, same deltas (element by element the same operations), same rules: the
+    same answer.
     """
     tol_t = t + _TOL
     k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
@@ -328,7 +329,9 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
         walking = np.flatnonzero(put_live | call_live)
         if walking.size == 0:
             break
-        w = max(1, min(w, MAX_STRIKE_STEPS - moves, STRIKE_WALK_WINDOW_BUDGET // walking.size))
+        # two candidates per priced row (below): a row per walking side per two moves
+        pairs = max(1, STRIKE_WALK_WINDOW_BUDGET // walking.size)
+        w = max(1, min(w, MAX_STRIKE_STEPS - moves, 2 * pairs))
         j = np.arange(w, dtype=float)[None, :]
         st = step[walking, None]
         pd, cd = put_dir[walking, None], call_dir[walking, None]
@@ -338,13 +341,12 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
         call_c = k3[walking, None] + np.where(cd > 0, j, -(j + 1.0)) * st
         put_c = np.where(put_live[walking, None], put_c, k2[walking, None])
         call_c = np.where(call_live[walking, None], call_c, k3[walking, None])
-        kk = np.stack([put_c, put_c, call_c, call_c], axis=2).reshape(-1, 4)
-        dd = np.abs(np.asarray(delta(np.repeat(rows[walking], w), kk), float)).reshape(-1, w, 4)
+        put_d, call_d = _outer_deltas(delta, rows[walking], put_c, call_c)
         tt = tol_t[walking, None]
         sp = spot[walking, None]
-        put_move = np.where(pd < 0, ~(dd[:, :, 0] <= tt) & (put_c - st > 0),
-                            (dd[:, :, 0] <= tt) & (put_c < sp))
-        call_move = np.where(cd > 0, ~(dd[:, :, 3] <= tt), (dd[:, :, 3] <= tt) & (call_c > sp))
+        put_move = np.where(pd < 0, ~(put_d <= tt) & (put_c - st > 0),
+                            (put_d <= tt) & (put_c < sp))
+        call_move = np.where(cd > 0, ~(call_d <= tt), (call_d <= tt) & (call_c > sp))
         # the run of moves before the first failure (w when none fails)
         n_put = np.where(put_move.all(axis=1), w, np.argmin(put_move, axis=1))
         n_call = np.where(call_move.all(axis=1), w, np.argmin(call_move, axis=1))
@@ -357,6 +359,28 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
         moves += w
         w = min(2 * w, STRIKE_WALK_WINDOW_MAX)
     return k2, k3
+
+
+def _outer_deltas(delta: RowDelta, rows: np.ndarray, put_c: np.ndarray, call_c: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """|Δ| of w put and w call candidate strikes per row ((r, w) each), two of each per priced
+    row: a priced row's legs are (put, put, call, call) and a leg's delta depends on its own
+    strike and put/call only, so both put columns take a put candidate and both call columns a
+    call candidate. Half the pricing of one candidate per row (where the put and call columns
+    each priced the same strike twice), the same operations per strike."""
+    r, w = put_c.shape
+    half = -(-w // 2)
+    if 2 * half != w:  # an odd window: the last candidate again, its answer dropped
+        put_c = np.concatenate([put_c, put_c[:, -1:]], axis=1)
+        call_c = np.concatenate([call_c, call_c[:, -1:]], axis=1)
+    kk = np.stack([put_c[:, 0::2], put_c[:, 1::2], call_c[:, 0::2], call_c[:, 1::2]],
+                  axis=2).reshape(-1, 4)
+    dd = np.abs(np.asarray(delta(np.repeat(rows, half), kk), float)).reshape(r, half, 4)
+    put_d = np.empty((r, 2 * half))
+    call_d = np.empty((r, 2 * half))
+    put_d[:, 0::2], put_d[:, 1::2] = dd[:, :, 0], dd[:, :, 1]
+    call_d[:, 0::2], call_d[:, 1::2] = dd[:, :, 2], dd[:, :, 3]
+    return put_d[:, :w], call_d[:, :w]
 
 
 # --- the roll search --------------------------------------------------------------------------

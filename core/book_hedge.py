@@ -288,25 +288,34 @@ def book_records(
     members_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(bs.member).tolist():
         members_of.setdefault(int(bs.book_of[i]), []).append(i)
+    # per-book numbers as Python lists once: indexing a list per book is far cheaper than
+    # ~30 numpy scalars per book (a report round has a book per user)
+    z = SimpleNamespace(**{name: np.asarray(getattr(sz, name)).tolist() for name in (
+        "status", "h", "applicable", "n_target", "n_floor", "budget_usd", "n_budget",
+        "use_spread", "cost_warning", "coverage_held", "coverage_after", "coverage_range_lo",
+        "offset_held", "offset_after", "offset_min", "b1", "b3", "b4", "stabilised",
+        "to_sell")})
+    b = SimpleNamespace(**{name: np.asarray(getattr(bs, name)).tolist() for name in (
+        "row", "h_book", "vega_book", "loss_book", "max_loss_book", "layer_counts")})
     for j, key in enumerate(keys):
-        status = SecondEngineStatus(sz.status[j])
-        row = int(bs.row[j])
-        active = sz.h[j] > 0 and bool(sz.applicable[j])
+        status = SecondEngineStatus(z.status[j])
+        row = int(b.row[j])
+        active = z.h[j] > 0 and bool(z.applicable[j])
         rec = None
         if table is not None and row >= 0 and active:
             rec = hedge_recommendation(table, row, sz, j, vix3m, review_dates[row], p)
-        need = int(max(sz.n_target[j], sz.n_floor[j]))
+        need = int(max(z.n_target[j], z.n_floor[j]))
         warnings: list[str] = []
         if active and status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
             warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget "
-                            f"(${sz.budget_usd[j]:,.0f}) buys no VIX call for the whole book: "
+                            f"(${z.budget_usd[j]:,.0f}) buys no VIX call for the whole book: "
                             "hedge by hand or cut size")
         elif active and status is SecondEngineStatus.UNDER_BUDGET:
             warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget "
-                            f"(${sz.budget_usd[j]:,.0f}) buys {int(sz.n_budget[j])} of the {need} "
-                            f"{'call spreads' if sz.use_spread[j] else 'calls'} the target "
+                            f"(${z.budget_usd[j]:,.0f}) buys {int(z.n_budget[j])} of the {need} "
+                            f"{'call spreads' if z.use_spread[j] else 'calls'} the target "
                             "needs")
-        if active and sz.cost_warning[j]:
+        if active and z.cost_warning[j]:
             warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac * 100:g} % of the "
                             "book's credit")
         layers = []
@@ -323,24 +332,24 @@ def book_records(
                  share=float(bs.share[i]), h_target=float(h[i]), vega=float(abs(vega_c[i])))
             for i in members_of.get(j, ())
         )
-        b3 = sz.b3[j]
-        b4 = sz.b4[j]
+        b3 = z.b3[j]
+        b4 = z.b4[j]
         out[key] = _new(BookHedgeRecord,
-            book=key, status=status, recommendation=rec, h_book=float(bs.h_book[j]),
-            vega_book=float(bs.vega_book[j]), stress_loss=float(bs.loss_book[j]),
-            max_loss=float(bs.max_loss_book[j]), budget=float(sz.budget_usd[j]),
-            n_target=int(sz.n_target[j]), n_floor=int(sz.n_floor[j]),
-            n_budget=int(sz.n_budget[j]), coverage_held=float(sz.coverage_held[j]),
-            coverage_after=float(sz.coverage_after[j]),
-            coverage_range=(float(sz.coverage_range_lo[j]), p.b1_max_coverage),
-            stress_offset_held=float(sz.offset_held[j]),
-            stress_offset_after=float(sz.offset_after[j]),
-            stress_offset_min=float(sz.offset_min[j]), b1=bool(sz.b1[j]),
+            book=key, status=status, recommendation=rec, h_book=float(b.h_book[j]),
+            vega_book=float(b.vega_book[j]), stress_loss=float(b.loss_book[j]),
+            max_loss=float(b.max_loss_book[j]), budget=float(z.budget_usd[j]),
+            n_target=int(z.n_target[j]), n_floor=int(z.n_floor[j]),
+            n_budget=int(z.n_budget[j]), coverage_held=float(z.coverage_held[j]),
+            coverage_after=float(z.coverage_after[j]),
+            coverage_range=(float(z.coverage_range_lo[j]), p.b1_max_coverage),
+            stress_offset_held=float(z.offset_held[j]),
+            stress_offset_after=float(z.offset_after[j]),
+            stress_offset_min=float(z.offset_min[j]), b1=bool(z.b1[j]),
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
-            stabilised=bool(sz.stabilised[j]), failing=failing_bands(sz, j) if active else (),
-            members=members, layers_counted=int(bs.layer_counts[j]),
+            stabilised=bool(z.stabilised[j]), failing=failing_bands(sz, j) if active else (),
+            members=members, layers_counted=int(b.layer_counts[j]),
             book_layers_greeks=layer_greeks[j],
-            to_sell=int(sz.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
+            to_sell=int(z.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,
         )
     return out

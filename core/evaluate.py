@@ -1286,17 +1286,23 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
                                   put_untested[sel], pricer.delta)
         new_k[sel], credit[sel] = k, c
     out = {}
-    for j, i in enumerate(rows.tolist()):
-        mark = float(ca.mark[i])
+    # one row per position of a report round's book: Python lists, not numpy scalars
+    marks, qtys, deltas = (np.asarray(x[rows], float).tolist()
+                           for x in (ca.mark, book.qty, entry_delta))
+    shorts = book.strikes[rows][:, 1:3].tolist()
+    new_k, credit = new_k.tolist(), credit.tolist()
+    for j, (i, one, put_side) in enumerate(zip(rows.tolist(), one_side.tolist(),
+                                               put_untested.tolist(), strict=True)):
+        mark = marks[j]
         side = None
-        if one_side[j] and math.isfinite(credit[j]):
-            side = "put" if put_untested[j] else "call"
+        if one and math.isfinite(credit[j]):
+            side = "put" if put_side else "call"
         out[i] = _Alternative(
-            cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * float(book.qty[i]),
+            cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * qtys[j],
             side=side,
-            old_strike=float(book.strikes[i][1 if side == "put" else 2]) if side else None,
-            new_strike=float(new_k[j]) if side else None,
-            credit=float(credit[j]) if side else None, entry_delta=float(entry_delta[i]),
+            old_strike=float(shorts[j][0 if side == "put" else 1]) if side else None,
+            new_strike=new_k[j] if side else None,
+            credit=credit[j] if side else None, entry_delta=deltas[j],
         )
     return out
 

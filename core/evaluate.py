@@ -1291,12 +1291,12 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
                            for x in (ca.mark, book.qty, entry_delta))
     shorts = book.strikes[rows][:, 1:3].tolist()
     new_k, credit = new_k.tolist(), credit.tolist()
-    for j, (i, one, put_side) in enumerate(zip(rows.tolist(), one_side.tolist(),
-                                               put_untested.tolist(), strict=True)):
+    for j, (i, one, put_is_untested) in enumerate(zip(rows.tolist(), one_side.tolist(),
+                                                      put_untested.tolist(), strict=True)):
         mark = marks[j]
         side = None
         if one and math.isfinite(credit[j]):
-            side = "put" if put_side else "call"
+            side = "put" if put_is_untested else "call"
         out[i] = _Alternative(
             cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * qtys[j],
             side=side,

@@ -34,9 +34,10 @@ SETTLEMENT_CACHE_MAX_EXPIRIES = 256
 # step; a short one prices at most about twice the strikes it needed). Changes no result.
 STRIKE_WALK_WINDOW_FIRST = 2
 STRIKE_WALK_WINDOW_MAX = 32
-# ... but at most this many candidate strikes per call over all walking sides: a large book
-# (a report round's 5,000 positions) then walks about a step per call, as before the windows,
-# instead of pricing up to 32 × its rows for moves most rows do not make
+# ... but at most this many priced rows per call over all walking sides (two candidate strikes
+# per side in each row, roll._outer_deltas): a large book (a report round's 5,000 positions)
+# then walks about two steps per call, instead of pricing up to 32 × its rows for moves most
+# rows do not make
 STRIKE_WALK_WINDOW_BUDGET = 4096
 # Names that were parameters once; `Params.from_overrides` ignores them (stored settings and
 # params files of older versions still load). v1's quadratic smile, v1's fixed delta levels,

@@ -333,7 +333,7 @@ def test_walk_in_windows_ends_where_the_step_walk_ends(kind, budget, monkeypatch
 
 
 def test_a_large_book_walks_at_most_the_budget_per_call():
-    """The candidates priced per call stay within STRIKE_WALK_WINDOW_BUDGET (about a step per
+    """The candidates priced per call stay within STRIKE_WALK_WINDOW_BUDGET (about two steps per
     call for a book as large as the budget), so a report round's 5,000 positions do not price
     32 strikes each for moves they do not make."""
     from core import roll
@@ -353,7 +353,7 @@ def test_a_large_book_walks_at_most_the_budget_per_call():
     got = roll._walk_windows(counting, np.arange(n), k2, k3, step, t, spot)
     want = roll._walk_steps(delta, np.arange(n), k2, k3, step, t, spot)
     assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
-    assert max(sizes[1:]) <= max(roll.STRIKE_WALK_WINDOW_BUDGET, n)  # one candidate per row
+    assert max(sizes[1:]) <= max(roll.STRIKE_WALK_WINDOW_BUDGET, n)  # a priced row per walking row
 
 
 def test_walk_in_windows_keeps_the_step_cap():

@@ -29,6 +29,7 @@ from core.hedge import (
     HeldValues,
     Sizing,
     choose_vix_expiry,
+    count_words,
     dvix_dspx,
     exit_signals,
     per_owner,
@@ -312,9 +313,9 @@ def book_records(
                             "hedge by hand or cut size")
         elif active and status is SecondEngineStatus.UNDER_BUDGET:
             warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget "
-                            f"(${z.budget_usd[j]:,.0f}) buys {int(z.n_budget[j])} of the {need} "
-                            f"{'call spreads' if z.use_spread[j] else 'calls'} the target "
-                            "needs")
+                            f"(${z.budget_usd[j]:,.0f}) buys {int(z.n_budget[j])} of the "
+                            f"{count_words(need, 'call spread' if z.use_spread[j] else 'call')} "
+                            "the method sizes toward the target")
         if active and z.cost_warning[j]:
             warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac * 100:g} % of the "
                             "book's credit")

@@ -75,6 +75,7 @@ from core.hedge import (
     HeldLayers,
     applicable,
     choose_vix_expiry,
+    count_words,
     dvix_dspx,
     exit_signals,
     h_target,
@@ -1638,14 +1639,15 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         if still:
             after = " after this purchase" if rec is not None and rec.qty > 0 else ""
             n_bud, n_tgt = int(sizing.n_budget[i]), int(sizing.n_target[i])
-            buys = (f"the {p.hedge_budget_frac * 100:g} % budget buys {n_bud} of the {n_tgt} "
-                    "calls the target needs, so " if n_bud < n_tgt else "")
+            buys = (f"the {p.hedge_budget_frac * 100:g} % budget buys {n_bud} of the "
+                    f"{count_words(n_tgt, 'call')} the method sizes toward the target, so "
+                    if n_bud < n_tgt else "")
             warnings.append(f"under budget: {buys}{' and '.join(still)} "
                             f"stay{'s' if len(still) == 1 else ''} short of the band{after}")
     if status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE and not member:
         warnings.append(f"the {p.hedge_budget_frac * 100:g} % budget buys none of the "
-                        f"{int(sizing.n_target[i])} calls the target needs: hedge the book as "
-                        "a whole, or cut the condor size")
+                        f"{count_words(int(sizing.n_target[i]), 'call')} the method sizes "
+                        "toward the target: hedge the book as a whole, or cut the condor size")
     reason_se = {
         SecondEngineStatus.NOT_APPLICABLE: ("VIX calls do not protect this condor: the threat "
                                             "is a rally on the call side, VIX usually falls in "

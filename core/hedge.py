@@ -494,6 +494,11 @@ def per_owner(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(owner, weights=values, minlength=n)
 
 
+def count_words(n: int, noun: str) -> str:
+    """'1 call', '3 calls': the count a warning names, in the singular when it is one."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def dvix_dspx(vix: float, spx: float, params: Params = DEFAULT_PARAMS) -> float:
     """VIX points per SPX point: (β_rel·V/100) / (0.01·S)."""
     return (params.beta_rel * vix / 100.0) / (0.01 * spx)

@@ -436,6 +436,20 @@ class BookHedgeRecord(_Record):
     def member_ids(self) -> tuple[int, ...]:
         return tuple(m.position_id for m in self.members)
 
+    @property
+    def n_sized(self) -> int:
+        """The count the method sizes before the budget: max(N_target, N_floor) (§6 steps 6, 9)."""
+        return max(self.n_target, self.n_floor)
+
+    @property
+    def coverage_sized(self) -> float | None:
+        """Vega coverage `n_sized` contracts of the recommended kind would give: below h_book,
+        since N_target is sized on 0.8·h* (§6 step 6). None without a recommendation."""
+        rec = self.recommendation
+        if rec is None or not self.vega_book > 0:
+            return None
+        return self.n_sized * rec.u / self.vega_book
+
     def share_of(self, position_id: int) -> float | None:
         for m in self.members:
             if m.position_id == position_id:

@@ -63,15 +63,28 @@ def test_under_budget_reads_n_of_m_calls(hist):
     bh = evaluate([p], snapshot(), hist, [CPI], asof=ASOF).book_hedge
     assert bh.status is SecondEngineStatus.UNDER_BUDGET
     need = max(bh.n_target, bh.n_floor)
-    assert (f"the 2 % budget (${bh.budget:,.0f}) buys {bh.n_budget} of the {need} calls the "
-            "target needs") in plain(block(bh))
+    text = plain(block(bh))
+    # the method's own count and what it covers, then what the budget buys of it
+    assert (f"target {bh.h_book * 100:.0f} %; the method sizes {need} calls toward the target (~"
+            in text)
+    assert f"coverage) and the 2 % budget (${bh.budget:,.0f}) buys {bh.n_budget};" in text
+    # N_target = ceil(0.8·h*·vega/u) (§6 step 6): its coverage is at least 0.8·h* and less than
+    # one call above it, so below the target whenever a call covers under 0.2·h*
+    rec = bh.recommendation
+    one_call = rec.u / bh.vega_book
+    assert 0.8 * bh.h_book - 1e-9 <= bh.coverage_sized < 0.8 * bh.h_book + one_call
+    assert f"(~{bh.coverage_sized * 100:.0f} % coverage)" in text
+    # the purchase covers the budget's count, not the method's
+    assert rec.qty == bh.n_budget < need
 
 
 def test_uneconomic_and_none_needed(hist):
     bh = evaluate([condor(**NARROW)], snapshot(), hist, [CPI], asof=ASOF).book_hedge
     assert bh.status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE
     text = plain(block(bh))
-    assert text.startswith("VIX hedge for the book: none to buy — the 2 % budget ($17) buys 0 of")
+    assert text.startswith("VIX hedge for the book: none to buy — the method sizes 1 call toward "
+                           "the target (~")
+    assert "coverage) and the 2 % budget ($17) buys 0 (one costs ~$" in text
     empty = dataclasses.replace(bh, members=(), status=SecondEngineStatus.NONE_NEEDED,
                                 recommendation=None)
     assert plain(block(empty)).startswith("VIX hedge for the book: none needed now")
@@ -91,3 +104,56 @@ def test_the_share_line_of_a_member_and_of_a_position_left_out(hist):
                                     "close this condor.")
     for r in ev.positions:
         assert not html_problems(share(r, bh))
+
+
+def test_a_book_that_holds_what_the_budget_buys_reads_as_far_as_the_method_goes(hist):
+    """After the trader buys the budget-capped order, the method buys nothing more, yet the
+    coverage stays below the target: the reply must say both, never a bare "enough"."""
+    p = condor(k=(4500, 4550, 5450, 5500), expiry=TWO[0].expiry.replace(year=2027, month=4,
+                                                                           day=16),
+               credit=20.0, qty=2)
+    rec = evaluate([p], snapshot(), hist, [CPI], asof=ASOF).book_hedge.recommendation
+    from tests.test_book_hedge import layer_of
+
+    ev = evaluate([p], snapshot(), hist, [CPI], asof=ASOF, book_layers={None: [layer_of(rec)]})
+    bh = ev.book_hedge
+    assert bh.stabilised and "B1" in bh.failing and bh.coverage_held < bh.h_book
+    line = plain(share(ev.positions[0], bh))
+    assert line.endswith(f"the book's coverage is {bh.coverage_held * 100:.0f} %, target "
+                         f"{bh.h_book * 100:.0f} %: nothing more the method would buy.")
+    assert "enough" not in line
+    text = plain(block(bh))
+    assert text.startswith("VIX hedge for the book: nothing more to buy — the calls held cover "
+                           f"{bh.coverage_held * 100:.0f} % of the vega of #1, target")
+    assert f"buys {bh.n_budget}." in text
+
+
+def test_held_calls_the_method_sized_below_a_band_never_read_enough(hist):
+    """Budget to spare, h* 33 %: N_target = ceil(0.8·h*·vega/u) calls cover ~29 %, below B1's
+    33 %, yet the method buys nothing more (§6b stabilised by its own count). The block must not
+    say "enough" under a band it names."""
+    ev = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF)
+    bh = dataclasses.replace(
+        ev.book_hedge, status=SecondEngineStatus.STABILISED, stabilised=True, failing=("B1",),
+        coverage_held=0.29, h_book=0.33,
+        recommendation=dataclasses.replace(ev.book_hedge.recommendation, qty=0))
+    text = plain(block(bh))
+    assert "enough" not in text
+    assert text.startswith("VIX hedge for the book: nothing more to buy — the calls held cover "
+                           "29 % of the vega of #1, #2, target 33 %; that is what the method "
+                           f"sizes toward the target ({bh.n_sized} calls, ~")
+    assert "After you buy" not in text
+    passing = dataclasses.replace(bh, failing=())
+    assert plain(block(passing)).startswith("VIX hedge for the book: held layers are enough")
+
+
+def test_calls_held_for_a_book_that_needs_none_are_named(hist):
+    ev = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF)
+    from core.records import Greeks
+
+    none = dataclasses.replace(ev.book_hedge, members=(), status=SecondEngineStatus.NONE_NEEDED,
+                               recommendation=None,
+                               book_layers_greeks=Greeks(-0.6, 0.0, 88.4, -20.0))
+    assert plain(block(none)) == (
+        "VIX hedge for the book: none needed now — no open position calls for one. The VIX calls "
+        "held for the book (vega +$88 per vol point) now cover no position that needs a hedge.")

@@ -189,8 +189,9 @@ def test_under_budget_warning_names_only_bands_the_purchase_leaves_short(hist):
     assert rec.coverage < r.bands.coverage_range[0]  # ... but not B1
     (warning,) = [w for w in se.warnings if w.startswith("under budget")]
     assert "vega coverage (B1)" in warning and "B3" not in warning
-    # the budget's arithmetic in plain words: N of the M calls the target needs
-    assert (f"the 2 % budget buys {se.n_budget} of the {se.n_target} calls the target needs"
+    # the budget's arithmetic in plain words: N of the M calls the method sizes
+    assert (f"the 2 % budget buys {se.n_budget} of the {se.n_target} calls the method sizes "
+            "toward the target"
             in warning)
     assert 0 < se.n_budget < se.n_target
 
@@ -628,3 +629,10 @@ def test_row_pricer_takes_each_rows_own_chain_line_across_roots_and_expiries(his
     expect[2, 1] = 0.34  # row 3: XSP e2 at strike 487
     assert np.array_equal(iv, expect)
     assert not np.array_equal(iv, model_iv)
+
+
+def test_count_words_is_singular_for_one():
+    from core.hedge import count_words
+
+    assert [count_words(n, "call") for n in (0, 1, 2)] == ["0 calls", "1 call", "2 calls"]
+    assert count_words(1, "call spread") == "1 call spread"

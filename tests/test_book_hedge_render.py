@@ -106,6 +106,17 @@ def test_the_share_line_of_a_member_and_of_a_position_left_out(hist):
         assert not html_problems(share(r, bh))
 
 
+def _detail(ev, positions, position_id):
+    """check_detail and the payoff caption of one position, as /check N renders them."""
+    from bot.render import render, render_plain
+    from bot.services import CheckResult
+
+    (p,) = [x for x in positions if x.id == position_id]
+    one = CheckResult(ASOF, ev, [p], "offline", True)
+    return plain(render("check_detail", result=one)), render_plain(
+        "payoff_caption", position=p, book_hedge=one.book_hedge)
+
+
 def test_a_book_that_holds_what_the_budget_buys_reads_as_far_as_the_method_goes(hist):
     """After the trader buys the budget-capped order, the method buys nothing more, yet the
     coverage stays below the target: the reply must say both, never a bare "enough"."""
@@ -126,6 +137,26 @@ def test_a_book_that_holds_what_the_budget_buys_reads_as_far_as_the_method_goes(
     assert text.startswith("VIX hedge for the book: nothing more to buy — the calls held cover "
                            f"{bh.coverage_held * 100:.0f} % of the vega of #1, target")
     assert f"buys {bh.n_budget}." in text
+
+
+def test_a_member_s_details_show_the_calls_held_for_the_book(hist):
+    """The position's own hedge row reads $0 when the calls are held for the book; the details
+    must still show them, and the picture's caption must not say no hedge is held."""
+    ev0 = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF)
+    from tests.test_book_hedge import layer_of
+
+    lay = layer_of(ev0.book_hedge.recommendation)
+    ev = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF, book_layers={None: [lay]})
+    g = ev.book_hedge.book_layers_greeks
+    assert g.vega > 0
+    text, caption = _detail(ev, TWO, 1)
+    assert "hedge: Δ $0 · Γ $0.00 · vega $0 · Θ $0" in text  # its own layers: none
+    assert "the VIX calls held for the book add Δ " in text
+    assert f"vega +${g.vega:,.0f} · Θ −${abs(g.theta):,.0f} for all positions together" in text
+    assert "no VIX hedge held" not in caption and "the book's VIX hedge is not drawn" in caption
+    # without the book's calls, neither the note nor the claim
+    text0, caption0 = _detail(ev0, TWO, 1)
+    assert "held for the book" not in text0 and caption0.endswith("no VIX hedge held.")
 
 
 def test_held_calls_the_method_sized_below_a_band_never_read_enough(hist):

@@ -324,6 +324,28 @@ def test_bands_line_never_reads_stabilised_and_failing(stabilised, failing, word
     assert "· stabilised: failing" not in line
 
 
+@pytest.mark.parametrize("status", [SecondEngineStatus.NOT_APPLICABLE,
+                                    SecondEngineStatus.NONE_NEEDED])
+@pytest.mark.parametrize("failing", [("B1", "B2"), ("B1",)])
+def test_no_hedge_called_for_judges_no_coverage_band(status, failing):
+    """A condor no VIX call protects (or needs): "short of B1" and "N target 0, budget 1" read
+    as if a hedge were missing. Only B2, a reason to roll, is worth a word."""
+    p = example_position()
+    rec = position_record(p, status=status)
+    bands = dataclasses.replace(rec.bands, stabilised=True, failing=failing)
+    html = render("check_detail",
+                  result=check_result([p], [dataclasses.replace(rec, bands=bands)]))
+    assert_telegram_html(html)
+    lines = html.splitlines()
+    line = next(x for x in lines if x.startswith("<b>Bands</b>"))
+    said = status.value.lower().replace("_", " ")
+    assert line.startswith(f"<b>Bands</b> no VIX hedge is called for ({said})")
+    assert "B1" not in line and "coverage 0 %" not in line
+    assert ("B2 fails" in line) == ("B2" in failing)
+    se_line = next(x for x in lines if x.startswith("<b>Second engine</b>"))
+    assert se_line.endswith("nothing to size") and "N target" not in se_line
+
+
 def test_under_budget_with_nothing_left_to_buy_never_says_buy_zero():
     # held layers already match what the budget buys: the engine recommends 0 more contracts
     p = example_position()

@@ -147,7 +147,8 @@ def test_summary_line_numbers_and_units():
     # net Δ$ −2 per SPX point
     p = example_position()
     html = render("check", result=check_result([p]))
-    assert "<b>#1</b> 4870/5130 · 7 DTE · −$50 (−17 %) · Δ −$2/pt · <b>hedge first" in html
+    assert ("<b>#1</b> 4870/5130 · 7 DTE · −$50 (−17 % of max profit) · Δ −$2/pt · <b>hedge "
+            "first") in html
     assert "PoP" not in html  # no targets record on this branch's PositionRecord
 
 
@@ -169,7 +170,7 @@ def test_pop_and_targets_show_when_the_record_has_them():
     rec = WithTargets(position_record(p), 0.68, 1.50, 9.00)
     result = check_result([p], [rec])
     summary = render("check", result=result)
-    assert "−$50 (−17 %) · PoP 68 % · Δ −$2/pt" in summary
+    assert "−$50 (−17 % of max profit) · PoP 68 % · Δ −$2/pt" in summary
     details = render("check_detail", result=result)
     assert "PoP 68 %" in details
     assert "take profit at a debit of 1.50 pts" in details

@@ -83,7 +83,8 @@ async def _send_details(update: Update, context: ContextTypes.DEFAULT_TYPE,
     details = await services(context).details(user_ref(update), position_id)
     await reply(update, *_details(details.result, position_id))
     if details.result.positions:
-        caption = render_plain("payoff_caption", position=details.result.positions[0])
+        caption = render_plain("payoff_caption", position=details.result.positions[0],
+                               book_hedge=details.result.book_hedge)
         await send_chart(update, details.picture, caption, f"check-{position_id}")
 
 

@@ -163,14 +163,18 @@ class CheckResult:
     @property
     def totals(self) -> BookTotals:
         """The book's sums over the positions the engine could evaluate."""
-        return BookTotals.of([r for _, r in self.items()], self.book_hedge)
+        items = self.items()
+        bh = self.book_hedge
+        layers = any(p.hedges for p, _ in items) or bool(getattr(bh, "layers_counted", 0))
+        return BookTotals.of([r for _, r in items], bh, layers_held=layers)
 
 
 @dataclass(frozen=True)
 class BookTotals:
     """Sums over the evaluated positions of a book, in dollars for the whole book: the condors'
-    unrealised P&L (a VIX layer's P&L is not in it: layers carry no fill-to-mark record yet,
-    and the reply says "condor P&L"), max loss at expiry, net Δ$ per SPX point, vega$ per vol
+    unrealised P&L (the reply says "condor P&L"), the VIX layers' unrealised P&L at the model
+    mark (`hedge_pnl_usd`: the positions' own layers and the book's; None when no layer is
+    held), max loss at expiry, net Δ$ per SPX point, vega$ per vol
     point, Θ$ per day (condors and their held VIX layers); `coverage` = Σ held-hedge vega$ /
     Σ |condor vega$| (None when the condors have no vega). Layers held against the whole book
     count in Δ$, vega$, Θ$ and `coverage` (their Greeks are on the book hedge record).
@@ -180,6 +184,7 @@ class BookTotals:
     counted: int
     total: int
     pnl_usd: float
+    hedge_pnl_usd: float | None
     max_loss_usd: float
     delta_usd: float
     vega_usd: float
@@ -187,7 +192,8 @@ class BookTotals:
     coverage: float | None
 
     @classmethod
-    def of(cls, records: Sequence[Any], book_hedge: Any = None) -> BookTotals:
+    def of(cls, records: Sequence[Any], book_hedge: Any = None, *, layers_held: bool = False
+           ) -> BookTotals:
         priced = [r for r in records if r.pnl is not None and r.greeks is not None]
         condor_vega = sum(abs(r.greeks.condor.vega) for r in priced)
         book = _book_layer_greeks(book_hedge)  # `/hedge book` layers
@@ -195,6 +201,8 @@ class BookTotals:
         return cls(
             counted=len(priced), total=len(records),
             pnl_usd=sum(r.pnl.unrealised_usd for r in priced),
+            hedge_pnl_usd=(sum(r.pnl.hedge_usd for r in priced)
+                           + getattr(book_hedge, "book_layers_pnl", 0.0)) if layers_held else None,
             max_loss_usd=sum(r.pnl.max_loss_usd for r in priced),
             delta_usd=sum(r.greeks.net.delta for r in priced) + book.delta,
             vega_usd=sum(r.greeks.net.vega for r in priced) + book.vega,

@@ -286,6 +286,8 @@ def book_records(
     sz = bs.sizing
     out: dict[Any, BookHedgeRecord] = {}
     layer_greeks = _book_layer_greeks(book_held, len(keys), dvix_dspx(vix, spx, p))
+    layer_pnl = (per_owner(book_held.values.pnl_usd, book_held.held.owner, len(keys)).tolist()
+                 if book_held.values is not None and book_held.held.size else [0.0] * len(keys))
     members_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(bs.member).tolist():
         members_of.setdefault(int(bs.book_of[i]), []).append(i)
@@ -349,7 +351,7 @@ def book_records(
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
             stabilised=bool(z.stabilised[j]), failing=failing_bands(sz, j) if active else (),
             members=members, layers_counted=int(b.layer_counts[j]),
-            book_layers_greeks=layer_greeks[j],
+            book_layers_greeks=layer_greeks[j], book_layers_pnl=float(layer_pnl[j]),
             to_sell=int(z.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,
         )

@@ -867,6 +867,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
         stress_held = per_owner(hv.stress_usd, own, n)
         delta_held = per_owner(hv.delta_f_beta, own, n) * dvix_dspx(V, S, p)
         theta_held = per_owner(hv.theta_usd, own, n)
+        pnl_held = per_owner(hv.pnl_usd, own, n)
         is_opt = ~held.is_kind(HedgeKind.VIX_FUTURE)
         life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions) - 1e-9
         # only layers that live long enough close the gap to the coverage target
@@ -890,7 +891,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     else:
         held_qty = np.zeros(n)
         hv = None
-        vega_held = stress_held = delta_held = theta_held = np.zeros(n)
+        vega_held = stress_held = delta_held = theta_held = pnl_held = np.zeros(n)
         b4 = np.full(n, None, dtype=object)
         match = np.zeros((n, 2))
         model_f_pos = np.zeros(n, dtype=bool)
@@ -1019,9 +1020,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
         cf.votes_of = lambda i: {k: (None if x is None else x[i]) for k, x in cf.votes.items()}
         v.fl.names = flags.names
         (v.edr_h, v.sessions, v.wpr, v.put_side, v.dte_now, v.delta_held, v.theta_held,
-         v.vega_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
+         v.vega_held, v.pnl_held, v.b2, v.model_f_pos, v.tested, v.loss_c, v.n_w, v.edr_w) = [
             col(np.asarray(x)) for x in (edr_h, sessions, wpr, put_side, dte_now,
-                                         delta_held, theta_held, vega_held, b2,
+                                         delta_held, theta_held, vega_held, pnl_held, b2,
                                          model_f_pos, tested, loss_c, n_w, edr_w)]
         v.tg = _lists(tg, col, n)
         return v
@@ -1036,7 +1037,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
             dte_now=v.dte_now, delta_held=v.delta_held, theta_held=v.theta_held,
-            vega_held=v.vega_held, b2=v.b2, model_f=v.model_f_pos, tested=v.tested,
+            vega_held=v.vega_held, pnl_held=v.pnl_held, b2=v.b2, model_f=v.model_f_pos,
+            tested=v.tested,
             loss_c=v.loss_c, l2_by_owner=v.l2_by_owner, review_dates=v.review_dates,
             n_w=v.n_w, edr_w=v.edr_w, alternative=alternatives.get(i), tg=v.tg,
             book_share=book_share[i], book_rec=book_rec_of[i],
@@ -1531,7 +1533,8 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
 
 def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p, *, edr_h,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
-                     regime_reasons, dte_now, delta_held, theta_held, vega_held, b2, model_f,
+                     regime_reasons, dte_now, delta_held, theta_held, vega_held, pnl_held, b2,
+                     model_f,
                      tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
                      alternative, tg=None, book_share=None, book_rec=None) -> PositionRecord:
     pos = book.positions[i]
@@ -1676,7 +1679,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),
         unrealised_usd=float(ca.unrealised_usd[i]), pct_of_max=float(ca.pct_of_max[i]),
         max_loss_usd=float(ca.max_loss_usd[i]), max_profit_usd=float(ca.max_profit_usd[i]),
-        asof=asof,
+        asof=asof, hedge_usd=float(pnl_held[i]),
     )
     need = _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i,
                           (g_n.delta, g_n.theta))

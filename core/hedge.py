@@ -415,7 +415,8 @@ def vix_table(
 @dataclass(frozen=True)
 class HeldValues:
     """Per held layer (rows of HeldLayers): model mark (points), vega-equivalent $, SPX Δ$, Θ$,
-    stress gain $, sessions to its settlement, and the future used."""
+    stress gain $, sessions to its settlement, the future used, and `pnl_usd` = (mark − cost) ×
+    contracts × multiplier (the layer's unrealised P&L at the model mark)."""
 
     mark: np.ndarray
     vega_usd: np.ndarray
@@ -425,6 +426,7 @@ class HeldValues:
     sessions: np.ndarray
     future: np.ndarray
     model_f: np.ndarray  # bool
+    pnl_usd: np.ndarray
 
 
 def value_held(
@@ -484,6 +486,7 @@ def value_held(
         sessions=np.asarray(sessions, float),
         future=f,
         model_f=~quoted,
+        pnl_usd=held.qty * mult * (mark - held.cost),
     )
 
 

@@ -427,6 +427,8 @@ class BookHedgeRecord(_Record):
     # the layers held against the whole book (`/hedge book`) only, in dollars for all of them:
     # SPX Δ$ per point (through dVIX/dSPX), Γ$ 0, vega$ per vol point, Θ$ per day
     book_layers_greeks: Greeks
+    # their unrealised P&L at the model mark, dollars (0 without book layers)
+    book_layers_pnl: float
     to_sell: int
     warnings: tuple[str, ...]
     exit_signals: tuple[str, ...]
@@ -505,7 +507,9 @@ class RollRecord(_Record):
 @dataclass(frozen=True)
 class PnlRecord(_Record):
     """`mark` is the cost to close one condor (points); `unrealised` = Cn − mark (points per
-    condor), `unrealised_usd` for the position; `pct_of_max` = unrealised / Cn."""
+    condor), `unrealised_usd` for the position; `pct_of_max` = unrealised / Cn. `hedge_usd`:
+    the unrealised P&L of the position's own VIX layers at the model mark (Black-76 on the
+    layer's future, quoted or modelled), dollars; 0 without layers. Not in the condor's P&L."""
 
     mark: float
     unrealised: float
@@ -514,6 +518,7 @@ class PnlRecord(_Record):
     max_loss_usd: float
     max_profit_usd: float
     asof: datetime | None
+    hedge_usd: float = 0.0
 
 
 @dataclass(frozen=True)

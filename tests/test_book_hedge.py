@@ -321,3 +321,25 @@ def test_cli_json_shows_one_book_level_block(tmp_path, capsys):
     assert main(["evaluate", "--positions", str(path), "--market", "examples/market.json",
                  "--json"]) == 2
     assert "book hedge 1" in capsys.readouterr().err
+
+
+def test_layer_pnl_at_the_quoted_future_by_hand(hist):
+    """A VX future layer is marked at its quoted future (snapshot: 2026-11-25 at 16.6), so its
+    P&L is (16.6 − cost) × $1,000 × contracts, on a position and on the book alike. A deep
+    in-the-money call is worth at least its discounted intrinsic value and at most the future."""
+    fut = HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 11, 25), 2, 16.1)
+    call = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 3, 6.0, strike=10.0)
+    ps = [dataclasses.replace(condor(id=1), hedges=(fut,)),
+          dataclasses.replace(condor(id=2, k=(4800, 4850, 5150, 5200), credit=4.0), hedges=(call,))]
+    ev = run(ps, hist, book_layers={None: [fut]})
+    assert ev.positions[0].pnl.hedge_usd == pytest.approx(2 * 1000 * (16.6 - 16.1), rel=1e-12)
+    assert ev.book_hedge.book_layers_pnl == pytest.approx(1000.0, rel=1e-12)
+    # the call: 3 × $100 × (mark − 6.00), mark within [(16.6 − 10)·0.99, 16.6]
+    pnl_call = ev.positions[1].pnl.hedge_usd
+    assert 300 * ((16.6 - 10.0) * 0.99 - 6.0) <= pnl_call <= 300 * (16.6 - 6.0)
+    assert pnl_call == pytest.approx(300 * (6.6 - 6.0), abs=300 * 0.07)
+    # no layer, no hedge P&L; the condor's own P&L does not move with the layers
+    bare = run([condor(id=1)], hist)
+    assert bare.positions[0].pnl.hedge_usd == 0.0 and bare.book_hedge.book_layers_pnl == 0.0
+    assert bare.positions[0].pnl.unrealised_usd == ev.positions[0].pnl.unrealised_usd
+    assert ev.to_dict()["positions"][0]["pnl"]["hedge_usd"] == pytest.approx(1000.0)

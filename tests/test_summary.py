@@ -18,6 +18,7 @@ import pytest
 from bot import render as R
 from bot.render import ANSWERS, answer, render
 from bot.services import BookTotals
+from core.models import HedgeKind, HedgeLayer
 from core.records import (
     CLOSING_OUTCOMES,
     EventRecord,
@@ -290,3 +291,29 @@ def test_details_lead_with_the_answer_and_keep_the_reasons():
     assert first.endswith("<b>hedge first (book hedge below)</b>")
     assert "Roll: " in html and "<b>Greeks</b>" in html and "<b>Bands</b>" in html
     assert "Waiting behind the hedge" in html
+
+
+def test_the_layers_pnl_is_summed_beside_the_condors_and_only_when_held():
+    a, b = example_position(1), example_position(2)
+    ra = dataclasses.replace(
+        _priced(a, 398.0, 2200.0, Greeks(-5.0, -0.1, -120.0, 40.0), Greeks(1.0, 0.0, 30.0, -2.0)),
+    )
+    ra = dataclasses.replace(ra, pnl=dataclasses.replace(ra.pnl, hedge_usd=125.0))
+    rb = _priced(b, -150.0, 4400.0, Greeks(8.0, -0.2, -240.0, 60.0), Greeks(0.0, 0.0, 0.0, 0.0))
+    bh = type("BH", (), {"book_layers_greeks": Greeks(0.0, 0.0, 0.0, 0.0),
+                         "book_layers_pnl": -40.0})()
+    t = BookTotals.of([ra, rb], bh, layers_held=True)
+    assert t.hedge_pnl_usd == pytest.approx(85.0)  # 125 on #1's layers − 40 on the book's
+    assert t.pnl_usd == pytest.approx(248.0)  # the condors' alone, as before
+    assert BookTotals.of([ra, rb], bh).hedge_pnl_usd is None  # no layer held: no number
+    # the reply: beside the condors' P&L, marked as a model number, only with layers held
+    held = dataclasses.replace(a, hedges=(HedgeLayer(HedgeKind.VIX_CALL, date(2026, 7, 29), 1,
+                                                     0.4, strike=19.0),))
+    html = render("check", result=check_result([held, b], [ra, rb]))
+    assert "condor P&amp;L +$248 · VIX hedge P&amp;L +$125 (model mark) · max loss" in html
+    html = render("check", result=check_result([a, b], [ra, rb]))
+    assert "VIX hedge P&amp;L" not in html
+    # the details: the position's own layers, beside its condor's P&L
+    detail = render("check_detail", result=check_result([held], [ra]))
+    assert "· mark 0.00 pts · its VIX layers +$125 (model mark)" in detail
+    assert "its VIX layers" not in render("check_detail", result=check_result([a], [ra]))

@@ -1038,9 +1038,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
             dte_now=v.dte_now, delta_held=v.delta_held, theta_held=v.theta_held,
             vega_held=v.vega_held, pnl_held=v.pnl_held, b2=v.b2, model_f=v.model_f_pos,
-            tested=v.tested,
-            loss_c=v.loss_c, l2_by_owner=v.l2_by_owner, review_dates=v.review_dates,
-            n_w=v.n_w, edr_w=v.edr_w, alternative=alternatives.get(i), tg=v.tg,
+            tested=v.tested, loss_c=v.loss_c, l2_by_owner=v.l2_by_owner,
+            review_dates=v.review_dates, n_w=v.n_w, edr_w=v.edr_w,
+            alternative=alternatives.get(i), tg=v.tg,
             book_share=book_share[i], book_rec=book_rec_of[i],
         )
 
@@ -1534,8 +1534,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
 def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx, p, *, edr_h,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, pnl_held, b2,
-                     model_f,
-                     tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
+                     model_f, tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
                      alternative, tg=None, book_share=None, book_rec=None) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof

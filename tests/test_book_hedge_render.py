@@ -153,7 +153,7 @@ def test_a_member_s_details_show_the_calls_held_for_the_book(hist):
     assert g.vega > 0
     text, caption = _detail(ev, TWO, 1)
     assert "hedge: Δ $0 · Γ $0.00 · vega $0 · Θ $0" in text  # its own layers: none
-    assert "the VIX calls held for the book add Δ " in text
+    assert "the VIX hedges held for the book add Δ " in text
     assert f"vega +${g.vega:,.0f} · Θ −${abs(g.theta):,.0f} for all positions together" in text
     assert "no VIX hedge held" not in caption and "the book's VIX hedge is not drawn" in caption
     # without the book's calls, neither the note nor the claim
@@ -188,5 +188,5 @@ def test_calls_held_for_a_book_that_needs_none_are_named(hist):
                                recommendation=None,
                                book_layers_greeks=Greeks(-0.6, 0.0, 88.4, -20.0))
     assert plain(block(none)) == (
-        "VIX hedge for the book: none needed now — no open position calls for one. The VIX calls "
+        "VIX hedge for the book: none needed now — no open position calls for one. The VIX hedges "
         "held for the book (vega +$88 per vol point) now cover no position that needs a hedge.")

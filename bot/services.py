@@ -212,6 +212,24 @@ class BookTotals:
 
 
 @dataclass(frozen=True)
+class HedgeView:
+    """`/hedge <id>` and `/hedge book`: the layers as numbered, each with its model mark and
+    P&L (`marks[i]` for `hedges[i]`; None past expiry, and all None when the market data is
+    unavailable: the list never waits on it), and the time of the market data they use."""
+
+    position: Position | None
+    hedges: list[HedgeLayer]
+    marks: list[Any]  # core.records.LayerMark | None
+    data_asof: datetime | None
+    offline: bool
+
+    @property
+    def model_f(self) -> bool:
+        """Some layer's future was modelled (no quote for its expiry)."""
+        return any(mk is not None and mk.model_f for mk in self.marks)
+
+
+@dataclass(frozen=True)
 class Details:
     """One position's details: its evaluation and the payoff picture (PNG bytes, None when it
     could not be drawn; the text never depends on it)."""
@@ -717,6 +735,26 @@ class Services:
             return None, list(await _to_thread(self.store.book_hedges, user.user_id))
         pos = await self.get_position(user, position_id)
         return pos, list(pos.hedges)
+
+    async def hedge_view(self, user: UserRef, position_id: int | None) -> HedgeView:
+        """The list `/hedge` shows, with each layer at the model mark /check uses."""
+        pos, hedges = await self.hedge_list(user, position_id)
+        marks: list[Any] = [None] * len(hedges)
+        data_asof = None
+        if hedges:
+            try:
+                m = await self.market_data()
+                params = await self.params_for(user)
+                from core.evaluate import layer_marks
+
+                marks = await _to_thread(layer_marks, hedges, m.snapshot, m.history, m.events,
+                                         params, self.now())
+                data_asof = m.snapshot.asof
+            except UserError as exc:  # no market data: the list without marks
+                log.info("hedge list without marks: %s", exc)
+            except Exception:  # a valuation bug must not hide the trader's own layers
+                log.exception("hedge marks failed; the list is shown without them")
+        return HedgeView(pos, hedges, marks, data_asof, self.offline)
 
     async def hedge_add(self, user: UserRef, position_id: int | None, spec: HedgeSpec
                         ) -> tuple[Position | None, HedgeLayer]:

@@ -102,6 +102,7 @@ from core.records import (
     EventRecord,
     Greeks,
     GreeksRecord,
+    LayerMark,
     LazyRecords,
     MarketRecord,
     PnlRecord,
@@ -573,6 +574,38 @@ def _r0_record(p: Position, problems: Sequence[str], ctx: MarketContext) -> Posi
 
 
 # --- the entry point ----------------------------------------------------------------------------
+
+
+def layer_marks(
+    layers: Sequence[HedgeLayer],
+    market: MarketSnapshot,
+    history: pd.DataFrame | None,
+    events: Sequence[Event] | None,
+    params: Params = DEFAULT_PARAMS,
+    asof: datetime | None = None,
+) -> list[LayerMark | None]:
+    """Each held layer at the model mark, in order, valued as the position pass values held
+    layers (`value_held`); None for a layer past its expiry or without a VIX quote."""
+    asof = asof or market.asof
+    ctx = evaluate_market(market, history, events, params, asof)
+    today = _et_date(asof)
+    live = [x for x in layers if x.expiry >= today]
+    if not live or not math.isfinite(ctx.vix):
+        return [None] * len(layers)
+    days_next = (cal.next_session(today) - today).days
+    # no stress here: the stressed VIX only feeds the stress gain, not the mark
+    bl = book_layers_held([live], asof, days_next, ctx.vix, ctx.vix3m, ctx.vvix, ctx.futures,
+                          ctx.r, ctx.vix, params)
+    marks = iter(zip(bl.values.mark.tolist(), bl.values.pnl_usd.tolist(),
+                     bl.values.model_f.tolist(), strict=True))
+    out: list[LayerMark | None] = []
+    for x in layers:
+        if x.expiry < today:
+            out.append(None)
+            continue
+        mark, pnl, model_f = next(marks)
+        out.append(LayerMark(mark=mark, pnl_usd=pnl, model_f=bool(model_f), asof=asof))
+    return out
 
 
 def evaluate(

@@ -380,6 +380,18 @@ class SecondEngineRecord(_Record):
 
 
 @dataclass(frozen=True)
+class LayerMark(_Record):
+    """One held VIX layer at the model mark, as /check values it: `mark` points per contract
+    (Black-76 on the layer's future; a VX future is its future), `pnl_usd` = (mark − cost) ×
+    contracts × multiplier, `model_f` when that future was modelled, not quoted."""
+
+    mark: float
+    pnl_usd: float
+    model_f: bool
+    asof: datetime | None
+
+
+@dataclass(frozen=True)
 class BookMember(_Record):
     """One position of a book's hedged set H (§6b): its share of the book's hedge is its
     |vega$| / vega$_book."""

@@ -343,3 +343,31 @@ def test_layer_pnl_at_the_quoted_future_by_hand(hist):
     assert bare.positions[0].pnl.hedge_usd == 0.0 and bare.book_hedge.book_layers_pnl == 0.0
     assert bare.positions[0].pnl.unrealised_usd == ev.positions[0].pnl.unrealised_usd
     assert ev.to_dict()["positions"][0]["pnl"]["hedge_usd"] == pytest.approx(1000.0)
+
+
+def test_layer_marks_value_the_layers_as_the_position_pass_does(hist):
+    """`/hedge` lists each layer at the mark /check uses: the same P&L as the position's
+    `pnl.hedge_usd` summed; the quoted future exactly; None past expiry or without VIX."""
+    from core.evaluate import layer_marks
+
+    fut = HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 11, 25), 2, 16.1)
+    call = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 12, 16), 3, 0.9, strike=19.0)
+    spread = HedgeLayer(HedgeKind.VIX_CALL_SPREAD, date(2026, 12, 16), 1, 0.5, strike=19.0,
+                        strike2=24.0)
+    old = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 4), 1, 0.9, strike=19.0)  # expired
+    layers = [call, old, fut, spread]
+    marks = layer_marks(layers, snapshot(), hist, [CPI], asof=ASOF)
+    assert marks[1] is None
+    assert marks[2].mark == 16.6 and not marks[2].model_f  # the quoted 2026-11-25 future
+    assert marks[2].pnl_usd == pytest.approx(1000.0, rel=1e-12)
+    assert marks[0].model_f and marks[3].model_f  # no December quote in the snapshot
+    assert 0 < marks[3].mark < marks[0].mark < 16.6  # a spread is worth less than its long leg
+    for mk, x in zip(marks, layers, strict=True):
+        if mk is not None:
+            mult = 1000 if x.kind is HedgeKind.VIX_FUTURE else 100
+            assert mk.pnl_usd == pytest.approx((mk.mark - x.cost) * x.qty * mult, rel=1e-12)
+    on_position = run([dataclasses.replace(condor(id=1), hedges=(call, fut, spread))], hist)
+    assert on_position.positions[0].pnl.hedge_usd == pytest.approx(
+        marks[0].pnl_usd + marks[2].pnl_usd + marks[3].pnl_usd, rel=1e-12)
+    no_vix = layer_marks(layers, snapshot(vix=None), hist, [CPI], asof=ASOF)
+    assert no_vix == [None] * 4

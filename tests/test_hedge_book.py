@@ -227,3 +227,44 @@ def test_the_shown_command_records_the_book_hedge_and_it_is_not_asked_again(data
         asyncio.run(run())
     finally:
         store.close()
+
+
+def test_the_hedge_list_shows_each_layer_at_the_model_mark_and_survives_no_data(database_url):
+    svc, store = services(database_url)
+
+    async def run() -> None:
+        await svc.add_position(ANN, FOUR_CONDORS[0])
+        await svc.hedge_add(ANN, None, parse_hedge("book add 4 VIX 2026-07-22 20C @0.52").spec)
+        await svc.hedge_add(ANN, None, parse_hedge("book add 1 VX 2026-08-19 @18.50").spec)
+        view = await svc.hedge_view(ANN, None)
+        text = shown(render("hedge_list", view=view, action=None, changed=None))
+        lines = text.splitlines()
+        # 4 calls at ~0.50 against 0.52 paid; the VX future at its quoted 19.51 against 18.50
+        call, fut = view.marks
+        assert lines[1] == (f"1. 4 VIX 2026-07-22 20C @ 0.52 pts (L2) · now ~{call.mark:.2f} "
+                            f"pts, −${abs(call.pnl_usd):,.0f}")
+        assert call.pnl_usd == pytest.approx(400 * (call.mark - 0.52))
+        assert lines[2].startswith("2. 1 VX future 2026-08-19 @ 18.50 pts (L2) · now ~")
+        assert fut.pnl_usd == pytest.approx(1000 * (fut.mark - 18.50))
+        assert "data as of 2026-07-08 16:15 ET (offline sample)" in text
+        # the book's totals carry the same P&L
+        totals = (await svc.check(ANN)).totals
+        assert totals.hedge_pnl_usd == pytest.approx(call.pnl_usd + fut.pnl_usd)
+
+        # no market data: the layers are still listed, without marks, and nothing is lost
+        async def dead(asof):
+            from bot.marketdata.errors import MarketDataError
+            raise MarketDataError("cboe _SPX", "http", "503 Service Unavailable")
+
+        svc.provider.snapshot = dead
+        svc._market = None
+        view = await svc.hedge_view(ANN, None)
+        assert view.marks == [None, None] and view.data_asof is None
+        text = shown(render("hedge_list", view=view, action=None, changed=None))
+        assert "1. 4 VIX 2026-07-22 20C @ 0.52 pts (L2)\n2. 1 VX future" in text
+        assert "now ~" not in text and "data as of" not in text
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()

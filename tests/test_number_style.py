@@ -17,6 +17,7 @@ fails here until one is added to CONTEXTS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import re
 import sys
@@ -60,10 +61,10 @@ def _build_contexts(url: str) -> dict[str, list[dict]]:
                                                       "x1 @30.00")
             first = previews[0].position.id
             hedge = parsing.parse_hedge(f"{first} add 2 VIX 2026-07-22 20C @1.10")
-            position, added = await svc.hedge_add(ANN, first, hedge.spec)
+            _, added = await svc.hedge_add(ANN, first, hedge.spec)
             spread = parsing.parse_hedge(f"{first} add 1 VIX 2026-07-22 20/25C @0.60 L3")
             await svc.hedge_add(ANN, first, spread.spec)
-            position, hedges = await svc.hedge_list(ANN, first)
+            view = await svc.hedge_view(ANN, first)
             check = await svc.check(ANN)
             one = await svc.check(ANN, previews[1].position.id)
             report = await svc.report(ANN)
@@ -111,10 +112,10 @@ def _build_contexts(url: str) -> dict[str, list[dict]]:
             "roll_done": [{"old": old, "new": new, "net": -0.25}],
             "close": [{"closed": closed}],
             "error": [{"message": "strikes must rise: 7000/6950", "usage": "/add …"}],
-            "hedge_list": [{"position": position, "hedges": hedges, "action": "add",
-                            "changed": added},
-                           {"position": position, "hedges": [], "action": None,
-                            "changed": None}],
+            "hedge_list": [{"view": view, "action": "add", "changed": added},
+                           {"view": dataclasses.replace(view, hedges=[], marks=[],
+                                                        data_asof=None),
+                            "action": None, "changed": None}],
             "market": [{"market": market.market, "offline": True}],
             "market_body": [{"mk": market.market}],
             "positions": [{"positions": positions, "asof": provider.asof},

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bot import render as R
 from bot.render import render, split_message
-from bot.services import CheckResult, Preview, UserSettings
+from bot.services import CheckResult, HedgeView, Preview, UserSettings
 from core.models import HedgeKind, HedgeLayer, Layer, Position
 from core.params import Params
 from core.records import (
@@ -36,6 +36,7 @@ from core.records import (
     Greeks,
     GreeksRecord,
     HedgeRecommendation,
+    LayerMark,
     MarketRecord,
     PnlRecord,
     PositionRecord,
@@ -396,10 +397,12 @@ def test_small_replies_render():
         render("add_preview", preview=pv),
         render("add_done", preview=pv),
         render("positions", positions=[], asof=ASOF),
-        render("hedge_list", position=p, hedges=[], action="list", changed=None),
-        render("hedge_list", position=p,
-               hedges=[HedgeLayer(HedgeKind.VIX_CALL_SPREAD, date(2026, 7, 29), 2, 0.8, 22.0, 27.0,
-                                  Layer.L2, 5)],
+        render("hedge_list", view=HedgeView(p, [], [], None, True), action="list",
+               changed=None),
+        render("hedge_list",
+               view=HedgeView(p, [HedgeLayer(HedgeKind.VIX_CALL_SPREAD, date(2026, 7, 29), 2, 0.8,
+                                             22.0, 27.0, Layer.L2, 5)],
+                              [LayerMark(0.95, 30.0, True, ASOF)], ASOF, True),
                action="add", changed=HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 7, 22), 1,
                                                 18.5)),
         render("error", message="bad <input>", usage="/add …"),

@@ -19,9 +19,8 @@ async def hedge(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _, changed = await svc.hedge_add(user, cmd.position_id, cmd.spec)
     elif cmd.action == "remove":
         _, changed = await svc.hedge_remove(user, cmd.position_id, cmd.index, cmd.price)
-    position, hedges = await svc.hedge_list(user, cmd.position_id)
-    await reply(update, render("hedge_list", position=position, hedges=hedges,
-                               action=cmd.action, changed=changed))
+    view = await svc.hedge_view(user, cmd.position_id)
+    await reply(update, render("hedge_list", view=view, action=cmd.action, changed=changed))
 
 
 def handlers() -> list[BaseHandler]:

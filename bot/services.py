@@ -772,9 +772,11 @@ class Services:
         return pos, _as_hedge(row)
 
     async def hedge_remove(self, user: UserRef, position_id: int | None, index: int,
-                           price: float | None = None) -> tuple[Position | None, HedgeLayer]:
+                           price: float | None = None
+                           ) -> tuple[Position | None, HedgeLayer, float | None]:
         """Close hedge number `index` (1-based, as listed), optionally at `price` points;
-        `position_id` None: of the book's own layers."""
+        `position_id` None: of the book's own layers. Also returns the realised P&L in dollars
+        the store recorded for a price (None without one)."""
         pos, hedges = await self.hedge_list(user, position_id)
         if not 1 <= index <= len(hedges):
             count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
@@ -786,8 +788,9 @@ class Services:
             layer.kind, price, layer.strike, layer.strike2)
         if problem:
             raise UserError(f"hedge closing {problem}", parsing.USAGE["hedge"])
-        await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
-        return pos, layer
+        row = await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
+        realised = getattr(row, "realised_pnl", None)
+        return pos, layer, None if realised is None else float(realised)
 
     # --- roll and close --------------------------------------------------------------------
 

@@ -149,7 +149,8 @@ def test_book_layer_listed_counted_removed_and_private(database_url):
         with pytest.raises(UserError, match="more than a VIX option or future can be worth"):
             await svc.hedge_remove(ANN, None, 1, 900.0)
 
-        _, removed = await svc.hedge_remove(ANN, None, 1, 0.70)
+        _, removed, realised = await svc.hedge_remove(ANN, None, 1, 0.70)
+        assert realised == pytest.approx((0.70 - 0.50) * 100)
         assert removed.id == row.id
         assert (await svc.hedge_list(ANN, None)) == (None, [])
         (closed,) = store.list_hedges(ANN.user_id, book_only=True, status="closed")

@@ -168,8 +168,14 @@ async def test_hedge_add_list_remove(env):
     assert len(pos.hedges) == 2  # the evaluation sees them too
     with pytest.raises(UserError, match="there is no hedge 3"):
         await svc.hedge_remove(ANN, pid, 3)
-    _, removed = await svc.hedge_remove(ANN, pid, 1, 1.5)
+    _, removed, realised = await svc.hedge_remove(ANN, pid, 1, 1.5)
     assert removed.strike == 19.0
+    # the 2 spreads bought at 0.80 and closed at 1.50: (1.50 − 0.80) × 2 × $100
+    assert realised == pytest.approx(140.0)
+    html = render("hedge_list", view=await svc.hedge_view(ANN, pid), action="remove",
+                  changed=removed, price=1.5, realised=realised)
+    assert html.startswith("✅ Hedge removed: 2 VIX 2026-07-29 19/24C spread @ 0.80 pts (L2) · "
+                           "closed @ 1.50 pts: +$140 realised\n")
     _, hedges = await svc.hedge_list(ANN, pid)
     assert [h.strike for h in hedges] == [20.0]
 

@@ -14,13 +14,15 @@ from bot.telegram.handlers._common import command_args, reply, services, user_er
 async def hedge(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     cmd = parsing.parse_hedge(command_args(update))
     svc, user = services(context), user_ref(update)
-    changed = None
+    changed = realised = None
     if cmd.action == "add":
         _, changed = await svc.hedge_add(user, cmd.position_id, cmd.spec)
     elif cmd.action == "remove":
-        _, changed = await svc.hedge_remove(user, cmd.position_id, cmd.index, cmd.price)
+        _, changed, realised = await svc.hedge_remove(user, cmd.position_id, cmd.index,
+                                                      cmd.price)
     view = await svc.hedge_view(user, cmd.position_id)
-    await reply(update, render("hedge_list", view=view, action=cmd.action, changed=changed))
+    await reply(update, render("hedge_list", view=view, action=cmd.action, changed=changed,
+                               price=cmd.price, realised=realised))
 
 
 def handlers() -> list[BaseHandler]:

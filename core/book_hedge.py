@@ -285,9 +285,7 @@ def book_records(
     p = params
     sz = bs.sizing
     out: dict[Any, BookHedgeRecord] = {}
-    layer_greeks = _book_layer_greeks(book_held, len(keys), dvix_dspx(vix, spx, p))
-    layer_pnl = (per_owner(book_held.values.pnl_usd, book_held.held.owner, len(keys)).tolist()
-                 if book_held.values is not None and book_held.held.size else [0.0] * len(keys))
+    layer_greeks, layer_pnl = _book_layer_sums(book_held, len(keys), dvix_dspx(vix, spx, p))
     members_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(bs.member).tolist():
         members_of.setdefault(int(bs.book_of[i]), []).append(i)
@@ -351,24 +349,25 @@ def book_records(
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
             stabilised=bool(z.stabilised[j]), failing=failing_bands(sz, j) if active else (),
             members=members, layers_counted=int(b.layer_counts[j]),
-            book_layers_greeks=layer_greeks[j], book_layers_pnl=float(layer_pnl[j]),
+            book_layers_greeks=layer_greeks[j], book_layers_pnl=layer_pnl[j],
             to_sell=int(z.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,
         )
     return out
 
 
-def _book_layer_greeks(book_held: BookLayers, n_books: int, vix_per_spx: float
-                       ) -> list[Greeks]:
-    """Per book: Σ over the layers held against it of Δ$, vega$ and Θ$ (Γ$ 0, as for a
-    position's layers), valued as `value_held` values every layer."""
+def _book_layer_sums(book_held: BookLayers, n_books: int, vix_per_spx: float
+                     ) -> tuple[list[Greeks], list[float]]:
+    """Per book, over the layers held against it: Δ$, vega$ and Θ$ (Γ$ 0, as for a position's
+    layers), and their unrealised P&L at the model mark, valued as `value_held` values every
+    layer."""
     held, values = book_held.held, book_held.values
     if values is None or held.size == 0:
-        return [_new(Greeks, 0.0, 0.0, 0.0, 0.0)] * n_books
-    delta, vega, theta = (per_owner(x, held.owner, n_books).tolist()
-                          for x in (values.delta_f_beta, values.vega_usd, values.theta_usd))
+        return [_new(Greeks, 0.0, 0.0, 0.0, 0.0)] * n_books, [0.0] * n_books
+    delta, vega, theta, pnl = (per_owner(x, held.owner, n_books).tolist() for x in (
+        values.delta_f_beta, values.vega_usd, values.theta_usd, values.pnl_usd))
     return [_new(Greeks, delta[j] * vix_per_spx, 0.0, vega[j], theta[j])
-            for j in range(n_books)]
+            for j in range(n_books)], pnl
 
 
 def hedge_recommendation(table, row: int, sz, k: int, vix3m: float | None, review_by, p: Params

@@ -46,9 +46,11 @@ def test_the_book_block_says_what_to_buy_for_whom(hist):
     assert not html_problems(html)
     text = plain(html)
     assert text.startswith(f"VIX hedge for the book: buy {rec.qty} VIX 2026-11-25 19C (~$")
-    assert "model price" in text and "covers #1, #2" in text
-    # "of their vega" read as the calls' own vega: it names the condors it is of
-    assert f"with it the calls cover {round(rec.coverage * 100)} % of the vega of #" in text
+    assert "model price" in text
+    # "of their vega" read as the calls' own vega: it names the condors it is of, once
+    assert (f"with it the calls cover {round(rec.coverage * 100)} % of the vega of #1, #2, "
+            "target 50 %") in text
+    assert text.count("#1") == 1
     assert "target 50 %" in text
     # the command that records the purchase once bought, the price left to the trader
     assert text.splitlines()[-1] == (f"After you buy: /hedge book add {rec.qty} VIX 2026-11-25 "

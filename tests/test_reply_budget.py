@@ -91,7 +91,9 @@ def test_one_hedge_order_for_the_whole_book(four_condor_replies, kind):
     assert text.count("VIX hedge for the book:") == 1
     line = next(x for x in text.splitlines() if x.startswith("VIX hedge for the book:"))
     assert line.startswith("VIX hedge for the book: buy 1 VIX 2026-07-22 20C")
-    assert "covers #1;" in line and "the method sizes 3 calls toward the target" in line
+    # the positions are named once, with the coverage they are the base of
+    assert line.count("#1") == 1 and "12 % of the vega of #1, target 33 %" in line
+    assert "the method sizes 3 calls toward the target" in line
     assert "and the 2 % budget ($55) buys 1;" in line
     # #1's own line points at it; #2–#4 (to be closed) do not
     hinted = [x[:2] for x in text.splitlines() if x.endswith("; buy the VIX hedge below")]

@@ -25,6 +25,9 @@ probability and the SSVI surface share the fused kernel and the input checks.
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -56,6 +59,11 @@ RATE_POINT = 0.01  # rho per 1 percentage point
 DAYS_PER_YEAR = 365.0  # ACT/365: theta per calendar day
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 BLOCK_SIZE = 16384  # options per block in bsm/black76 (cache-sized temporaries)
+# Large batches share their blocks among threads: numpy and scipy ufuncs release the GIL, and
+# each block is written by exactly one thread, so the bits do not depend on the thread count.
+# Below PARALLEL_MIN_BLOCKS blocks (65,536 options) the hand-off costs more than it saves.
+PARALLEL_MIN_BLOCKS = 4
+MAX_PRICING_THREADS = 4
 
 # Implied-vol search domain (decimal vol). A price whose vol lies outside it is NaN.
 IV_SIGMA_MIN = 1e-4
@@ -248,31 +256,77 @@ def _flat(a: np.ndarray, shape: tuple[int, ...], size: int) -> np.ndarray:
     return np.broadcast_to(a, shape).reshape(size)
 
 
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may run on
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+PRICING_THREADS = max(1, min(MAX_PRICING_THREADS, _available_cores()))
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, the pool)
+
+
+def _pricing_pool(workers: int) -> ThreadPoolExecutor:
+    """One pool per process, made on first use: a forked child has none of its parent's
+    threads, so it makes its own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < workers:
+            _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="pricing"))
+        return _pool[1]
+
+
 def _evaluate(S, K, T, r, q, sigma, w, shape, black: bool, kernel=_kernel,
-              n_out: int = len(Greeks._fields)):
+              n_out: int = len(Greeks._fields), threads: int | None = None):
     """`kernel` over blocks of BLOCK_SIZE options: the ~40 temporaries then stay in cache,
     ~25 % faster than whole-array passes on a million options. `kernel` is `_kernel` (a
-    `Greeks`) or `_delta_kernel` (a 1-tuple, n_out = 1): both see the same blocks."""
+    `Greeks`) or `_delta_kernel` (a 1-tuple, n_out = 1): both see the same blocks. From
+    PARALLEL_MIN_BLOCKS blocks on, `threads` (default PRICING_THREADS) threads take a run of
+    consecutive blocks each, the calling thread one of them. Invalid elements (`_valid_mask`)
+    come out NaN, block by block."""
     size = math.prod(shape)
     if size <= BLOCK_SIZE:
-        return kernel(S, K, T, r, q, sigma, w, shape, black)
+        return _invalidate(kernel(S, K, T, r, q, sigma, w, shape, black),
+                           _valid_mask(S, K, T, r, q, sigma))
     args = [_flat(a, shape, size) for a in (S, K, T, r, q, sigma, w)]
     outs = [np.empty(size) for _ in range(n_out)]
-    for start in range(0, size, BLOCK_SIZE):
-        block = slice(start, min(start + BLOCK_SIZE, size))
-        kernel(*(a if a.ndim == 0 else a[block] for a in args),
-               shape=(block.stop - block.start,), black=black,
-               outs=[out[block] for out in outs])
+    starts = range(0, size, BLOCK_SIZE)
+
+    def run(run_starts: range) -> None:
+        for start in run_starts:
+            block = slice(start, min(start + BLOCK_SIZE, size))
+            block_args = [a if a.ndim == 0 else a[block] for a in args]
+            _invalidate(kernel(*block_args, shape=(block.stop - block.start,), black=black,
+                               outs=[out[block] for out in outs]),
+                        _valid_mask(*block_args[:6]))
+
+    threads = PRICING_THREADS if threads is None else threads
+    if threads < 2 or len(starts) < PARALLEL_MIN_BLOCKS:
+        run(starts)
+    else:
+        threads = min(threads, len(starts))
+        bounds = [len(starts) * i // threads for i in range(threads + 1)]
+        runs = [starts[bounds[i]:bounds[i + 1]] for i in range(threads)]
+        pool = _pricing_pool(threads - 1)
+        others = [pool.submit(run, one) for one in runs[1:]]
+        try:
+            run(runs[0])
+        finally:  # never return while another thread still writes into `outs`
+            for f in others:
+                f.result()
     out = tuple(o.reshape(shape) for o in outs)
     return Greeks(*out) if kernel is _kernel else out
 
 
-def _invalidate(greeks: Greeks, valid: np.ndarray) -> Greeks:
+def _invalidate(outs: tuple[np.ndarray, ...], valid: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`outs` (Greeks, or `_delta_kernel`'s 1-tuple) with NaN wherever `valid` is False."""
     if not valid.all():
-        bad = np.broadcast_to(~valid, greeks.price.shape)
-        for g in greeks:
+        bad = np.broadcast_to(~valid, outs[0].shape)
+        for g in outs:
             g[bad] = np.nan
-    return greeks
+    return outs
 
 
 def _valid_mask(S, K, T, r, q, sigma) -> np.ndarray:
@@ -293,8 +347,7 @@ def bsm(S, K, T, r, q, sigma, is_call) -> Greeks:
     r, q, sigma = _float_array("r", r), _float_array("q", q), _float_array("sigma", sigma)
     w = _sign_array(is_call)
     shape = _broadcast(S=S, K=K, T=T, r=r, q=q, sigma=sigma, is_call=w)
-    greeks = _evaluate(S, K, T, r, q, sigma, w, shape, black=False)
-    return _invalidate(greeks, _valid_mask(S, K, T, r, q, sigma))
+    return _evaluate(S, K, T, r, q, sigma, w, shape, black=False)
 
 
 def bsm_delta(S, K, T, r, q, sigma, is_call) -> np.ndarray:
@@ -306,9 +359,6 @@ def bsm_delta(S, K, T, r, q, sigma, is_call) -> np.ndarray:
     shape = _broadcast(S=S, K=K, T=T, r=r, q=q, sigma=sigma, is_call=w)
     (delta,) = _evaluate(S, K, T, r, q, sigma, w, shape, black=False, kernel=_delta_kernel,
                          n_out=1)
-    valid = _valid_mask(S, K, T, r, q, sigma)
-    if not valid.all():
-        delta[np.broadcast_to(~valid, delta.shape)] = np.nan
     return delta
 
 
@@ -323,8 +373,7 @@ def black76(F, K, T, r, sigma, is_call) -> Greeks:
     r, sigma = _float_array("r", r), _float_array("sigma", sigma)
     w = _sign_array(is_call)
     shape = _broadcast(F=F, K=K, T=T, r=r, sigma=sigma, is_call=w)
-    greeks = _evaluate(F, K, T, r, r, sigma, w, shape, black=True)
-    return _invalidate(greeks, _valid_mask(F, K, T, r, r, sigma))
+    return _evaluate(F, K, T, r, r, sigma, w, shape, black=True)
 
 
 # --- implied volatility --------------------------------------------------------------------

@@ -27,7 +27,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import Engine, exc, func
+from sqlalchemy import Connection, Engine, bindparam, exc, func
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, select
 
@@ -89,6 +90,19 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen is refreshed at most on
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# What /check reads, built once: a statement built per call cost about as much as running it.
+_USER_BY_TG_ID = sa_select(UserRow.__table__).where(
+    UserRow.__table__.c.tg_user_id == bindparam("tg_user_id"))
+_OPEN_POSITIONS_OF = sa_select(PositionRow.__table__).where(
+    PositionRow.__table__.c.user_id == bindparam("user_id"),
+    PositionRow.__table__.c.status == "open",
+    PositionRow.__table__.c.deleted_at.is_(None)).order_by(PositionRow.__table__.c.id)
+_OPEN_HEDGES_OF = sa_select(HedgeRow.__table__).where(
+    HedgeRow.__table__.c.user_id == bindparam("user_id"),
+    HedgeRow.__table__.c.status == "open",
+    HedgeRow.__table__.c.deleted_at.is_(None)).order_by(HedgeRow.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -338,6 +352,20 @@ class Store:
             with Session(self.engine, expire_on_commit=False) as session:
                 return fn(session)
 
+        return self._retried(attempt)
+
+    def _read_rows(self, fn: Callable[[Connection], T]) -> T:
+        """`_read` on a plain connection, for reads of table rows only: the ORM session's
+        own bookkeeping cost as much as the queries of a /check."""
+
+        def attempt() -> T:
+            with self.engine.connect() as conn:
+                return fn(conn)
+
+        return self._retried(attempt)
+
+    @staticmethod
+    def _retried(attempt: Callable[[], T]) -> T:
         try:
             return retry_locked(attempt)
         except exc.OperationalError as err:
@@ -356,10 +384,7 @@ class Store:
                     session.rollback()
                     raise integrity_error(err) from err
 
-        try:
-            return retry_locked(attempt)
-        except exc.OperationalError as err:
-            raise _unavailable(err) from err
+        return self._retried(attempt)
 
     def _audit(self, s: Session, user: UserRow, action: str, entity: str, entity_id: int | None,
                before: str | None, after: str | None) -> None:
@@ -817,29 +842,24 @@ class Store:
 
         _check_tg_id(tg_user_id)
 
-        def work(s: Session) -> Book | None:
-            user = s.execute(select(UserRow.__table__).where(
-                UserRow.tg_user_id == tg_user_id)).first()
-            return self._book_of(s, user) if self._seen_recently(user, chat_id) else None
+        def work(conn: Connection) -> Book | None:
+            user = conn.execute(_USER_BY_TG_ID, {"tg_user_id": tg_user_id}).first()
+            return self._book_of(conn, user) if self._seen_recently(user, chat_id) else None
 
-        book = self._read(work)
+        book = self._read_rows(work)
         if book is not None:
             return book
         self.ensure_user(tg_user_id, chat_id)
         return self._read(lambda s: self._book_of(s, self._registered(s, tg_user_id)))
 
     @staticmethod
-    def _book_of(s: Session, user: Any) -> Book:
+    def _book_of(s: Session | Connection, user: Any) -> Book:
         """The open book of `user` (a UserRow or its plain row). Plain rows of the tables, not
         ORM objects: the engine takes values, and building tracked instances was most of the
         cost of this read (the converters read the same attribute names from either)."""
-        rows = s.execute(select(PositionRow.__table__).where(
-            PositionRow.user_id == user.id, PositionRow.status == "open",
-            PositionRow.deleted_at.is_(None)).order_by(PositionRow.id)).all()
+        rows = s.execute(_OPEN_POSITIONS_OF, {"user_id": user.id}).all()
         by_position: dict[int | None, list[Any]] = {}
-        for h in s.execute(select(HedgeRow.__table__).where(
-                HedgeRow.user_id == user.id, HedgeRow.status == "open",
-                HedgeRow.deleted_at.is_(None)).order_by(HedgeRow.id)):
+        for h in s.execute(_OPEN_HEDGES_OF, {"user_id": user.id}):
             by_position.setdefault(h.position_id, []).append(h)
         return Book(_settings(user), [to_core_position(r, by_position.get(r.id, ()))
                                       for r in rows],

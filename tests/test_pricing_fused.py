@@ -109,7 +109,7 @@ def test_a_large_batch_is_priced_on_several_threads(monkeypatch):
     kernel = pricing._kernel
 
     def spy(*args, **kwargs):
-        seen.append((threading.get_ident(), kwargs["shape"][0]))
+        seen.append((threading.get_ident(), np.size(args[0])))
         return kernel(*args, **kwargs)
 
     monkeypatch.setattr(pricing, "PRICING_THREADS", 2)
@@ -119,7 +119,7 @@ def test_a_large_batch_is_priced_on_several_threads(monkeypatch):
     assert sum(n for _, n in seen) == LARGE
     assert len({t for t, _ in seen}) == 2
     seen.clear()
-    small = pricing.BLOCK_SIZE * (pricing.PARALLEL_MIN_BLOCKS - 1)
+    small = pricing.BLOCK_SIZE * (pricing.PARALLEL_MIN_BLOCKS - 1)  # one block at least
     pricing._evaluate(S[:small], K[:small], T[:small], r[:small], q[:small], sigma[:small],
                       w[:small], (small,), black=False, kernel=spy)
     assert {t for t, _ in seen} == {threading.get_ident()}

@@ -114,14 +114,13 @@ def test_a_large_batch_is_priced_on_several_threads(monkeypatch):
 
     monkeypatch.setattr(pricing, "PRICING_THREADS", 2)
     S, K, T, r, q, sigma, is_call = inputs(LARGE)
-    w = pricing._sign_array(is_call)
-    pricing._evaluate(S, K, T, r, q, sigma, w, (LARGE,), black=False, kernel=spy)
+    pricing._evaluate(S, K, T, r, q, sigma, is_call, (LARGE,), black=False, kernel=spy)
     assert sum(n for _, n in seen) == LARGE
     assert len({t for t, _ in seen}) == 2
     seen.clear()
     small = pricing.BLOCK_SIZE * (pricing.PARALLEL_MIN_BLOCKS - 1)  # one block at least
     pricing._evaluate(S[:small], K[:small], T[:small], r[:small], q[:small], sigma[:small],
-                      w[:small], (small,), black=False, kernel=spy)
+                      is_call[:small], (small,), black=False, kernel=spy)
     assert {t for t, _ in seen} == {threading.get_ident()}
 
 
@@ -137,6 +136,5 @@ def test_an_error_in_a_worker_reaches_the_caller_after_every_block_is_done(monke
 
     monkeypatch.setattr(pricing, "PRICING_THREADS", 2)
     S, K, T, r, q, sigma, is_call = inputs(LARGE)
-    w = pricing._sign_array(is_call)
     with pytest.raises(FloatingPointError, match="boom"):
-        pricing._evaluate(S, K, T, r, q, sigma, w, (LARGE,), black=False, kernel=failing)
+        pricing._evaluate(S, K, T, r, q, sigma, is_call, (LARGE,), black=False, kernel=failing)

@@ -1299,7 +1299,7 @@ class _Alternative:
     side: str | None  # the untested side, when exactly one side is tested
     old_strike: float | None
     new_strike: float | None
-    credit: float | None  # points per condor (negative: a debit)
+    credit: float | None  # points per condor, > 0 (a debit is not offered)
     entry_delta: float
 
 
@@ -1331,7 +1331,9 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
                                                       put_untested.tolist(), strict=True)):
         mark = marks[j]
         side = None
-        if one and math.isfinite(credit[j]):
+        # only a credit: the move is there to collect premium against the tested side; paying
+        # to move the untested side does nothing for the side at risk (docs/engine.md, 29)
+        if one and math.isfinite(credit[j]) and credit[j] > 0:
             side = "put" if put_is_untested else "call"
         out[i] = _Alternative(
             cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * qtys[j],
@@ -1816,12 +1818,21 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
             s += (f"; cost to close {a.cost_to_close:.2f} pts, ${a.cost_to_close_usd:,.0f} for "
                   f"{pos.qty} lot{'s' if pos.qty != 1 else ''}")
             if a.side is not None and a.credit is not None:
-                cr = "a credit" if a.credit >= 0 else "a debit"
                 # signed like every other short's delta in the reply (a put's is negative)
                 d_new = -a.entry_delta if a.side == "put" else a.entry_delta
-                s += (f"; or keep the tested side and move the untested short {a.side} "
-                      f"{_k(a.old_strike)} to {_k(a.new_strike)} (Δ {_signed(d_new)}) in "
-                      f"the same expiry for {cr} of {abs(a.credit):.2f} pts")
+                # both legs named: moving the short alone would widen the wing many times over
+                if a.side == "put":
+                    wing = pos.k2 - pos.k1
+                    old_legs = (pos.k1, pos.k2)
+                    new_legs = (a.new_strike - wing, a.new_strike)
+                else:
+                    wing = pos.k4 - pos.k3
+                    old_legs = (pos.k3, pos.k4)
+                    new_legs = (a.new_strike, a.new_strike + wing)
+                s += (f"; or keep the tested side and move the untested {a.side} spread "
+                      f"{'/'.join(map(_k, old_legs))} to {'/'.join(map(_k, new_legs))} "
+                      f"(short Δ {_signed(d_new)}, same {_k(wing)}-pt wing, same expiry) for "
+                      f"a credit of {a.credit:.2f} pts")
         return done(s) + wanted
     assert proposal is not None
     cr = "credit" if proposal.r >= 0 else "debit"

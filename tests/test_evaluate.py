@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import date, datetime
 
 import numpy as np
@@ -441,8 +442,30 @@ def test_r8_no_viable_roll_gives_the_cost_to_close_and_the_untested_side_move():
     mark = r.pnl.mark
     assert f"cost to close {mark:.2f} pts, ${mark * 100:,.0f} for 1 lot" in r.roll.reason
     # exactly one side (the call) is tested: the put may move in to Δ_e in the same expiry
-    assert "move the untested short put 4750 to " in r.roll.reason
-    assert "(Δ −0.20) in the same expiry for a credit of " in r.roll.reason
+    # the whole put spread moves, wing kept: a trader moving the short alone would widen it
+    m = re.search(r"move the untested put spread 4700/4750 to (\d+)/(\d+) \(short Δ −0\.20, "
+                  r"same 50-pt wing, same expiry\) for a credit of (\d+\.\d\d) pts", r.roll.reason)
+    assert m, r.roll.reason
+    new_long, new_short, credit = int(m[1]), int(m[2]), float(m[3])
+    assert new_short - new_long == 50 and 4750 < new_short < 5020 and credit > 0
+
+
+def test_r8_offers_no_side_move_that_costs_a_debit(monkeypatch):
+    """Moving the untested side is offered to collect premium against the tested one; where
+    it would cost a debit (the untested short already nearer than Δ_e) it is left out."""
+    import core.evaluate as ev_mod
+
+    real = ev_mod.untested_side_move
+
+    def as_debit(*args, **kwargs):
+        k, credit = real(*args, **kwargs)
+        return k, -np.abs(credit)
+
+    pos = condor(k=(4700, 4750, 5020, 5045), credit=6.0)
+    monkeypatch.setattr(ev_mod, "untested_side_move", as_debit)
+    r = evaluate([pos], snapshot(vix3m=19.0), contra_history(), [], asof=ASOF).positions[0]
+    assert r.roll.rule == "R8" and "cost to close" in r.roll.reason
+    assert "untested" not in r.roll.reason and "debit" not in r.roll.reason
 
 
 def test_r8_names_no_side_move_when_both_sides_are_tested():

@@ -1058,6 +1058,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
                                          delta_held, theta_held, vega_held, pnl_held, b2,
                                          model_f_pos, tested, loss_c, n_w, edr_w)]
         v.tg = _lists(tg, col, n)
+        # §6 step 0 reads h* from the hedged side's confirmation (a balanced condor: the put's)
+        v.h_score, v.h_put = col(np.asarray(conf_hedge.score)), col(np.asarray(hedge_put))
         return v
 
     views = _RowViews(n, convert)
@@ -1074,7 +1076,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             tested=v.tested, loss_c=v.loss_c, l2_by_owner=v.l2_by_owner,
             review_dates=v.review_dates, n_w=v.n_w, edr_w=v.edr_w,
             alternative=alternatives.get(i), tg=v.tg,
-            book_share=book_share[i], book_rec=book_rec_of[i],
+            book_share=book_share[i], book_rec=book_rec_of[i], h_score=v.h_score,
+            h_put=v.h_put,
         )
 
     return build, book_hedges
@@ -1570,7 +1573,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, pnl_held, b2,
                      model_f, tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
-                     alternative, tg=None, book_share=None, book_rec=None) -> PositionRecord:
+                     alternative, tg=None, book_share=None, book_rec=None, h_score=None,
+                     h_put=None) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -1708,6 +1712,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
         to_sell=int(sizing.to_sell[i]), book_share=book_share,
+        confirmation_score=None if h_score is None else int(h_score[i]),
+        hedged_side=None if h_put is None else ("put" if h_put[i] else "call"),
     )
     pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),

@@ -377,6 +377,11 @@ class SecondEngineRecord(_Record):
     # §6b: this position's share of its book's one hedge (None: not in a book's hedged set);
     # a member carries no purchase of its own (`recommendation` None), its bands are the book's
     book_share: float | None = None
+    # §6 step 0: h* is read from the EDR state and the confirmation score of the side the
+    # position is hedged for ("put" or "call"); a balanced condor whose threat is the call side
+    # is hedged for its put side, so this score can differ from `confirmation.score`
+    confirmation_score: int | None = None
+    hedged_side: str | None = None
 
 
 @dataclass(frozen=True)

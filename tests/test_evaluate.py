@@ -659,3 +659,27 @@ def test_count_words_is_singular_for_one():
 
     assert [count_words(n, "call") for n in (0, 1, 2)] == ["0 calls", "1 call", "2 calls"]
     assert count_words(1, "call spread") == "1 call spread"
+
+
+@pytest.mark.parametrize("history", ["worked", "contra"])
+def test_the_second_engine_carries_the_score_its_target_was_read_from(hist, history):
+    """§6 step 0: h* from the state and the hedged side's confirmation. A balanced condor
+    threatened on its call side is hedged for its put side, so its h* reads the put side's
+    score (that of a put-threatened condor of the same expiry), not its own threat side's."""
+    from core.edr import EdrState
+    from core.hedge import h_target
+
+    h = hist if history == "worked" else contra_history()
+    put_threat, balanced = condor(id=1), condor(id=2, k=(4900, 4925, 5050, 5075))
+    ev = evaluate([put_threat, balanced], snapshot(), h, [CPI], asof=ASOF)
+    r1, r2 = ev.positions
+    assert r1.confirmation.threat_side == "put" and r2.confirmation.threat_side == "call"
+    assert r2.second_engine.hedged_side == "put"
+    assert r2.second_engine.confirmation_score == r1.confirmation.score
+    assert r2.second_engine.confirmation_score != r2.confirmation.score
+    for r in ev.positions:
+        se = r.second_engine
+        assert se.applicable
+        want = h_target(int(EdrState[r.edr.state]), "FAST_RISE" in r.edr.flags,
+                        np.array([se.confirmation_score]), np.array(["TESTED" in r.roll.flags]))
+        assert se.h_target == pytest.approx(float(want[0]))

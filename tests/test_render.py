@@ -518,3 +518,25 @@ def test_hedge_first_still_says_buy():
     rec = position_record(p, outcome=RollOutcome.HEDGE_FIRST, status=SecondEngineStatus.RECOMMEND)
     html = render("check_detail", result=check_result([p], [rec]))
     assert "Buy 1 VIX 2026-07-29 19C" in html and "none to buy" not in html
+
+
+@pytest.mark.parametrize("threat, hedged, balanced_words", [
+    (ThreatSide.CALL, "put", True),   # a balanced condor: hedged for its put side
+    (ThreatSide.PUT, "put", False),
+])
+def test_second_engine_names_the_score_its_target_was_read_from(threat, hedged, balanced_words):
+    """§6 step 0 reads h* from the EDR state and the hedged side's confirmation score. The
+    details showed only the threat side's score, so "confirmed (score 2), BREACHED" sat next to
+    a 33 % target the table gives for a score ≤ 1 (the put side's)."""
+    p = example_position()
+    rec = position_record(p)
+    conf = dataclasses.replace(rec.confirmation, threat_side=threat, score=2)
+    se = dataclasses.replace(rec.second_engine, h_target=0.33, confirmation_score=1,
+                             hedged_side=hedged)
+    rec = dataclasses.replace(rec, confirmation=conf, second_engine=se)
+    html = render("check_detail", result=check_result([p], [rec]))
+    assert_telegram_html(html)
+    line = next(x for x in html.splitlines() if x.startswith("<b>Second engine</b>"))
+    assert "target coverage 33 % (EDR state BREACHED; confirmation score 1 on the put side" \
+        in line, line
+    assert ("which a balanced condor is hedged for" in line) is balanced_words

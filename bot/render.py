@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from core.condor import XSP_SCALE
 from core.records import CLOSING_OUTCOMES, RollOutcome
 
 ET = ZoneInfo("America/New_York")
@@ -209,6 +210,7 @@ def environment() -> Environment:
     env.filters.update(FILTERS)
     env.globals["DISCLAIMER"] = DISCLAIMER
     env.globals["CLOSING_OUTCOMES"] = frozenset(o.value for o in CLOSING_OUTCOMES)
+    env.globals["XSP_SCALE"] = XSP_SCALE
     return env
 
 

@@ -540,3 +540,18 @@ def test_second_engine_names_the_score_its_target_was_read_from(threat, hedged, 
     assert "target coverage 33 % (EDR state BREACHED; confirmation score 1 on the put side" \
         in line, line
     assert ("which a balanced condor is hedged for" in line) is balanced_words
+
+
+def test_xsp_details_name_spx_and_xsp_points_apart():
+    """An XSP position's cushions are in XSP points, the EDR and horizon move in SPX points:
+    both were written "pts", so a 109-point horizon move read against a 13-point cushion."""
+    p = dataclasses.replace(example_position(), root="XSP", k1=486.0, k2=487.0, k3=513.0,
+                            k4=514.0, entry_credit=0.5)
+    html = render("check_detail", result=check_result([p], [position_record(p)]))
+    assert_telegram_html(html)
+    assert "= 48.80 SPX pts per session" in html
+    assert "sessions: 109.00 SPX pts (10.90 XSP pts)" in html
+    assert "cushion put 130.00 XSP pts, call 130.00 XSP pts" in html
+    spx = render("check_detail", result=check_result([example_position()]))
+    assert "SPX pts" not in spx and "XSP pts" not in spx
+    assert "= 48.80 pts per session" in spx and "cushion put 130.00 pts" in spx

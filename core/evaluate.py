@@ -933,8 +933,10 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     delta_net = ca.delta_usd + delta_held
     theta_net = ca.theta_usd + theta_held
     b2 = np.abs(delta_net) * ctx.edr_pts <= theta_net
+    # N_floor = ceil(qty/4) counts SPX condors: 10 XSP condors are one (docs/engine.md, 40)
+    spx_qty = book.qty * book.scale
     sizing = size_hedges(
-        h, is_appl, hedge_put, v1, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
+        h, is_appl, hedge_put, v1, ca.vega_usd, loss_c, spx_qty, ca.max_loss_usd,
         book.net_credit * p.spx_multiplier * book.qty, row, table, vega_held, stress_held, match,
         b2, b4, p, vega_held_live=vega_live, held_qty=held_qty,
     )
@@ -1002,7 +1004,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             days_next, V, ctx.vix3m, ctx.vvix, ctx.futures, ctx.r, v_star, p)
         bs = size_books(
             np.array([number[k] for k in books[0]], dtype=np.int64), len(keys), h, is_appl,
-            closing, ca.vega_usd, loss_c, book.qty, ca.max_loss_usd,
+            closing, ca.vega_usd, loss_c, spx_qty, ca.max_loss_usd,
             book.net_credit * p.spx_multiplier * book.qty, settle_ep, sessions, v1, table, v_ep,
             v_sess, asof.timestamp(), held, hv, bl, p)
         sizing = judged_on_the_book(sizing, bs)

@@ -683,3 +683,19 @@ def test_the_second_engine_carries_the_score_its_target_was_read_from(hist, hist
         want = h_target(int(EdrState[r.edr.state]), "FAST_RISE" in r.edr.flags,
                         np.array([se.confirmation_score]), np.array(["TESTED" in r.roll.flags]))
         assert se.h_target == pytest.approx(float(want[0]))
+
+
+def test_the_floor_counts_spx_condors_so_ten_xsp_are_one(hist):
+    """N_floor = ceil(qty/4) when h* ≥ 0.5 (METHOD §6 step 6). An XSP condor is a tenth of an
+    SPX one (its dollar Greeks are scaled so), so 10 XSP count as one SPX condor: floor 1, not
+    the 3 of ten SPX condors."""
+    spx10 = condor(id=1, qty=10)
+    xsp10 = condor(id=2, qty=10, root="XSP", k=(484, 487, 513, 516), credit=0.3)
+    # 28 SPX condors: floor 7 (qty × 0.1 is exact enough: no multiple of 40 up to 4,000 rounds
+    # above its whole number)
+    xsp280 = condor(id=3, qty=280, root="XSP", k=(484, 487, 513, 516), credit=0.3)
+    ev = evaluate([spx10, xsp10, xsp280], snapshot(), hist, [CPI], asof=ASOF,
+                  book_of=[1, 2, 3])  # three books: each position sized on its own
+    se = {r.position_id: r.second_engine for r in ev.positions}
+    assert all(s.h_target >= 0.5 for s in se.values()), se
+    assert (se[1].n_floor, se[2].n_floor, se[3].n_floor) == (3, 1, 7)

@@ -79,6 +79,14 @@ def test_under_budget_reads_n_of_m_calls(hist):
     assert f"(~{bh.coverage_sized * 100:.0f} % coverage)" in text
     # the purchase covers the budget's count, not the method's
     assert rec.qty == bh.n_budget < need
+    # a held layer off the recommended strike or expiry adds vega, but is not one of the
+    # budget's calls: the purchase is still all of them, so not "the calls held included"
+    off_grid = plain(block(dataclasses.replace(bh, layers_counted=1)))
+    assert f"buys {bh.n_budget};" in off_grid and "included" not in off_grid
+    # held calls that are part of the budget's count leave less to buy: then it is said
+    part = plain(block(dataclasses.replace(
+        bh, layers_counted=1, recommendation=dataclasses.replace(rec, qty=rec.qty - 1))))
+    assert f"buys {bh.n_budget}, the calls held included;" in part
 
 
 def test_uneconomic_and_none_needed(hist):

@@ -228,7 +228,7 @@ async def test_close_with_debit_realises_hand_pnl(env):
     assert closed.realised_usd == pytest.approx((4.35 - 1.20) * 100 * 2)  # $630
     assert await svc.list_positions(ANN) == []
     html = render("close", closed=closed)
-    assert "realised $630" in html
+    assert "realised +$630" in html
     with pytest.raises(UserError, match="closed"):
         await svc.close(ANN, pid, 1.0)
 

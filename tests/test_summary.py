@@ -233,7 +233,7 @@ def test_book_totals_by_hand():
     html = render("check", result=check_result([a, b, c], records))
     assert "<b>#2</b> 4870/5130 ×2 · 7 DTE · −$150" in html
     assert ("<b>Book</b> (2 of 3 positions evaluated): condor P&amp;L +$248 · max loss $6,600 · "
-            "net Δ $4/SPX pt · vega −$330/vol pt · Θ +$98/day · hedge coverage 8 % "
+            "net Δ +$4/SPX pt · vega −$330/vol pt · Θ +$98/day · hedge coverage 8 % "
             "(VIX vega held ÷ vega of all condors)") in html
 
 

@@ -555,3 +555,15 @@ def test_xsp_details_name_spx_and_xsp_points_apart():
     spx = render("check_detail", result=check_result([example_position()]))
     assert "SPX pts" not in spx and "XSP pts" not in spx
     assert "= 48.80 pts per session" in spx and "cushion put 130.00 pts" in spx
+
+
+def test_a_recorded_roll_says_hedges_moved_only_when_some_did():
+    old = example_position(pid=1)
+    new = example_position(pid=2, expiry=date(2026, 7, 22))
+    bare = render("roll_done", old=old, new=new, net=1.2)
+    assert_telegram_html(bare)
+    assert "Roll recorded: #1" in bare and "moved" not in bare
+    layers = tuple(HedgeLayer(HedgeKind.VIX_CALL, date(2026, 7, 22), 1, 0.5, strike=20.0)
+                   for _ in range(2))
+    hedged = render("roll_done", old=dataclasses.replace(old, hedges=layers), new=new, net=1.2)
+    assert "2 open hedge layers of #1 moved to #2: /hedge 2 lists them." in hedged

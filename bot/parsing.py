@@ -274,7 +274,12 @@ def parse_number(
         raise ParseError(f"{what} {_show(token)} cannot be negative", usage)
     if not pattern.match(token):
         plain = "a plain decimal like 4.35" if re.search(r"[0-9][eE]", token) else "a number"
-        raise ParseError(f"{what} {_show(token)} is not {plain}", usage)
+        hint = ""
+        if "$" in token:
+            hint = "; leave out the $ sign"
+        elif "," in token:
+            hint = "; write a decimal point and no thousands separator, e.g. 10.95 or 7000"
+        raise ParseError(f"{what} {_show(token)} is not {plain}{hint}", usage)
     value = float(token)
     if not math.isfinite(value):
         raise ParseError(f"{what} {_show(token)} is too large", usage)
@@ -339,6 +344,9 @@ def parse_price(
     token: str, what: str, usage: str, *, allow_zero: bool = False, signed: bool = False
 ) -> float:
     if not token.startswith("@"):
+        if re.fullmatch(r"[0-9]+[xX]", token):  # "2x": a quantity written the other way round
+            raise ParseError(f"{_show(token)} reads as a quantity: write it x{token[:-1]}, then "
+                             f"the {what} as @4.35", usage)
         raise ParseError(f"{what} {_show(token)} must start with @, e.g. @4.35", usage)
     body = token[1:]
     if signed:
@@ -350,6 +358,8 @@ def parse_position_id(token: str, usage: str = USAGE["id"]) -> int:
     t = token[1:] if token.startswith("#") else token
     if t.isascii() and t.isdigit() and len(t) <= 30 and int(t) > POSITION_ID_MAX:
         raise ParseError(f"no position {t} (see /positions)", usage)
+    if t.isascii() and t.isdigit() and len(t) <= 30 and int(t) == 0:
+        raise ParseError("no position #0: ids start at 1 (see /positions)", usage)
     if not t.isascii() or not t.isdigit() or len(t) > 10 or not 1 <= int(t) <= POSITION_ID_MAX:
         raise ParseError(
             f"position id {_show(token)} must be a number like 3 (see /positions)", usage

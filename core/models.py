@@ -157,10 +157,11 @@ class Position:
         ):
             p.append(f"entry delta must be between 0 and {MAX_ENTRY_DELTA:g} "
                      f"(got {self.entry_delta})")
-        if self.opened > self.expiry:
-            p.append(f"opened {self.opened} is after expiry {self.expiry}")
         if asof is not None and self.expiry < asof:
+            # the cause; an opened date after it (often today's default) is only its echo
             p.append(f"expiry {self.expiry} is in the past")
+        elif self.opened > self.expiry:
+            p.append(f"opened {self.opened} is after expiry {self.expiry}")
         for i, h in enumerate(self.hedges, 1):
             p.extend(f"hedge {i}: {msg}" for msg in h.problems())
         return p

@@ -75,6 +75,11 @@ def test_date_forms(token, expected):
     ("SPXW 2026-12-18 5600/5650/6150/6200 x-1 @4.35", "whole number"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2", "missing the entry credit"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2 4.35", "must start with @"),
+    # the usual slips, each with the way to write it
+    ("SPXW 2026-12-18 5600/5650/6150/6200 2x @4.35", "'2x' reads as a quantity: write it x2"),
+    ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @$4.35", "is not a number; leave out the $ sign"),
+    ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @4,35", "is not a number; write a decimal point"),
+    ("SPXW 2026-12-18 5,600/5650/6150/6200 x2 @4.35", "no thousands separator"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @0", "above 0"),
     ("SPXW 2026-12-18 5600/5650/6150/6200 x2 @-1", "cannot be negative"),
     ("SPXW 2026-12-18 5600/5650/6150/-6200 x2 @1", "cannot be negative"),
@@ -204,8 +209,10 @@ def test_roll_close_check():
         parse_close("3 @1 now")
     with pytest.raises(ParseError, match="at most one"):
         parse_check("1 2")
-    with pytest.raises(ParseError, match="position id"):
+    with pytest.raises(ParseError, match="no position #0: ids start at 1"):
         parse_check("0")
+    with pytest.raises(ParseError, match="no position #0: ids start at 1"):
+        parse_check("#000")
 
 
 @pytest.mark.parametrize("text, key, value", [
@@ -502,3 +509,12 @@ def test_settings_entry_delta(text, value):
 def test_settings_entry_delta_bad(text):
     with pytest.raises(ParseError):
         parse_settings(text)
+
+
+def test_an_expiry_in_the_past_is_named_alone():
+    """The opened date defaults to today, so a past expiry also made "opened … is after expiry"
+    of a date the user never typed: only the cause is reported."""
+    with pytest.raises(ParseError) as e:
+        validate_condor(parse_add("SPXW 2026-07-01 5600/5650/6150/6200 @4.35"), ASOF)
+    assert "expiry 2026-07-01 is in the past" in e.value.message
+    assert "opened" not in e.value.message

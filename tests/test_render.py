@@ -567,3 +567,16 @@ def test_a_recorded_roll_says_hedges_moved_only_when_some_did():
                    for _ in range(2))
     hedged = render("roll_done", old=dataclasses.replace(old, hedges=layers), new=new, net=1.2)
     assert "2 open hedge layers of #1 moved to #2: /hedge 2 lists them." in hedged
+
+
+@pytest.mark.parametrize("outcome, says", [
+    (RollOutcome.NO_VIABLE_ROLL, True), (RollOutcome.TAKE_PROFIT, True),
+    (RollOutcome.EXIT_LOSS_LIMIT, True), (RollOutcome.SETTLE_OR_CLOSE, True),
+    (RollOutcome.HEDGE_FIRST, False), (RollOutcome.CLEARED, False),
+])
+def test_a_closing_verdict_gives_the_command_that_records_the_close(outcome, says):
+    p = example_position()
+    html = render("check_detail", result=check_result([p], [position_record(
+        p, outcome=outcome, with_proposal=outcome is RollOutcome.CLEARED)]))
+    assert_telegram_html(html)
+    assert ("After you close: <code>/close 1 @&lt;debit&gt;</code>" in html) is says

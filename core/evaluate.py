@@ -87,7 +87,7 @@ from core.hedge import (
     vix_table,
 )
 from core.memo import IdentityCache, frozen
-from core.models import Event, HedgeKind, HedgeLayer, MarketSnapshot, Position
+from core.models import Event, HedgeKind, HedgeLayer, Layer, MarketSnapshot, Position
 from core.params import DEFAULT_PARAMS, Params
 from core.records import (
     CLOSING_OUTCOMES,
@@ -982,7 +982,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     no_viable = np.zeros(n, dtype=bool)
     if cand.size:
         res, extra = _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive,
-                                  entry_dte, held, entry_delta, wpr_close)
+                                  entry_dte, held, entry_delta, wpr_close,
+                                  _book_l2_expiry(books, today))
         for j, i in enumerate(cand):
             if res.found[j]:
                 proposals[int(i)] = _proposal_record(i, j, book, res, extra, ctx, p, defensive,
@@ -1204,8 +1205,25 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
     return price
 
 
+def _book_l2_expiry(books, today: date) -> np.ndarray | None:
+    """Per position, the latest L2 VIX option held for its book (§6b: the book's layers hedge
+    its members), not yet expired; NaT where none. None without book layers."""
+    if books is None:
+        return None
+    latest = {}
+    for key, layers in books[1].items():
+        expiries = [h.expiry for h in layers if h.layer is Layer.L2
+                    and h.kind is not HedgeKind.VIX_FUTURE and h.expiry >= today]
+        if expiries:
+            latest[key] = max(expiries)
+    if not latest:
+        return None
+    nat = np.datetime64("NaT")
+    return np.array([latest.get(k, nat) for k in books[0]], dtype="datetime64[D]")
+
+
 def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_dte, held,
-                 entry_delta, wpr_close):
+                 entry_delta, wpr_close, book_l2_expiry=None):
     asof = ctx.asof
     today = _et_date(asof)
     m = cand.size
@@ -1283,6 +1301,10 @@ def _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive, entry_d
             mine = (held.owner == i) & l2_options
             if mine.any():
                 l2_exp[j] = held.expiry[mine].max()
+    if book_l2_expiry is not None:  # §8 step 7 counts the book's L2 calls too (§6b)
+        of_book = book_l2_expiry[cand]
+        later = ~np.isnat(of_book) & (np.isnat(l2_exp) | (of_book > l2_exp))
+        l2_exp[later] = of_book[later]
     # the report's touch probabilities, for every proposal at once
     touch = np.full((m, 2), np.nan)
     f = np.flatnonzero(res.found)

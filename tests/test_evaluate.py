@@ -699,3 +699,28 @@ def test_the_floor_counts_spx_condors_so_ten_xsp_are_one(hist):
     se = {r.position_id: r.second_engine for r in ev.positions}
     assert all(s.h_target >= 0.5 for s in se.values()), se
     assert (se[1].n_floor, se[2].n_floor, se[3].n_floor) == (3, 1, 7)
+
+
+def test_a_roll_flags_a_book_hedge_that_expires_before_the_new_condor(worked_ev, hist):
+    """§8 step 7: hedge continuity is flagged when the L2 VIX expiry falls before the new
+    condor's while BREACHED. A call held for the book (§6b) hedges the position as one held
+    on it does: the flag read only the position's own layers."""
+    rec = book_rec(worked_ev)
+    # the recommended spread, but on the VIX expiry before the proposal's 2026-11-23
+    layer = HedgeLayer(HedgeKind(rec.type), date(2026, 11, 18), rec.qty, rec.unit_cost,
+                       strike=rec.strikes[0],
+                       strike2=rec.strikes[1] if len(rec.strikes) > 1 else None)
+
+    def proposal(**kw):
+        r = evaluate([condor(hedges=kw.pop("hedges", ()))], snapshot(), hist, [CPI], asof=ASOF,
+                     **kw).positions[0]
+        assert not r.problems and r.edr.state == "BREACHED", r.problems
+        assert r.roll.proposal is not None and r.roll.proposal.expiry > layer.expiry
+        return r.roll.proposal
+
+    assert proposal(hedges=(layer,)).hedge_continuity_warning
+    assert proposal(book_of=["me"], book_layers={"me": [layer]}).hedge_continuity_warning
+    assert not proposal(book_of=["me"], book_layers={}).hedge_continuity_warning
+    # a book layer already expired hedges nothing: no flag from it
+    gone = dataclasses.replace(layer, expiry=date(2026, 11, 11))
+    assert not proposal(book_of=["me"], book_layers={"me": [gone]}).hedge_continuity_warning

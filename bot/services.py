@@ -96,6 +96,20 @@ class CreditCheck:
 
 
 @dataclass(frozen=True)
+class DeltaCheck:
+    """A condor entered today with no `delta` whose short already sits at or past the tested
+    level of the default entry delta (Δ_T = max(0.30, Δ_e + 0.10), METHOD §8): /check would
+    call it TESTED at once. A warning only; `suggested` is the entry delta to state."""
+
+    side: str  # "put" | "call"
+    strike: float
+    delta: float  # |Δ| of that short now
+    tested_level: float
+    entry_delta: float  # the default Δ_e that level comes from
+    suggested: float | None  # None when the short is beyond what an entry delta may say
+
+
+@dataclass(frozen=True)
 class Preview:
     """The confirm step of /add: the position as it would be stored and its payoff bounds."""
 
@@ -106,6 +120,7 @@ class Preview:
     breakeven_hi: float
     asof: datetime
     credit_check: CreditCheck | None = None
+    delta_check: DeltaCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,43 @@ class ClosedPosition:
 
 def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _credit_check(params: Params, position: Position, rec: Any, asof: datetime
+                  ) -> CreditCheck | None:
+    from core.evaluate import FLAG_MODEL_IV
+
+    pnl = rec.pnl
+    if pnl is None or not pnl.mark > 0:
+        return None
+    fair = float(pnl.mark)
+    if abs(position.entry_credit - fair) <= params.credit_check_frac * fair:
+        return None
+    source = "model" if FLAG_MODEL_IV in rec.data.flags else "chain mid"
+    return CreditCheck(position.entry_credit, fair, source, pnl.asof or asof)
+
+
+# the engine's own tolerance when it compares a short's |Δ| with Δ_T (core.evaluate, TESTED)
+DELTA_LEVEL_EPS = 1e-9
+
+
+def _delta_check(params: Params, position: Position, rec: Any) -> DeltaCheck | None:
+    from core.roll import delta_levels
+
+    if position.entry_delta is not None or rec.shorts is None:
+        return None
+    tested = float(delta_levels(params.entry_delta, params)[0])
+    side, short = max((("put", rec.shorts.put), ("call", rec.shorts.call)),
+                      key=lambda s: abs(s[1].delta))
+    delta = abs(float(short.delta))
+    if not delta >= tested - DELTA_LEVEL_EPS:
+        return None
+    # whole delta points, as traders state them and as the warning shows it; beyond the range
+    # an entry delta may take there is nothing to suggest
+    suggested = round(delta, 2)
+    ok = parsing.ENTRY_DELTA_RANGE[0] <= suggested <= parsing.ENTRY_DELTA_RANGE[1]
+    return DeltaCheck(side, float(short.strike), delta, tested, params.entry_delta,
+                      suggested if ok else None)
 
 
 def payoff_bounds(p: Position, params: Params) -> tuple[float, float, float, float]:
@@ -544,32 +596,32 @@ class Services:
         spec = self.parse_condor(text_or_spec)
         position = self.validate_condor(spec)
         params = await self.params_for(user)
-        check = await self.credit_check(params, position)
-        return dataclasses.replace(_preview(position, params, self.now()), credit_check=check)
+        credit, delta = await self.entry_checks(params, position)
+        return dataclasses.replace(_preview(position, params, self.now()), credit_check=credit,
+                                   delta_check=delta)
 
-    async def credit_check(self, params: Params, position: Position) -> CreditCheck | None:
-        """A CreditCheck when the entered credit is further than `credit_check_frac` from the
-        condor's value now (the engine's mark: chain mids where quoted, else the model); None
-        when it is close, when the condor was opened on an earlier day (its credit is from
-        then), or when no price can be had (no market data: the warning never blocks /add)."""
+    async def entry_checks(self, params: Params, position: Position
+                           ) -> tuple[CreditCheck | None, DeltaCheck | None]:
+        """Warnings on a condor entered today, from one evaluation; (None, None) when it was
+        opened on an earlier day (its credit and deltas are from then) or when no price can be
+        had (no market data: a warning never blocks /add).
+
+        - CreditCheck: the entered credit is further than `credit_check_frac` from the
+          condor's value now (the engine's mark: chain mids where quoted, else the model).
+        - DeltaCheck: no `delta` given and a short already at or past the tested level of the
+          default entry delta."""
         if position.opened != self.today():
-            return None
+            return None, None
         try:
             result = await self._evaluate_positions(params, [position])
         except Exception as exc:  # any failure: a warning must never cost the user the add
-            log.warning("credit check skipped: %s", exc)
-            return None
+            log.warning("entry checks skipped: %s", exc)
+            return None, None
         recs = result.evaluation.positions
-        pnl = recs[0].pnl if recs else None
-        if pnl is None or not pnl.mark > 0:
-            return None
-        fair = float(pnl.mark)
-        if abs(position.entry_credit - fair) <= params.credit_check_frac * fair:
-            return None
-        from core.evaluate import FLAG_MODEL_IV
-
-        source = "model" if FLAG_MODEL_IV in recs[0].data.flags else "chain mid"
-        return CreditCheck(position.entry_credit, fair, source, pnl.asof or result.asof)
+        if not recs:
+            return None, None
+        return (_credit_check(params, position, recs[0], result.asof),
+                _delta_check(params, position, recs[0]))
 
     async def add_position(self, user: UserRef, text_or_spec: str | CondorSpec) -> Preview:
         spec = self.parse_condor(text_or_spec)
@@ -579,10 +631,10 @@ class Services:
         inp = PositionInput(root=spec.root, expiry=spec.expiry, k1=k1, k2=k2, k3=k3, k4=k4,
                             qty=spec.qty, entry_credit=spec.credit, opened=position.opened,
                             label=spec.label, entry_delta=position.entry_delta)
-        check = await self.credit_check(params, position)
+        credit, delta = await self.entry_checks(params, position)
         row = await _to_thread(self.store.add_position, user.user_id, inp)
         return dataclasses.replace(_preview(_as_position(row), params, self.now()),
-                                   credit_check=check)
+                                   credit_check=credit, delta_check=delta)
 
     async def list_positions(self, user: UserRef) -> list[Position]:
         """Open positions with their open hedge layers, oldest first."""

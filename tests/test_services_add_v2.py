@@ -71,3 +71,31 @@ async def test_credit_check_warns_beyond_30_percent_and_saves_anyway(svc):
     saved = await svc.add_position(ANN, f"{CONDOR} @30")
     assert saved.credit_check is not None and saved.position.entry_credit == 30.0
     assert [p.entry_credit for p in await svc.list_positions(ANN)] == [30.0]
+
+
+async def test_a_short_at_the_tested_level_at_entry_is_warned_with_the_delta_to_state(svc):
+    """Δ_T = max(0.30, Δ_e + 0.10) (METHOD §8): a condor sold at ~30Δ with the default entry
+    delta 0.20 reads TESTED at its first /check. /add says so, with the delta to state; given
+    that delta, or a condor at the default delta, nothing is said."""
+    await svc.start(ANN)
+    near = "SPX 2026-08-21 7250/7300/7900/7950 x3 @20"
+    warned = await svc.add_position(ANN, near)
+    dc = warned.delta_check
+    assert dc is not None and (dc.side, dc.strike) == ("put", 7300.0)
+    assert dc.delta >= dc.tested_level == pytest.approx(0.30) and dc.entry_delta == 0.20
+    # the engine agrees: the first /check calls it TESTED by that delta
+    (_, rec), = (await svc.check(ANN, warned.position.id)).items()
+    assert "TESTED" in rec.roll.flags
+    assert "7300 is at 0.30 delta, at or past the tested level 0.30" in rec.roll.reason
+    assert abs(rec.shorts.put.delta) == pytest.approx(dc.delta)
+    html = render("add_done", preview=warned)
+    assert (f"The short put 7300 is at Δ {dc.delta:.2f}, at or past the tested level 0.30" in html)
+    assert f"with <code>delta {dc.suggested:.2f}</code>" in html
+    # stating that delta lifts Δ_T to 0.40, above the short: no warning, and the delta no
+    # longer tests it (its wing pressure may still: WPR is another matter)
+    stated = await svc.add_position(ANN, f"{near} delta {dc.suggested:.2f}")
+    assert stated.delta_check is None
+    (_, rec), = (await svc.check(ANN, stated.position.id)).items()
+    assert "at or past the tested level" not in rec.roll.reason
+    # a condor at the default delta is not warned
+    assert (await svc.preview_position(ANN, f"{CONDOR} @10.95")).delta_check is None

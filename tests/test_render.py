@@ -513,6 +513,19 @@ def test_a_close_verdict_never_comes_with_buy_vix_calls(outcome, template):
         assert "after this purchase" not in html2 and "none to buy" in html2
 
 
+@pytest.mark.parametrize("status", [SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE,
+                                    SecondEngineStatus.UNDER_BUDGET])
+def test_a_close_verdict_gives_one_hedge_sentence_whatever_the_sizing_said(status):
+    """"uneconomic at this size (budget $34) — hedge target 50 %" under a verdict to close
+    sized a hedge nobody should buy; the close verdict decides the hedge line."""
+    p = example_position()
+    rec = position_record(p, outcome=RollOutcome.NO_VIABLE_ROLL, status=status)
+    html = render("check_detail", result=check_result([p], [rec]))
+    hedge = next(x for x in html.splitlines() if x.startswith("Hedge:"))
+    assert hedge.startswith("Hedge: <b>none to buy</b> — the roll verdict is to close")
+    assert "uneconomic" not in hedge and "budget" not in hedge
+
+
 def test_hedge_first_still_says_buy():
     p = example_position()
     rec = position_record(p, outcome=RollOutcome.HEDGE_FIRST, status=SecondEngineStatus.RECOMMEND)

@@ -121,6 +121,9 @@ class Preview:
     asof: datetime
     credit_check: CreditCheck | None = None
     delta_check: DeltaCheck | None = None
+    # ids of open positions identical to this one (root, expiry, strikes, qty, credit, opened):
+    # a double send saves twice, and the reply says so rather than refuse a real second lot
+    same_as: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -632,9 +635,11 @@ class Services:
                             qty=spec.qty, entry_credit=spec.credit, opened=position.opened,
                             label=spec.label, entry_delta=position.entry_delta)
         credit, delta = await self.entry_checks(params, position)
+        held = await self._open_positions(user)
         row = await _to_thread(self.store.add_position, user.user_id, inp)
+        same = tuple(p.id for p in held if _same_condor(p, position))
         return dataclasses.replace(_preview(_as_position(row), params, self.now()),
-                                   credit_check=credit, delta_check=delta)
+                                   credit_check=credit, delta_check=delta, same_as=same)
 
     async def list_positions(self, user: UserRef) -> list[Position]:
         """Open positions with their open hedge layers, oldest first."""
@@ -965,6 +970,12 @@ def _edr_png(m: MarketData, params: Params, asof: datetime, today_pct: float | N
     data = charts.edr_history(m.history, asof, params, today_pct=today_pct,
                               today_state=today_state)
     return charts.edr_history_png(data, asof)
+
+
+def _same_condor(a: Position, b: Position) -> bool:
+    """The same trade as entered: root, expiry, strikes, quantity, credit and opened date."""
+    return ((a.root, a.expiry, a.k1, a.k2, a.k3, a.k4, a.qty, a.entry_credit, a.opened)
+            == (b.root, b.expiry, b.k1, b.k2, b.k3, b.k4, b.qty, b.entry_credit, b.opened))
 
 
 def _preview(position: Position, params: Params, asof: datetime) -> Preview:

@@ -99,3 +99,24 @@ async def test_a_short_at_the_tested_level_at_entry_is_warned_with_the_delta_to_
     assert "at or past the tested level" not in rec.roll.reason
     # a condor at the default delta is not warned
     assert (await svc.preview_position(ANN, f"{CONDOR} @10.95")).delta_check is None
+
+
+async def test_the_same_condor_sent_twice_is_saved_and_named(svc):
+    """A double send (two taps, a resent message) saved a second position without a word.
+    A second lot is a real trade too, so it is saved, and the reply names the twin."""
+    await svc.start(ANN)
+    first = await svc.add_position(ANN, f"{CONDOR} @10.95")
+    assert first.same_as == ()
+    second = await svc.add_position(ANN, f"{CONDOR} @10.95")
+    third = await svc.add_position(ANN, f"{CONDOR} @10.95")
+    assert second.same_as == (first.position.id,)
+    assert third.same_as == (first.position.id, second.position.id)
+    html = render("add_done", preview=third)
+    assert (f"You already hold the same condor (#{first.position.id}, #{second.position.id})"
+            in html)
+    assert f"<code>/close {third.position.id}</code>" in html
+    # another credit, quantity or opened date is another trade: nothing said
+    assert (await svc.add_position(ANN, f"{CONDOR} @11")).same_as == ()
+    assert (await svc.add_position(ANN, "SPX 2026-08-21 6950/7000/7850/7900 x3 @10.95")
+            ).same_as == ()
+    assert len(await svc.list_positions(ANN)) == 5

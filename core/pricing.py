@@ -278,15 +278,15 @@ _pool_lock = threading.Lock()
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, the pool)
 
 
-def _pricing_pool(workers: int) -> ThreadPoolExecutor:
-    """One pool per process, made on first use: a forked child has none of its parent's
+def _pricing_pool() -> ThreadPoolExecutor:
+    """One pool per process, made on first use, for the most helpers a call may use (the pool
+    starts a thread only when a task needs one); a forked child has none of its parent's
     threads, so it makes its own."""
     global _pool
     with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid() or _pool[1]._max_workers < workers:
-            if _pool is not None and _pool[0] == os.getpid():
-                _pool[1].shutdown(wait=False)  # too small: its idle threads end
-            _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="pricing"))
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(MAX_PRICING_THREADS - 1,
+                                                     thread_name_prefix="pricing"))
         return _pool[1]
 
 
@@ -319,11 +319,10 @@ def _evaluate(S, K, T, r, q, sigma, is_call, shape, black: bool, kernel=_kernel,
     if threads < 2 or len(starts) < PARALLEL_MIN_BLOCKS:
         run(starts)
     else:
-        threads = min(threads, len(starts))
+        threads = min(threads, len(starts), MAX_PRICING_THREADS)
         bounds = [len(starts) * i // threads for i in range(threads + 1)]
         runs = [starts[bounds[i]:bounds[i + 1]] for i in range(threads)]
-        pool = _pricing_pool(threads - 1)
-        others = [pool.submit(run, one) for one in runs[1:]]
+        others = [_pricing_pool().submit(run, one) for one in runs[1:]]
         try:
             run(runs[0])
         finally:  # never return while another thread still writes into `outs`

@@ -1597,8 +1597,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
                      sessions, wpr, wlevel, put_side, outcome, proposal, why_not, ev_reason,
                      regime_reasons, dte_now, delta_held, theta_held, vega_held, pnl_held, b2,
                      model_f, tested, loss_c, l2_by_owner, review_dates, n_w, edr_w,
-                     alternative, tg=None, book_share=None, book_rec=None, h_score=None,
-                     h_put=None) -> PositionRecord:
+                     alternative, h_score, h_put, tg=None, book_share=None,
+                     book_rec=None) -> PositionRecord:
     pos = book.positions[i]
     asof = ctx.asof
     cn = float(book.net_credit[i])
@@ -1736,8 +1736,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         coverage_held=float(sizing.coverage_held[i]), exit_signals=exits,
         warnings=tuple(warnings), reason=reason_se, asof=asof,
         to_sell=int(sizing.to_sell[i]), book_share=book_share,
-        confirmation_score=None if h_score is None else int(h_score[i]),
-        hedged_side=None if h_put is None else ("put" if h_put[i] else "call"),
+        confirmation_score=int(h_score[i]), hedged_side="put" if h_put[i] else "call",
     )
     pnl = _new(PnlRecord,
         mark=float(ca.mark[i]), unrealised=float(ca.unrealised[i]),

@@ -846,8 +846,7 @@ class Services:
         if problem:
             raise UserError(f"hedge closing {problem}", parsing.USAGE["hedge"])
         row = await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
-        realised = getattr(row, "realised_pnl", None)
-        return pos, layer, None if realised is None else float(realised)
+        return pos, layer, None if row.realised_pnl is None else float(row.realised_pnl)
 
     # --- roll and close --------------------------------------------------------------------
 

@@ -59,13 +59,14 @@ def _bad(x: object) -> bool:
     return x is None or (isinstance(x, float) and not math.isfinite(x))
 
 
-def fmt_pts(x: float | None, digits: int = 2) -> str:
-    """Index points: 4.35 → '4.35 pts'; large values grouped: 5,600 pts."""
+def fmt_pts(x: float | None, digits: int = 2, unit: str = "pts") -> str:
+    """Index points: 4.35 → '4.35 pts'; large values grouped: 5,600 pts. `unit` names whose
+    points where two indexes meet ('SPX pts', 'XSP pts')."""
     if _bad(x):
         return "n/a"
     if abs(x) >= 1000 and float(x).is_integer():
-        return _minus(f"{x:,.0f} pts")
-    return _minus(f"{x:,.{digits}f} pts")
+        return _minus(f"{x:,.0f} {unit}")
+    return _minus(f"{x:,.{digits}f} {unit}")
 
 
 def fmt_strike(x: float | None) -> str:

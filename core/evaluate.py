@@ -133,6 +133,7 @@ from core.roll import (
     clear,
     closest_expiry,
     delta_levels,
+    moved_untested_spread,
     program_of,
     roll_flags,
     search,
@@ -1324,8 +1325,8 @@ class _Alternative:
     cost_to_close: float  # points per condor
     cost_to_close_usd: float
     side: str | None  # the untested side, when exactly one side is tested
-    old_strike: float | None
-    new_strike: float | None
+    old_legs: tuple[float, float] | None  # that side's (long, short) or (short, long) now
+    new_legs: tuple[float, float] | None  # … moved, wing kept
     credit: float | None  # points per condor, > 0 (a debit is not offered)
     entry_delta: float
 
@@ -1352,8 +1353,9 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
     # one row per position of a report round's book: Python lists, not numpy scalars
     marks, qtys, deltas = (np.asarray(x[rows], float).tolist()
                            for x in (ca.mark, book.qty, entry_delta))
-    shorts = book.strikes[rows][:, 1:3].tolist()
-    new_k, credit = new_k.tolist(), credit.tolist()
+    old_k = book.strikes[rows].tolist()
+    moved = moved_untested_spread(book.strikes[rows], new_k, put_untested).tolist()
+    credit = credit.tolist()
     for j, (i, one, put_is_untested) in enumerate(zip(rows.tolist(), one_side.tolist(),
                                                       put_untested.tolist(), strict=True)):
         mark = marks[j]
@@ -1365,11 +1367,17 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
         out[i] = _Alternative(
             cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * qtys[j],
             side=side,
-            old_strike=float(shorts[j][0 if side == "put" else 1]) if side else None,
-            new_strike=new_k[j] if side else None,
+            old_legs=_side_legs(old_k[j], side) if side else None,
+            new_legs=_side_legs(moved[j], side) if side else None,
             credit=credit[j] if side else None, entry_delta=deltas[j],
         )
     return out
+
+
+def _side_legs(strikes: list[float], side: str) -> tuple[float, float]:
+    """One side's two strikes in strike order: the put spread's (K1, K2), the call's (K3, K4)."""
+    lo = 0 if side == "put" else 2
+    return strikes[lo], strikes[lo + 1]
 
 
 def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> RollProposal:
@@ -1850,16 +1858,9 @@ def _roll_reason(outcome, i, book, ca, need, flags, conf, sizing, rec, proposal,
                 # signed like every other short's delta in the reply (a put's is negative)
                 d_new = -a.entry_delta if a.side == "put" else a.entry_delta
                 # both legs named: moving the short alone would widen the wing many times over
-                if a.side == "put":
-                    wing = pos.k2 - pos.k1
-                    old_legs = (pos.k1, pos.k2)
-                    new_legs = (a.new_strike - wing, a.new_strike)
-                else:
-                    wing = pos.k4 - pos.k3
-                    old_legs = (pos.k3, pos.k4)
-                    new_legs = (a.new_strike, a.new_strike + wing)
+                wing = a.old_legs[1] - a.old_legs[0]
                 s += (f"; or keep the tested side and move the untested {a.side} spread "
-                      f"{'/'.join(map(_k, old_legs))} to {'/'.join(map(_k, new_legs))} "
+                      f"{'/'.join(map(_k, a.old_legs))} to {'/'.join(map(_k, a.new_legs))} "
                       f"(short Δ {_signed(d_new)}, same {_k(wing)}-pt wing, same expiry) for "
                       f"a credit of {a.credit:.2f} pts")
         return done(s) + wanted

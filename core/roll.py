@@ -562,6 +562,19 @@ def search(
     return SearchResult(found=found, max_loss_now=max_loss_now, why_not=why, **res)
 
 
+def moved_untested_spread(strikes: np.ndarray, new_short: np.ndarray, put_untested: np.ndarray
+                          ) -> np.ndarray:
+    """The condors (m, 4) with the untested side's short at `new_short` and its long moved
+    with it, the wing width kept; the tested side as it is."""
+    w_put = strikes[:, 1] - strikes[:, 0]
+    w_call = strikes[:, 3] - strikes[:, 2]
+    return np.where(put_untested[:, None],
+                    np.stack([new_short - w_put, new_short, strikes[:, 2], strikes[:, 3]],
+                             axis=1),
+                    np.stack([strikes[:, 0], strikes[:, 1], new_short, new_short + w_call],
+                             axis=1))
+
+
 def untested_side_move(
     price: RowPricer,
     strikes: np.ndarray,
@@ -578,15 +591,11 @@ def untested_side_move(
     m = spot.shape[0]
     rows = np.arange(m)
     k2, k3, found = shorts_at_delta(price, rows, spot, step, move, entry_delta, delta)
-    w_put = strikes[:, 1] - strikes[:, 0]
-    w_call = strikes[:, 3] - strikes[:, 2]
     new_k = np.where(put_untested, k2, k3)
     # the new untested short must stay on its side of the tested one
     valid = found & np.where(put_untested, k2 < strikes[:, 2], k3 > strikes[:, 1])
     old = strikes
-    new = np.where(put_untested[:, None],
-                   np.stack([k2 - w_put, k2, old[:, 2], old[:, 3]], axis=1),
-                   np.stack([old[:, 0], old[:, 1], k3, k3 + w_call], axis=1))
+    new = moved_untested_spread(strikes, new_k, put_untested)
     p_old, *_ = price(rows, old)
     p_new, *_ = price(rows, new)
     weight = np.array([1.0, -1.0, -1.0, 1.0])

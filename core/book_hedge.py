@@ -15,7 +15,7 @@ subscriber at once); positions carry a book number, and every sum is a `bincount
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -43,6 +43,7 @@ from core.records import (
     BookMember,
     Greeks,
     HedgeRecommendation,
+    LazyBookHedges,
     SecondEngineStatus,
 )
 from core.records import fast_new as _new
@@ -279,13 +280,14 @@ def book_records(
     asof: datetime,
     params: Params = DEFAULT_PARAMS,
     spx: float = math.nan,
-) -> dict[Any, BookHedgeRecord]:
-    """One BookHedgeRecord per book key. `positions` are the valid positions (row i). `spx`
-    turns the book layers' VIX delta into SPX Δ$ (NaN without a quote)."""
+) -> LazyBookHedges:
+    """One BookHedgeRecord per book key, each built when first read (`LazyBookHedges`): the
+    numbers are all computed here, only the record objects wait. `positions` are the valid
+    positions (row i). `spx` turns the book layers' VIX delta into SPX Δ$ (NaN without a
+    quote)."""
     p = params
     sz = bs.sizing
-    out: dict[Any, BookHedgeRecord] = {}
-    layer_greeks, layer_pnl = _book_layer_sums(book_held, len(keys), dvix_dspx(vix, spx, p))
+    layer_sums = _book_layer_sums(book_held, len(keys), dvix_dspx(vix, spx, p))
     members_of: dict[int, list[int]] = {}
     for i in np.flatnonzero(bs.member).tolist():
         members_of.setdefault(int(bs.book_of[i]), []).append(i)
@@ -298,7 +300,16 @@ def book_records(
         "to_sell")})
     b = SimpleNamespace(**{name: np.asarray(getattr(bs, name)).tolist() for name in (
         "row", "h_book", "vega_book", "loss_book", "max_loss_book", "layer_counts")})
-    for j, key in enumerate(keys):
+    bh = book_held.held
+    l2_layers = (np.flatnonzero(bh.is_l2()) if bh.size and book_held.values is not None
+                 else np.zeros(0, dtype=np.int64))
+    l2_of: dict[int, list[int]] = {}  # book row → its L2 layers, in layer order
+    for li, owner in zip(l2_layers.tolist(), bh.owner[l2_layers].tolist() if bh.size else [],
+                         strict=True):
+        l2_of.setdefault(int(owner), []).append(li)
+
+    def build(j: int) -> BookHedgeRecord:
+        key = keys[j]
         status = SecondEngineStatus(z.status[j])
         row = int(b.row[j])
         active = z.h[j] > 0 and bool(z.applicable[j])
@@ -320,13 +331,11 @@ def book_records(
             warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac * 100:g} % of the "
                             "book's credit")
         layers = []
-        bh = book_held.held
-        if bh.size and book_held.values is not None:
-            for li in np.flatnonzero((bh.owner == j) & bh.is_l2()).tolist():
-                lab = (f"L2 VIX {bh.expiry[li]} {bh.strike[li]:g}C"
-                       if bh.kind[li] != HedgeKind.VIX_FUTURE.value else f"L2 VX {bh.expiry[li]}")
-                layers.append((lab, float(book_held.values.mark[li]), float(bh.cost[li]),
-                               math.floor(book_held.values.sessions[li])))
+        for li in l2_of.get(j, ()):
+            lab = (f"L2 VIX {bh.expiry[li]} {bh.strike[li]:g}C"
+                   if bh.kind[li] != HedgeKind.VIX_FUTURE.value else f"L2 VX {bh.expiry[li]}")
+            layers.append((lab, float(book_held.values.mark[li]), float(bh.cost[li]),
+                           math.floor(book_held.values.sessions[li])))
         exits = exit_signals(vix, state, ts_ratio, layers, p) if layers else ()
         members = tuple(
             _new(BookMember, position_id=positions[i].id, label=positions[i].label,
@@ -335,7 +344,8 @@ def book_records(
         )
         b3 = z.b3[j]
         b4 = z.b4[j]
-        out[key] = _new(BookHedgeRecord,
+        layer_greeks, layer_pnl = layer_sums(j)
+        return _new(BookHedgeRecord,
             book=key, status=status, recommendation=rec, h_book=float(b.h_book[j]),
             vega_book=float(b.vega_book[j]), stress_loss=float(b.loss_book[j]),
             max_loss=float(b.max_loss_book[j]), budget=float(z.budget_usd[j]),
@@ -349,25 +359,26 @@ def book_records(
             b3=None if b3 is None else bool(b3), b4=None if b4 is None else bool(b4),
             stabilised=bool(z.stabilised[j]), failing=failing_bands(sz, j) if active else (),
             members=members, layers_counted=int(b.layer_counts[j]),
-            book_layers_greeks=layer_greeks[j], book_layers_pnl=layer_pnl[j],
+            book_layers_greeks=layer_greeks, book_layers_pnl=layer_pnl,
             to_sell=int(z.to_sell[j]), warnings=tuple(warnings), exit_signals=exits,
             asof=asof,
         )
-    return out
+
+    return LazyBookHedges(keys, build)
 
 
 def _book_layer_sums(book_held: BookLayers, n_books: int, vix_per_spx: float
-                     ) -> tuple[list[Greeks], list[float]]:
+                     ) -> Callable[[int], tuple[Greeks, float]]:
     """Per book, over the layers held against it: Δ$, vega$ and Θ$ (Γ$ 0, as for a position's
     layers), and their unrealised P&L at the model mark, valued as `value_held` values every
-    layer."""
+    layer. Summed for every book at once; `sums(j)` gives book j's (Greeks, P&L)."""
     held, values = book_held.held, book_held.values
     if values is None or held.size == 0:
-        return [_new(Greeks, 0.0, 0.0, 0.0, 0.0)] * n_books, [0.0] * n_books
+        nothing = _new(Greeks, 0.0, 0.0, 0.0, 0.0)
+        return lambda j: (nothing, 0.0)
     delta, vega, theta, pnl = (per_owner(x, held.owner, n_books).tolist() for x in (
         values.delta_f_beta, values.vega_usd, values.theta_usd, values.pnl_usd))
-    return [_new(Greeks, delta[j] * vix_per_spx, 0.0, vega[j], theta[j])
-            for j in range(n_books)], pnl
+    return lambda j: (_new(Greeks, delta[j] * vix_per_spx, 0.0, vega[j], theta[j]), pnl[j])
 
 
 def hedge_recommendation(table, row: int, sz, k: int, vix3m: float | None, review_by, p: Params

@@ -19,7 +19,7 @@ import bisect
 import gc
 import math
 import threading
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -978,24 +978,28 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     pre = clear(conds)
     cleared_i = OUTCOMES.index(RollOutcome.CLEARED)
     cand = np.flatnonzero(pre == cleared_i)
-    proposals: dict[int, RollProposal] = {}
-    why_not: dict[int, str] = {}
+    searched: dict[int, int] = {}  # position row → its row in the roll search
     no_viable = np.zeros(n, dtype=bool)
     if cand.size:
         res, extra = _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive,
                                   entry_dte, held, entry_delta, wpr_close,
                                   _book_l2_expiry(books, today))
-        for j, i in enumerate(cand):
-            if res.found[j]:
-                proposals[int(i)] = _proposal_record(i, j, book, res, extra, ctx, p, defensive,
-                                                     entry_dte)
-            else:
-                why_not[int(i)] = str(res.why_not[j])
+        searched = {i: j for j, i in enumerate(cand.tolist())}
         no_viable[cand] = ~res.found
-    alternatives = _close_alternatives(np.flatnonzero(no_viable), book, ca, flags, years,
-                                       edr_h_own, entry_delta, ctx, p)
+
+    def roll_found(i: int) -> tuple[RollProposal | None, str]:
+        """Position i's roll proposal, or why none was found (made when its record is)."""
+        j = searched.get(i)
+        if j is None:
+            return None, ""
+        if res.found[j]:
+            return _proposal_record(j, res, extra, ctx, p, defensive), ""
+        return None, str(res.why_not[j])
+
+    alternative_of = _close_alternatives(np.flatnonzero(no_viable), book, ca, flags, years,
+                                         edr_h_own, entry_delta, ctx, p)
     # §6b: one hedge per book; its members are judged on the book's bands (core/book_hedge.py)
-    book_hedges, book_share, book_rec_of = {}, [None] * n, [None] * n
+    book_hedges, book_share = {}, [None] * n
     if books is not None:
         pre = clear(RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable}))
         closing = np.isin(pre, [OUTCOMES.index(o) for o in CLOSING_OUTCOMES])
@@ -1017,7 +1021,6 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
             ctx.vix3m, V, ctx.state, ctx.ts_ratio, bl, asof, p, spx=S)
         for i in np.flatnonzero(bs.member).tolist():
             book_share[i] = float(bs.share[i])
-            book_rec_of[i] = book_hedges[books[0][i]].recommendation
     conds = RuleConditions(**{**conds.__dict__, "no_viable_roll": no_viable,
                               "hedge_first": (h > 0) & ~sizing.stabilised})
     outcome = clear(conds)
@@ -1070,17 +1073,21 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
 
     def build(i: int, stream: bool = False) -> PositionRecord:
         v = views.of_row(i, stream)
+        # a member's purchase is its book's (that book's record is built now if not yet)
+        book_rec = (None if book_share[i] is None
+                    else book_hedges[books[0][i]].recommendation)
+        proposal, why_not = roll_found(i)
         return _position_record(
             i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,
             edr_h=v.edr_h, sessions=v.sessions, wpr=v.wpr, wlevel=v.wl, put_side=v.put_side,
-            outcome=OUTCOMES[int(outcome[i])], proposal=proposals.get(i),
-            why_not=why_not.get(i, ""), ev_reason=ev_reason, regime_reasons=regime_reasons,
+            outcome=OUTCOMES[int(outcome[i])], proposal=proposal,
+            why_not=why_not, ev_reason=ev_reason, regime_reasons=regime_reasons,
             dte_now=v.dte_now, delta_held=v.delta_held, theta_held=v.theta_held,
             vega_held=v.vega_held, pnl_held=v.pnl_held, b2=v.b2, model_f=v.model_f_pos,
             tested=v.tested, loss_c=v.loss_c, l2_by_owner=v.l2_by_owner,
             review_dates=v.review_dates, n_w=v.n_w, edr_w=v.edr_w,
-            alternative=alternatives.get(i), tg=v.tg,
-            book_share=book_share[i], book_rec=book_rec_of[i], h_score=v.h_score,
+            alternative=alternative_of(i), tg=v.tg,
+            book_share=book_share[i], book_rec=book_rec, h_score=v.h_score,
             h_put=v.h_put,
         )
 
@@ -1332,9 +1339,11 @@ class _Alternative:
 
 
 def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ctx, p
-                        ) -> dict[int, _Alternative]:
+                        ) -> Callable[[int], _Alternative | None]:
+    """R8's numbers for the positions in `rows`, all computed here; `alternative(i)` makes
+    position i's record when its record is built (None: i is not in `rows`)."""
     if rows.size == 0:
-        return {}
+        return lambda i: None
     one_side = flags.tested_put[rows] ^ flags.tested_call[rows]
     put_untested = ~flags.tested_put[rows]
     new_k = np.full(rows.size, np.nan)
@@ -1349,29 +1358,30 @@ def _close_alternatives(rows, book, ca, flags, years, edr_h_own, entry_delta, ct
                                   step, np.maximum(edr_h_own[r], step), entry_delta[r],
                                   put_untested[sel], pricer.delta)
         new_k[sel], credit[sel] = k, c
-    out = {}
-    # one row per position of a report round's book: Python lists, not numpy scalars
-    marks, qtys, deltas = (np.asarray(x[rows], float).tolist()
-                           for x in (ca.mark, book.qty, entry_delta))
-    old_k = book.strikes[rows].tolist()
-    moved = moved_untested_spread(book.strikes[rows], new_k, put_untested).tolist()
-    credit = credit.tolist()
-    for j, (i, one, put_is_untested) in enumerate(zip(rows.tolist(), one_side.tolist(),
-                                                      put_untested.tolist(), strict=True)):
-        mark = marks[j]
+    at = {i: j for j, i in enumerate(rows.tolist())}
+    moved = moved_untested_spread(book.strikes[rows], new_k, put_untested)
+    marks, qtys, deltas = (np.asarray(x[rows], float) for x in (ca.mark, book.qty, entry_delta))
+    old_k = book.strikes[rows]
+
+    def alternative(i: int) -> _Alternative | None:
+        j = at.get(i)
+        if j is None:
+            return None
+        mark, c = float(marks[j]), float(credit[j])
         side = None
         # only a credit: the move is there to collect premium against the tested side; paying
         # to move the untested side does nothing for the side at risk (docs/engine.md, 29)
-        if one and math.isfinite(credit[j]) and credit[j] > 0:
-            side = "put" if put_is_untested else "call"
-        out[i] = _Alternative(
-            cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * qtys[j],
+        if bool(one_side[j]) and math.isfinite(c) and c > 0:
+            side = "put" if bool(put_untested[j]) else "call"
+        return _Alternative(
+            cost_to_close=mark, cost_to_close_usd=mark * p.spx_multiplier * float(qtys[j]),
             side=side,
-            old_legs=_side_legs(old_k[j], side) if side else None,
-            new_legs=_side_legs(moved[j], side) if side else None,
-            credit=credit[j] if side else None, entry_delta=deltas[j],
+            old_legs=_side_legs(old_k[j].tolist(), side) if side else None,
+            new_legs=_side_legs(moved[j].tolist(), side) if side else None,
+            credit=c if side else None, entry_delta=float(deltas[j]),
         )
-    return out
+
+    return alternative
 
 
 def _side_legs(strikes: list[float], side: str) -> tuple[float, float]:
@@ -1380,7 +1390,7 @@ def _side_legs(strikes: list[float], side: str) -> tuple[float, float]:
     return strikes[lo], strikes[lo + 1]
 
 
-def _proposal_record(i, j, book, res, extra, ctx, p, defensive, entry_dte) -> RollProposal:
+def _proposal_record(j, res, extra, ctx, p, defensive) -> RollProposal:
     ci = int(res.candidate[j])
     new_exp = extra.candidates[ci][j]
     settle_t = extra.settle[ci][j]

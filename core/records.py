@@ -742,6 +742,48 @@ class LazyRecords(Sequence):
         return f"LazyRecords({len(self)} positions)"
 
 
+class LazyBookHedges(Mapping):
+    """Book key → BookHedgeRecord, each built on first access and then kept: the report round
+    evaluates a thousand books at once and reads each user's one while rendering that user's
+    report (as `LazyRecords` does for positions). Keys keep the evaluation's order.
+    `subset(keys)` is a view on the same records (built at most once, by whichever reads first).
+    """
+
+    def __init__(self, keys: Sequence[Any], build, *, _index: dict[Any, int] | None = None,
+                 _kept: dict[Any, Any] | None = None) -> None:
+        self._keys = tuple(keys)
+        # key → its row for `build`, over the whole evaluation (shared by every subset)
+        self._index = {k: j for j, k in enumerate(self._keys)} if _index is None else _index
+        self._has = self._index if _index is None else frozenset(self._keys)
+        self._build = build  # build(row) → the BookHedgeRecord of that row's key
+        self._kept = {} if _kept is None else _kept
+
+    def __getitem__(self, key: Any) -> BookHedgeRecord:
+        record = self._kept.get(key)
+        if record is None:
+            if key not in self._has:
+                raise KeyError(key)
+            record = self._kept[key] = self._build(self._index[key])
+        return record
+
+    def __contains__(self, key: object) -> bool:  # without building the record
+        return key in self._has
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def subset(self, keys: Sequence[Any]) -> LazyBookHedges:
+        """The records of `keys` that this mapping has (others left out), still lazy."""
+        return LazyBookHedges([k for k in keys if k in self._has], self._build,
+                              _index=self._index, _kept=self._kept)
+
+    def __repr__(self) -> str:
+        return f"LazyBookHedges({len(self)} books)"
+
+
 @dataclass(frozen=True)
 class Evaluation(_Record):
     market: MarketRecord

@@ -239,6 +239,38 @@ def test_two_books_in_one_call_are_kept_apart(hist):
     assert recs[2:] == list(run(b, hist, book_layers={None: [lay]}).positions)
 
 
+def test_book_hedges_are_built_when_read_and_each_matches_its_book_alone(hist):
+    """The report round's lazy book records: nothing is built by the evaluation, by a subset or
+    by `in`; each record is built once, shared by every view; and each equals its book
+    evaluated alone, layers included (three books, two holding layers, interleaved)."""
+    a = [condor(id=1), condor(id=2, k=(4800, 4850, 5150, 5200), credit=4.0, qty=3)]
+    b = [condor(id=3, **NARROW), condor(id=4, k=(4820, 4845, 5155, 5180), credit=2.5, qty=2)]
+    c = [condor(id=5, qty=2)]
+    la = [HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.5, strike=20.0),
+          HedgeLayer(HedgeKind.VIX_FUTURE, date(2026, 11, 18), 1, 17.0)]
+    # bought cheap: its mark ≥ 3 × cost names this layer in cy's exit signals, and cy's alone
+    lc = [HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 1, 0.05, strike=19.0)]
+    ev = run([a[0], b[0], c[0], a[1], b[1]], hist, book_of=["ann", "bob", "cy", "ann", "bob"],
+             book_layers={"cy": lc, "ann": la})
+    hedges = ev.book_hedges
+    built: list[int] = []
+    inner = hedges._build
+    hedges._build = lambda j: built.append(j) or inner(j)
+    mine = hedges.subset(["cy", "nobody"])
+    assert list(hedges) == ["ann", "bob", "cy"] and list(mine) == ["cy"]
+    assert "cy" in mine and "ann" not in mine and "ann" in hedges and built == []
+    with pytest.raises(KeyError):
+        mine["ann"]  # a subset holds only its own book
+    assert mine["cy"] is hedges["cy"] and built == [2]
+    for key, ps, layers in (("ann", a, la), ("bob", b, []), ("cy", c, lc)):
+        alone = run(ps, hist, book_layers={None: layers}).book_hedge
+        assert dataclasses.replace(hedges[key], book=None) == alone
+    assert sorted(built) == [0, 1, 2]  # each book once
+    assert hedges["ann"].layers_counted == 2 and hedges["ann"].book_layers_greeks.vega != 0
+    assert any("19C" in x for x in hedges["cy"].exit_signals)
+    assert not any("19C" in x for x in hedges["ann"].exit_signals + hedges["bob"].exit_signals)
+
+
 @pytest.mark.parametrize("kw", [
     {}, dict(qty=4), dict(k=(4800, 4850, 5150, 5200), credit=4.0, qty=3), NARROW,
     dict(k=(4500, 4550, 5450, 5500), expiry=date(2027, 4, 16), credit=20.0, qty=2),

@@ -831,6 +831,10 @@ async def test_each_user_gets_a_lazy_view_of_one_evaluation(make_database_url, s
     # windows on the one evaluation, no record built before a message is rendered
     assert [len(v) for v in views] == [1, 2, 1]
     assert all(x is None for x in views[0]._items)
+    # each user's book hedge: that user's key only, and not built before it is read either
+    hedges = [per_user[u].book_hedges for u in (1, 2, 3)]
+    assert [list(h) for h in hedges] == [[1], [2], [3]] and not hedges[0]._kept
+    assert per_user[3].book_hedge.book == 3 and list(hedges[0]._kept) == [3]  # one cache
     assert [r.strikes for r in views[1]] == [(7200.0, 7250.0, 7700.0, 7750.0),
                                              (7100.0, 7150.0, 7800.0, 7850.0)]
     assert [r.qty for r in views[1]] == [1, 2]

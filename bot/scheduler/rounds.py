@@ -67,6 +67,15 @@ def _edr_chart_png(history: Any, asof: datetime, params: Any, today_pct: float |
     return charts.edr_history_png(data, asof)
 
 
+def _book_hedges_of(book_hedges: Any, key: Any) -> Any:
+    """One user's book hedge, still lazy when the engine's are (`LazyBookHedges.subset`): the
+    record is built when that user's report is rendered, not before the first one is sent."""
+    subset = getattr(book_hedges, "subset", None)
+    if subset is not None:
+        return subset((key,))
+    return {key: book_hedges[key]} if key in book_hedges else {}
+
+
 class Scheduler:
     """The rounds. `bot` is PTB's (rate-limited) bot, `services` the `bot.services.Services`
     (store, provider, data clock); sending goes through `self.delivery`. `sleep` is injectable
@@ -230,9 +239,8 @@ class Scheduler:
                 records = ev.positions[start:start + n]
             start += n
             uid = b.settings.tg_user_id
-            mine = ev.book_hedges.get(uid)
             views[uid] = dataclasses.replace(ev, positions=records,
-                                             book_hedges={} if mine is None else {uid: mine})
+                                             book_hedges=_book_hedges_of(ev.book_hedges, uid))
         return ev.market, views
 
     # --- the pre-market report -------------------------------------------------------------------

@@ -218,6 +218,15 @@ def environment() -> Environment:
 _BLANK_RUN = re.compile(r"\n{3,}")
 
 
+def compile_templates() -> int:
+    """Compile every reply template now (Jinja2 keeps them), not on its first reply; how many."""
+    env = environment()
+    names = sorted(x.name for x in templates_dir().iterdir() if x.name.endswith(".j2"))
+    for name in names:
+        env.get_template(name)
+    return len(names)
+
+
 def render(kind: str, **data: object) -> str:
     """Render `templates/<kind>.html.j2`; runs of blank lines collapse to one (block breaks)."""
     html = environment().get_template(f"{kind}.html.j2").render(**data)

@@ -52,7 +52,8 @@ def _run_telegram(settings: Settings) -> int:
         file=sys.stderr,
     )
     try:
-        application = build_application(settings, concurrent_updates=how.concurrent_updates)
+        application = build_application(settings, concurrent_updates=how.concurrent_updates,
+                                        warm_up=True)
         serving.run(application, how, bootstrap_retries=BOOTSTRAP_RETRIES)
     except InvalidToken:
         print(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import html
 import logging
 import time
@@ -245,12 +246,33 @@ async def _install_jobs(application: Application) -> None:
     await scheduler.setup(application)
 
 
+async def _warm_up(application: Application) -> None:
+    """`Services.warm_up` in the background of a start: the first /check no longer waits ~2 s
+    for market data, imports and templates. Then what is loaded (it lives as long as the
+    process) is frozen out of the cyclic collector, whose full passes would otherwise walk
+    those ~200,000 objects again, in the middle of some user's reply."""
+    t0 = time.monotonic()
+    try:
+        await application.bot_data["services"].warm_up()
+    except Exception as exc:  # the first /check loads what it needs, and says what failed
+        log.warning("warm-up did not finish (%s: %s); the first /check will load what it needs",
+                    type(exc).__name__, exc)
+    else:
+        log.info("warm-up done in %.1f s", time.monotonic() - t0)
+    gc.collect()
+    gc.freeze()
+
+
 async def _post_init(application: Application) -> None:
     services = application.bot_data.get("services")
     store = getattr(services, "store", None) or application.bot_data.get("store")
     if store is not None:
         await migrate_store(store)
     await _install_jobs(application)
+    if application.bot_data.get("warm_up") and hasattr(services, "warm_up"):
+        # a plain task: PTB's create_task warns before the application runs
+        application.bot_data["warm_up_task"] = asyncio.create_task(_warm_up(application),
+                                                                   name="alvh-warm-up")
     commands = application.bot_data.get("bot_commands") or []
     if commands:
         await application.bot.set_my_commands([BotCommand(c, d) for c, d in commands])
@@ -259,6 +281,11 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
+    warm_up = application.bot_data.pop("warm_up_task", None)
+    if warm_up is not None and not warm_up.done():
+        warm_up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warm_up
     services = application.bot_data.get("services")
     # Services itself holds nothing to release (and its `close` closes a position).
     for resource, closers in (
@@ -299,6 +326,7 @@ def build_application(
     rate_limiter: BaseRateLimiter | bool | None = None,
     install_jobs: bool = True,
     concurrent_updates: int | None = None,
+    warm_up: bool = False,
 ) -> Application:
     """The bot, ready for `async with app:` / `app.run_polling()`.
 
@@ -306,9 +334,10 @@ def build_application(
     `services` (anything handlers expect in `bot_data["services"]`), their own `handlers` and
     `bot_commands` (default: `bot.telegram.handlers.all_handlers()` and `BOT_COMMANDS`), and a
     `rate_limiter` (None: `BoundedRateLimiter` with the settings' limits; False: none), and turn
-    off the scheduled jobs (`install_jobs=False`). Updates are processed concurrently across
-    users and in order within a user, at most `concurrent_updates` at once (default
-    ALVH_CONCURRENT_UPDATES; bot/telegram/serving.py).
+    off the scheduled jobs (`install_jobs=False`). `warm_up=True` (`alvh start`, the console)
+    loads market data, engine and templates in the background once started. Updates are
+    processed concurrently across users and in order within a user, at most
+    `concurrent_updates` at once (default ALVH_CONCURRENT_UPDATES; bot/telegram/serving.py).
     """
     if not settings.telegram_bot_token:
         raise ConfigError(["TELEGRAM_BOT_TOKEN is not set; get one from @BotFather"])
@@ -358,6 +387,7 @@ def build_application(
     application.bot_data["settings"] = settings
     application.bot_data["bot_commands"] = list(bot_commands)
     application.bot_data["install_jobs"] = install_jobs
+    application.bot_data["warm_up"] = warm_up
     if store is not None:
         application.bot_data["store"] = store
     if provider is not None:

@@ -124,8 +124,10 @@ class Console:
         quiet_s: float = IDLE_QUIET_S,
         reply_timeout_s: float = REPLY_TIMEOUT_S,
         pictures_dir: Path | None = None,
+        warm_up: bool = False,
     ):
         self.user_id = user_id
+        self.warm_up = warm_up  # `alvh start`/`alvh console`: load market data etc. at start
         self._pictures_dir = pictures_dir
         self.quiet_s = quiet_s
         self.reply_timeout_s = reply_timeout_s
@@ -241,7 +243,7 @@ class Console:
 
         self.api.start()
         try:
-            self.application = build_application(self.settings)
+            self.application = build_application(self.settings, warm_up=self.warm_up)
             try:
                 await start_polling(self.application, poll_timeout=1)
                 if interactive:
@@ -303,7 +305,7 @@ def run_console(
     # Replies go to stdout; only warnings (and the tracebacks the error handler logs) to stderr.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    console = Console(settings, user_id=user_id)
+    console = Console(settings, user_id=user_id, warm_up=True)
     try:
         return asyncio.run(console.run(stdin, out, interactive=interactive))
     except KeyboardInterrupt:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
 import resource
 import statistics
@@ -37,6 +36,7 @@ from bot.telegram.app import (
     default_provider,
     start_polling,
     stop_polling,
+    warm_up,
 )
 from bot.telegram.botapi_server import LOCAL_TOKEN, LocalBotAPI, settle
 
@@ -67,11 +67,9 @@ def percentiles(samples_s: list[float]) -> tuple[float, float, float]:
 
 async def handler_path(services: Services, runs: int) -> list[float]:
     user = UserRef(USER, USER, "Bench")
-    # as `alvh start` does once started (bot.telegram.app._warm_up): load, then freeze the heap
+    # as `alvh start` does once started: load, compile the templates, freeze the heap
     t0 = time.perf_counter()
-    await services.warm_up()
-    gc.collect()
-    gc.freeze()
+    await warm_up(services)
     t1 = time.perf_counter()
     result = await services.check(user)
     parts = split_message(render("check", result=result, single=False))

@@ -449,15 +449,12 @@ class Services:
             return history
 
     async def warm_up(self) -> None:
-        """Do now what the first /check after a start would otherwise wait for (~2 s): fetch
-        the market data, import the engine, run its market pass (cached per history) and
-        compile the reply templates. Nothing is stored; a failure is the caller's to log."""
-        from bot.render import compile_templates
-
+        """Do now what the first /check after a start would otherwise wait for: fetch the
+        market data, import the engine and run its market pass (cached per history). Nothing is
+        stored; a failure is the caller's to log."""
         m = await self.market_data()
         await _to_thread(self._evaluate_fn(), [], m.snapshot, m.history, m.events, Params(),
                          self.now())
-        await _to_thread(compile_templates)
 
     def _evaluate_fn(self) -> Callable[..., Any]:
         if self._evaluate is None:

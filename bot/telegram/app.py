@@ -246,21 +246,31 @@ async def _install_jobs(application: Application) -> None:
     await scheduler.setup(application)
 
 
+async def warm_up(services: Any) -> None:
+    """What the first /check after a start would otherwise wait for (~2 s): the market data,
+    the engine (`Services.warm_up`) and every reply template. Then what is loaded (it lives as
+    long as the process) is frozen out of the cyclic collector, whose full passes would
+    otherwise walk those ~200,000 objects again, in the middle of some user's reply."""
+    from bot.render import compile_templates
+
+    try:
+        await services.warm_up()
+        await asyncio.to_thread(compile_templates)
+    finally:
+        gc.collect()
+        gc.freeze()
+
+
 async def _warm_up(application: Application) -> None:
-    """`Services.warm_up` in the background of a start: the first /check no longer waits ~2 s
-    for market data, imports and templates. Then what is loaded (it lives as long as the
-    process) is frozen out of the cyclic collector, whose full passes would otherwise walk
-    those ~200,000 objects again, in the middle of some user's reply."""
+    """`warm_up` in the background of a start; a failure is a warning, never the bot's end."""
     t0 = time.monotonic()
     try:
-        await application.bot_data["services"].warm_up()
+        await warm_up(application.bot_data["services"])
     except Exception as exc:  # the first /check loads what it needs, and says what failed
         log.warning("warm-up did not finish (%s: %s); the first /check will load what it needs",
                     type(exc).__name__, exc)
     else:
         log.info("warm-up done in %.1f s", time.monotonic() - t0)
-    gc.collect()
-    gc.freeze()
 
 
 async def _post_init(application: Application) -> None:

@@ -49,7 +49,8 @@ USAGE = {
             "[delta 0.16] [label]"),
     "hedge": (
         "/hedge <id>  ·  /hedge <id> add 2 VIX 2026-12-16 22C @1.10  ·  "
-        "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [@price]"
+        "/hedge <id> add 1 VIX 2026-12-16 22/27C @0.80  ·  /hedge <id> remove <n> [x<qty>] "
+        "[@price]"
         "  ·  <id> may be book: /hedge book add 1 VIX 2026-12-16 22C @1.10"
     ),
     "roll": "/roll <id>  ·  /roll <id> done 2027-01-15 5500/5550/6250/6300 @0.40",
@@ -134,7 +135,8 @@ class HedgeSpec:
 
 @dataclass(frozen=True)
 class HedgeCommand:
-    """`/hedge <id>` (action "list"), `... add <spec>`, `... remove <n>` (1-based index).
+    """`/hedge <id>` (action "list"), `... add <spec>`, `... remove <n> [x<qty>] [@price]`
+    (1-based index; qty: part of the line).
     `position_id` None is the whole book (`/hedge book …`, METHOD §6b)."""
 
     position_id: int | None
@@ -142,6 +144,7 @@ class HedgeCommand:
     spec: HedgeSpec | None = None
     index: int | None = None
     price: float | None = None  # remove: closing price, points per contract (optional)
+    qty: int | None = None  # remove: contracts sold (None: the whole line)
 
 
 @dataclass(frozen=True)
@@ -512,8 +515,8 @@ BOOK_WORD = "book"  # where the id goes, the whole book: a layer held against ev
 
 def parse_hedge(text: str) -> HedgeCommand:
     """`<id>` | `<id> add <qty> VIX <expiry> <K>C @cost [L1|L2|L3]` (spread `K/K2C`;
-    future: `<id> add <qty> VX <expiry> @price`) | `<id> remove <n>`; `<id>` may be `book`
-    (any case): position_id None."""
+    future: `<id> add <qty> VX <expiry> @price`) | `<id> remove <n> [x<qty>] [@price]`; `<id>`
+    may be `book` (any case): position_id None."""
     usage = USAGE["hedge"]
     tokens = _tokens(check_length(text, usage))
     if not tokens:
@@ -523,22 +526,44 @@ def parse_hedge(text: str) -> HedgeCommand:
         return HedgeCommand(pid, "list")
     action = tokens[1].lower()
     if action in ("remove", "rm", "del", "delete", "close", "sell"):
-        if len(tokens) not in (3, 4):
+        if not 3 <= len(tokens) <= 5:
             raise ParseError(
-                "remove needs the hedge number from the list, e.g. remove 1 [@price]", usage
+                "remove needs the hedge number from the list, e.g. remove 1 [x2] [@price]", usage
             )
         t = tokens[2].lstrip("#")
         if not t.isascii() or not t.isdigit() or len(t) > 6 or int(t) < 1:
             raise ParseError(
                 f"hedge number {_show(tokens[2])} must be a whole number like 1", usage
             )
-        price = None
-        if len(tokens) == 4:
-            price = parse_price(tokens[3], "hedge closing price", usage, allow_zero=True)
-        return HedgeCommand(pid, "remove", index=int(t), price=price)
+        qty, price = _sold_qty_and_price(tokens[3:], usage)
+        return HedgeCommand(pid, "remove", index=int(t), price=price, qty=qty)
     if action != "add":
         raise ParseError(f"unknown hedge action {_show(tokens[1])}: use add or remove", usage)
     return HedgeCommand(pid, "add", spec=parse_hedge_spec(tokens[2:], usage))
+
+
+def _sold_qty_and_price(tokens: list[str], usage: str) -> tuple[int | None, float | None]:
+    """`[x<qty>] [@price]`, in either order: the contracts sold (None: all of the line) and the
+    price they went at. A bare number is refused: `2` could be either, and a wrong guess would
+    record a sale that did not happen."""
+    qty = price = None
+    for tok in tokens:
+        if tok.startswith("@"):
+            if price is not None:
+                raise ParseError("give one closing price, e.g. @1.85", usage)
+            price = parse_price(tok, "hedge closing price", usage, allow_zero=True)
+        elif _QTY_RE.fullmatch(tok) or re.fullmatch(r"[0-9]+[xX]", tok):
+            if qty is not None:
+                raise ParseError("give the contracts sold once, e.g. x2", usage)
+            qty = parse_qty(tok if tok[:1] in "xX" else "x" + tok[:-1], usage,
+                            "contracts sold", "x2")
+        elif tok.isascii() and tok.isdigit():
+            raise ParseError(f"{_show(tok)} alone is ambiguous: write x{tok} to sell {tok} "
+                             f"contract(s) of the line, or @{tok} for the closing price", usage)
+        else:
+            raise ParseError(f"{_show(tok)} is neither a quantity like x2 nor a price like "
+                             "@1.85", usage)
+    return qty, price
 
 
 def parse_hedge_spec(tokens: list[str], usage: str = USAGE["hedge"]) -> HedgeSpec:

@@ -837,11 +837,12 @@ class Services:
         return pos, _as_hedge(row)
 
     async def hedge_remove(self, user: UserRef, position_id: int | None, index: int,
-                           price: float | None = None
+                           price: float | None = None, qty: int | None = None
                            ) -> tuple[Position | None, HedgeLayer, float | None]:
-        """Close hedge number `index` (1-based, as listed), optionally at `price` points;
-        `position_id` None: of the book's own layers. Also returns the realised P&L in dollars
-        the store recorded for a price (None without one)."""
+        """Close hedge number `index` (1-based, as listed), or `qty` of its contracts,
+        optionally at `price` points; `position_id` None: of the book's own layers. Returns the
+        layer as it was, and the realised P&L in dollars the store recorded for a price (None
+        without one) on the contracts closed."""
         pos, hedges = await self.hedge_list(user, position_id)
         if not 1 <= index <= len(hedges):
             count = f"{len(hedges)} hedge(s)" if hedges else "no hedges"
@@ -849,11 +850,16 @@ class Services:
             raise UserError(f"{owner} has {count}; there is no hedge {index}",
                             parsing.USAGE["hedge"])
         layer = hedges[index - 1]
+        if qty is not None and qty > layer.qty:
+            held = f"{layer.qty} contract{'s' if layer.qty != 1 else ''}"
+            raise UserError(f"hedge {index} holds {held}; {qty} cannot be sold "
+                            f"(x{layer.qty}, or leave the quantity out, closes the whole line)",
+                            parsing.USAGE["hedge"])
         problem = None if price is None else parsing.hedge_price_problem(
             layer.kind, price, layer.strike, layer.strike2)
         if problem:
             raise UserError(f"hedge closing {problem}", parsing.USAGE["hedge"])
-        row = await _to_thread(self.store.close_hedge, user.user_id, layer.id, price)
+        row = await _to_thread(self.store.close_hedge, user.user_id, layer.id, price, qty)
         return pos, layer, None if row.realised_pnl is None else float(row.realised_pnl)
 
     # --- roll and close --------------------------------------------------------------------

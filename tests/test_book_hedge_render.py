@@ -200,3 +200,28 @@ def test_calls_held_for_a_book_that_needs_none_are_named(hist):
     assert plain(block(none)) == (
         "VIX hedge for the book: none needed now — no open position calls for one. The VIX hedges "
         "held for the book (vega +$88 per vol point) now cover no position that needs a hedge.")
+
+
+def test_sell_advice_comes_with_the_command_that_records_the_sale(hist):
+    """Advice that follows itself: "sell" (over-hedged, or an exit rule) is followed by the
+    /hedge command that records a sale of part of a line; a block without one says nothing."""
+    bh = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF).book_hedge
+    over = dataclasses.replace(bh, to_sell=3, exit_signals=(
+        "L2 VIX 2026-11-25 19C: mark 0.90 ≥ 3 × cost 0.30: sell half",))
+    html = block(over)
+    assert not html_problems(html)
+    lines = plain(html).splitlines()
+    assert lines[0].startswith("VIX hedge for the book: sell 3 held VIX contracts — over-hedged")
+    assert lines[1] == ("After you sell: /hedge book remove &lt;n&gt; x3 @&lt;price&gt; (n: the "
+                        "line in /hedge book; a position's own calls: /hedge &lt;id&gt;)")
+    assert lines[2] == "· L2 VIX 2026-11-25 19C: mark 0.90 ≥ 3 × cost 0.30: sell half"
+    assert len(lines) == 3  # the sale's command once, not again under the exit rule
+    exits = dataclasses.replace(bh, exit_signals=over.exit_signals)
+    tail = plain(block(exits)).splitlines()[-2:]
+    assert tail == ["· L2 VIX 2026-11-25 19C: mark 0.90 ≥ 3 × cost 0.30: sell half",
+                    "After you sell: /hedge book remove &lt;n&gt; x&lt;qty&gt; @&lt;price&gt; "
+                    "(n: the line in /hedge book)"]
+    calm = dataclasses.replace(bh, exit_signals=(
+        "state CALM and VIX/VIX3M 0.850 < 0.9: no new VIX-call buys",))
+    assert "After you sell" not in plain(block(calm))
+    assert "After you sell" not in plain(block(bh))

@@ -156,7 +156,11 @@ def test_hedge_grammar():
     assert fut.kind is HedgeKind.VIX_FUTURE and fut.strike is None and fut.cost == 18.5
     assert parse_hedge("3").action == "list"
     rm = parse_hedge("3 remove 2 @2.40")
-    assert (rm.action, rm.index, rm.price) == ("remove", 2, 2.4)
+    assert (rm.action, rm.index, rm.price, rm.qty) == ("remove", 2, 2.4, None)
+    part = parse_hedge("book sell 1 x2 @0.95")
+    assert (part.position_id, part.index, part.qty, part.price) == (None, 1, 2, 0.95)
+    assert parse_hedge("book remove 1 @0.95 2x") == part  # either order, "2x" too
+    assert parse_hedge("3 remove 1 X3").qty == 3 and parse_hedge("3 remove 1 X3").price is None
 
 
 @pytest.mark.parametrize("text, fragment", [
@@ -171,6 +175,12 @@ def test_hedge_grammar():
     ("3 add 1 VIX 2026-12-16", "expected quantity"),
     ("3 remove x", "whole number"),
     ("3 remove", "remove needs the hedge number"),
+    ("3 remove 1 2", "'2' alone is ambiguous: write x2 to sell 2 contract(s) of the line, or @2"),
+    ("3 remove 1 x2 x1", "give the contracts sold once"),
+    ("3 remove 1 @1 @2", "give one closing price"),
+    ("3 remove 1 x0 @1", "between 1 and"),
+    ("3 remove 1 half", "'half' is neither a quantity like x2 nor a price like @1.85"),
+    ("3 remove 1 x2 @1 L2", "remove needs the hedge number"),
     ("3 add 1 VIX 2026-12-16 22C @0.50 L4", "unexpected 'L4' after the cost: only a layer"),
     ("3 add 1 VX 2026-12-16 @18.5 x L1", "unexpected 'x' after the cost"),
 ])
@@ -368,6 +378,22 @@ def test_hedge_round_trip(kind, qty, expiry, k, width, cost, layer):
     else:
         spec = HedgeSpec(kind, qty, expiry, cost, k, layer=layer)
     assert parse_hedge(f"7 add {format_hedge(spec)}").spec == spec
+
+
+@settings(max_examples=200, deadline=None)
+@given(index=st.integers(1, 999_999), qty=st.none() | st.integers(1, 1000),
+       price=st.none() | st.decimals(min_value="0", max_value="999.99", places=2).map(float),
+       qty_first=st.booleans(), qty_form=st.sampled_from(["x{}", "X{}", "{}x"]),
+       book=st.booleans())
+def test_hedge_remove_round_trip(index, qty, price, qty_first, qty_form, book):
+    """A sale of part of a line, in any order and quantity spelling, reads back exactly."""
+    parts = [] if qty is None else [qty_form.format(qty)]
+    if price is not None:
+        parts.insert(0 if not qty_first else len(parts), f"@{price}")
+    ref = "book" if book else "7"
+    cmd = parse_hedge(" ".join([ref, "remove", str(index), *parts]))
+    assert (cmd.action, cmd.index, cmd.qty, cmd.price) == ("remove", index, qty, price)
+    assert cmd.position_id == (None if book else 7)
 
 
 _PARSERS = (parse_add, parse_hedge, parse_roll, parse_close, parse_check, parse_settings)

@@ -173,6 +173,36 @@ def test_close_hedge_pnl_by_hand(store):
         store.close_hedge(ALICE, opt.id)
 
 
+def test_selling_part_of_a_hedge_line_splits_it(store):
+    pos = store.add_position(ALICE, condor())
+    line = store.add_hedge(ALICE, pos.id, HedgeInput("VIX_CALL", date(2026, 12, 16), 5, 1.15,
+                                                     strike=22))
+    with pytest.raises(ValidationError, match="holds 5 contract"):
+        store.close_hedge(ALICE, line.id, 2.40, qty=6)
+    with pytest.raises(ValidationError, match="contracts sold must be a whole number"):
+        store.close_hedge(ALICE, line.id, 2.40, qty=0)
+    assert [h.qty for h in store.list_hedges(ALICE)] == [5]  # refused: nothing changed
+    sold = store.close_hedge(ALICE, line.id, "2.40", qty=2)
+    # (2.40 − 1.15) × 100 × 2 = 250 on the two sold; the rest stays open at its cost
+    assert (sold.qty, sold.status, sold.close_price, sold.realised_pnl) == (
+        2, "closed", Decimal("2.40"), Decimal("250.00"))
+    assert sold.id != line.id and sold.position_id == pos.id and sold.cost == line.cost
+    (kept,) = store.list_hedges(ALICE)
+    assert (kept.id, kept.qty, kept.status, kept.cost, kept.opened_at) == (
+        line.id, 3, "open", line.cost, line.opened_at)
+    trail = store.audit_trail(ALICE, limit=2)
+    assert [a.action for a in trail] == ["hedge.close", "hedge.reduce"]
+    assert json.loads(trail[1].before_json)["qty"] == 5
+    assert json.loads(trail[1].after_json)["qty"] == 3
+    assert trail[0].before_json is None and json.loads(trail[0].after_json)["qty"] == 2
+    # the core view holds the 3 still open; all three contracts sold at last: no split
+    assert [h.qty for h in store.core_positions(ALICE)[0].hedges] == [3]
+    last = store.close_hedge(ALICE, line.id, "1.00", qty=3)
+    assert last.id == line.id and last.realised_pnl == Decimal("-45.00")
+    assert store.list_hedges(ALICE) == []
+    assert sorted(h.qty for h in store.list_hedges(ALICE, status=None)) == [2, 3]
+
+
 def test_hedge_on_closed_position_conflicts(store):
     row = store.add_position(ALICE, condor())
     store.close_position(ALICE, row.id)

@@ -39,6 +39,7 @@ from bot.store.inputs import (
     HedgeInput,
     PositionInput,
     check_date,
+    check_qty,
     check_text,
     clean_hedge,
     clean_position,
@@ -796,12 +797,17 @@ class Store:
     def get_hedge(self, tg_user_id: int, hedge_id: object) -> HedgeRow:
         return self._read(lambda s: self._hedge(s, self._user(s, tg_user_id), hedge_id))
 
-    def close_hedge(self, tg_user_id: int, hedge_id: object, price: object = None) -> HedgeRow:
-        """Close an open layer; with its closing price (points per contract) the realised P&L
-        (price − cost) × qty × multiplier (VIX option 100, VIX future 1,000) is stored."""
+    def close_hedge(self, tg_user_id: int, hedge_id: object, price: object = None,
+                    qty: object = None) -> HedgeRow:
+        """Close an open layer, or `qty` of its contracts; with the closing price (points per
+        contract) the realised P&L (price − cost) × contracts × multiplier (VIX option 100,
+        VIX future 1,000) is stored. Selling part of a line splits it: the line keeps the rest
+        open (same cost, same opening time) and a new closed line records the sale. Returns
+        the closed line."""
         problems: list[str] = []
         value = None if price is None else to_decimal(price, "closing price", problems,
                                                       allow_zero=True)
+        sold = None if qty is None else check_qty(qty, "contracts sold", problems)
         if problems:
             raise ValidationError(problems, subject="hedge")
 
@@ -810,17 +816,32 @@ class Store:
             row = self._hedge(s, user, hedge_id)
             if row.status != "open":
                 raise Conflict(f"hedge #{row.id} is already {row.status}")
+            if sold is not None and sold > row.qty:
+                raise ValidationError([f"hedge #{row.id} holds {row.qty} contract(s); "
+                                       f"{sold} cannot be sold"], subject="hedge")
             before = row_json(row)
-            row.status = "closed"
-            row.closed_at = self._now()
-            row.close_price = value
+            if sold is None or sold == row.qty:
+                closed = row
+            else:  # part of the line: it keeps the rest, a new closed line takes the sale
+                row.qty -= sold
+                s.add(row)
+                self._audit(s, user, "hedge.reduce", "hedge", row.id, before, row_json(row))
+                closed = HedgeRow(
+                    user_id=row.user_id, position_id=row.position_id, kind=row.kind,
+                    layer=row.layer, expiry=row.expiry, strike=row.strike, strike2=row.strike2,
+                    qty=sold, cost=row.cost, opened_at=row.opened_at)
+                before = None
+            closed.status = "closed"
+            closed.closed_at = self._now()
+            closed.close_price = value
             if value is not None:
                 multiplier = (DEFAULT_PARAMS.vix_future_multiplier if row.kind == "VIX_FUTURE"
                               else DEFAULT_PARAMS.vix_option_multiplier)
-                row.realised_pnl = _dollars(value - row.cost, row.qty, multiplier)
-            s.add(row)
-            self._audit(s, user, "hedge.close", "hedge", row.id, before, row_json(row))
-            return row
+                closed.realised_pnl = _dollars(value - closed.cost, closed.qty, multiplier)
+            s.add(closed)
+            s.flush()  # the new line's id, for the audit trail
+            self._audit(s, user, "hedge.close", "hedge", closed.id, before, row_json(closed))
+            return closed
 
         return self._write(work)
 

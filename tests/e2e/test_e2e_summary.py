@@ -164,3 +164,23 @@ async def test_the_book_hedge_is_recorded_with_the_command_it_shows(book, bots):
     assert "✅ Hedge removed: 1 VIX 2026-07-22 20C" in removed["text"]
     (wrong,) = await send(book, bots, "/hedge book remove 1")
     assert "your book has no hedges; there is no hedge 1" in wrong["text"]
+
+
+async def test_part_of_a_book_hedge_line_is_sold_and_the_rest_counts(book, bots):
+    """The exit rules say "sell half": the trader records selling part of a line, the reply
+    names what was sold and what stays, and /check counts only the contracts still held."""
+    await send(book, bots, "/hedge book add 4 VIX 2026-07-22 20C @0.50")
+    (before,) = await send(book, bots, "/check")
+    (too_many,) = await send(book, bots, "/hedge book remove 1 x5 @0.90")
+    assert "hedge 1 holds 4 contracts; 5 cannot be sold" in too_many["text"]
+    (sold,) = await send(book, bots, "/hedge book remove 1 x2 @0.90")
+    # (0.90 − 0.50) × 100 × 2 = +$80
+    assert ("✅ Sold 2 of the 4 contracts of 4 VIX 2026-07-22 20C @ 0.50 pts (L2); 2 stay open"
+            " · closed @ 0.90 pts: +$80 realised") in sold["text"]
+    assert "1. 2 VIX 2026-07-22 20C @ 0.50 pts (L2)" in sold["text"]
+    (after,) = await send(book, bots, "/check")
+
+    def coverage(text: str) -> int:
+        return int(text.split("hedge coverage ")[1].split(" %")[0])
+
+    assert 0 < coverage(after["text"]) < coverage(before["text"])

@@ -1,4 +1,4 @@
-"""/hedge <id> [add … | remove <n>]."""
+"""/hedge <id> [add … | remove <n> [x<qty>] [@price]]."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ async def hedge(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         _, changed = await svc.hedge_add(user, cmd.position_id, cmd.spec)
     elif cmd.action == "remove":
         _, changed, realised = await svc.hedge_remove(user, cmd.position_id, cmd.index,
-                                                      cmd.price)
+                                                      cmd.price, cmd.qty)
     view = await svc.hedge_view(user, cmd.position_id)
     await reply(update, render("hedge_list", view=view, action=cmd.action, changed=changed,
-                               price=cmd.price, realised=realised))
+                               price=cmd.price, realised=realised, qty=cmd.qty))
 
 
 def handlers() -> list[BaseHandler]:

@@ -9,7 +9,8 @@ positions.json: a list, or {"positions": [...], "book_hedges": [...]}, of
      "strikes": [7250, 7300, 7700, 7750], "qty": 2, "entry_credit": 3.2, "roll_credits": 0,
      "opened": "2026-07-06",
      "hedges": [{"kind": "VIX_CALL", "expiry": "2026-07-22", "strike": 20, "qty": 1,
-                 "cost": 0.45, "layer": "L2"}]}
+                 "cost": 0.45, "layer": "L2", "qty_sold": 0}]}   (qty_sold: optional, sold
+                 earlier from the line; "sell half" is asked until half is sold)
     "book_hedges" (optional): hedge layers held against the whole book, as in "hedges"; the
     positions are one book, and the second engine is sized once for it (METHOD §6b).
 market.json:
@@ -117,7 +118,8 @@ def _hedge(raw: Any, i: int, problems: list[str]) -> HedgeLayer | None:
     if len(problems) > n:
         return None
     return HedgeLayer(kind=kind, expiry=expiry, qty=qty, cost=cost,  # type: ignore[arg-type]
-                      strike=strike, strike2=strike2, layer=layer)  # type: ignore[arg-type]
+                      strike=strike, strike2=strike2, layer=layer,  # type: ignore[arg-type]
+                      qty_sold=raw.get("qty_sold", 0))
 
 
 def parse_position(raw: Any, index: int) -> tuple[Position | None, list[str]]:

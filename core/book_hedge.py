@@ -335,7 +335,7 @@ def book_records(
             lab = (f"L2 VIX {bh.expiry[li]} {bh.strike[li]:g}C"
                    if bh.kind[li] != HedgeKind.VIX_FUTURE.value else f"L2 VX {bh.expiry[li]}")
             layers.append((lab, float(book_held.values.mark[li]), float(bh.cost[li]),
-                           math.floor(book_held.values.sessions[li])))
+                           math.floor(book_held.values.sessions[li]), bh.half_sold(li)))
         exits = exit_signals(vix, state, ts_ratio, layers, p) if layers else ()
         members = tuple(
             _new(BookMember, position_id=positions[i].id, label=positions[i].label,

@@ -92,7 +92,8 @@ def _dates(col: Sequence, ok: np.ndarray) -> np.ndarray:
     return out
 
 
-_HEDGE_FIELDS = operator.attrgetter("kind", "expiry", "qty", "cost", "strike", "strike2")
+_HEDGE_FIELDS = operator.attrgetter("kind", "expiry", "qty", "cost", "strike", "strike2",
+                                    "qty_sold")
 _CALL_KINDS = (HedgeKind.VIX_CALL, HedgeKind.VIX_CALL_SPREAD)
 
 
@@ -107,9 +108,10 @@ def _hedges_clean(hedges: Sequence, today: date) -> np.ndarray:
         return clean
     owner = np.repeat(owners, [len(hedges[i]) for i in owners])
     ok = np.array([type(h) is HedgeLayer for h in layers], dtype=bool)
-    kind, expiry, qty, cost, k1, k2 = zip(*map(_HEDGE_FIELDS, layers), strict=True)
+    kind, expiry, qty, cost, k1, k2, sold = zip(*map(_HEDGE_FIELDS, layers), strict=True)
     ok &= np.array([type(x) is HedgeKind for x in kind], dtype=bool)
     ok &= np.array([type(x) is int and x > 0 for x in qty], dtype=bool)
+    ok &= np.array([type(x) is int and x >= 0 for x in sold], dtype=bool)
     cost_f = _numbers(cost, ok)
     call = np.array([x in _CALL_KINDS for x in kind], dtype=bool)
     spread = np.array([x is HedgeKind.VIX_CALL_SPREAD for x in kind], dtype=bool)

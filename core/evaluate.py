@@ -1745,7 +1745,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
             lab = (f"L2 VIX {held.expiry[li]} {held.strike[li]:g}C" if kind != "VIX_FUTURE"
                    else f"L2 VX {held.expiry[li]}")
             layers_l2.append((lab, float(hv.mark[li]), float(held.cost[li]),
-                              math.floor(hv.sessions[li])))
+                              math.floor(hv.sessions[li]), held.half_sold(li)))
     exits = exit_signals(ctx.vix, ctx.state, ctx.ts_ratio, layers_l2, p)
     se = _new(SecondEngineRecord,
         h_target=float(sizing.h[i]), applicable=bool(sizing.applicable[i]), status=status,

@@ -183,24 +183,28 @@ def exit_signals(
     vix: float,
     state: int,
     ts_ratio: float | None,
-    layers: Sequence[tuple[str, float, float, int]],
+    layers: Sequence[tuple[str, float, float, int] | tuple[str, float, float, int, bool]],
     params: Params = DEFAULT_PARAMS,
 ) -> tuple[str, ...]:
-    """Exit signals for held L2 layers. `layers`: (label, mark, cost, sessions to VIX expiry).
+    """Exit signals for held L2 layers. `layers`: (label, mark, cost, sessions to VIX expiry[,
+    half sold: half or more of the line already sold, default False]).
 
     V ≥ 50 → sell all; V ≥ 30 → sell half; mark ≥ 3 × cost → sell half; CALM and VIX/VIX3M <
     0.90 → no new buys; ≤ 2 sessions to VIX expiry → close (or roll when h* > 0, said by the
-    caller).
+    caller). "Sell half" is asked once per line: not of a line already half sold (decision 42).
     """
     p = params
     out: list[str] = []
     if layers:
+        halves = [bool(x[4]) if len(x) > 4 else False for x in layers]
         if vix >= p.exit_vix_all:
             out.append(f"VIX {vix:.1f} ≥ {p.exit_vix_all:g}: sell all L2 calls")
-        elif vix >= p.exit_vix_half:
-            out.append(f"VIX {vix:.1f} ≥ {p.exit_vix_half:g}: sell half of the L2 calls")
-        for label, mark, cost, sessions_left in layers:
-            if cost > 0 and mark >= p.exit_mark_multiple * cost:
+        elif vix >= p.exit_vix_half and not all(halves):
+            out.append(f"VIX {vix:.1f} ≥ {p.exit_vix_half:g}: sell half of the L2 calls"
+                       + (" not yet half sold" if any(halves) else ""))
+        for (label, mark, cost, sessions_left, *_), half_sold in zip(layers, halves,
+                                                                     strict=True):
+            if cost > 0 and mark >= p.exit_mark_multiple * cost and not half_sold:
                 out.append(
                     f"{label}: mark {mark:.2f} ≥ {p.exit_mark_multiple:g} × cost {cost:.2f}: "
                     "sell half"
@@ -231,6 +235,7 @@ class HeldLayers:
     cost: np.ndarray
     strike: np.ndarray
     strike2: np.ndarray
+    qty_sold: np.ndarray  # contracts of the line already sold
 
     @classmethod
     def from_positions(cls, positions: Sequence[Position]) -> HeldLayers:
@@ -247,11 +252,16 @@ class HeldLayers:
             strike2=np.array(
                 [nan if h.strike2 is None else h.strike2 for _, h in rows], dtype=float
             ),
+            qty_sold=np.array([h.qty_sold for _, h in rows], dtype=float),
         )
 
     @property
     def size(self) -> int:
         return int(self.owner.size)
+
+    def half_sold(self, i: int) -> bool:
+        """Line i had half or more of its contracts sold: its "sell half" is done."""
+        return bool(self.qty_sold[i] >= self.qty[i])
 
     def is_kind(self, kind: HedgeKind) -> np.ndarray:
         return self.kind == kind.value

@@ -56,11 +56,17 @@ class HedgeLayer:
     strike2: float | None = None
     layer: Layer = Layer.L2
     id: int | None = None
+    # contracts of this line already sold (it was bought with qty + qty_sold): once half or more
+    # is sold, the exit rules' "sell half" has been followed (docs/engine.md, decision 42)
+    qty_sold: int = 0
 
     def problems(self) -> list[str]:
         p: list[str] = []
         if not isinstance(self.qty, int) or isinstance(self.qty, bool) or self.qty <= 0:
             p.append(f"hedge quantity must be a whole number above 0 (got {self.qty})")
+        if (not isinstance(self.qty_sold, int) or isinstance(self.qty_sold, bool)
+                or self.qty_sold < 0):
+            p.append(f"contracts already sold must be a whole number ≥ 0 (got {self.qty_sold})")
         if not _finite(self.cost) or self.cost < 0:
             p.append(f"hedge cost must be a finite number ≥ 0 (got {self.cost})")
         is_call = self.kind in (HedgeKind.VIX_CALL, HedgeKind.VIX_CALL_SPREAD)

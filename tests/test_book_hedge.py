@@ -403,3 +403,22 @@ def test_layer_marks_value_the_layers_as_the_position_pass_does(hist):
         marks[0].pnl_usd + marks[2].pnl_usd + marks[3].pnl_usd, rel=1e-12)
     no_vix = layer_marks(layers, snapshot(vix=None), hist, [CPI], asof=ASOF)
     assert no_vix == [None] * 4
+
+
+def test_a_book_line_half_sold_is_not_asked_to_sell_half_again(hist):
+    """Decision 42 end to end: the engine reads `qty_sold` off the held line (book and
+    position layers alike); "sell half" stands until half of what was bought is sold."""
+    ps = [condor(id=1), condor(id=2, k=(4800, 4850, 5150, 5200), credit=4.0, qty=3)]
+
+    def signals(sold: int, on_book: bool) -> tuple[str, ...]:
+        lay = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.05, strike=19.0,
+                         qty_sold=sold)
+        if on_book:
+            return run(ps, hist, book_layers={None: [lay]}).book_hedge.exit_signals
+        held = [dataclasses.replace(ps[0], hedges=(lay,)), ps[1]]
+        return run(held, hist).positions[0].second_engine.exit_signals
+
+    for on_book in (True, False):
+        assert any("19C" in x and "sell half" in x for x in signals(0, on_book))
+        assert any("19C" in x and "sell half" in x for x in signals(1, on_book))  # 1 of 3 sold
+        assert not any("19C" in x and "sell half" in x for x in signals(2, on_book))

@@ -68,8 +68,12 @@ def test_each_problem_keeps_the_position_off_the_clean_list():
                                      20.0),)),
         _good(17, hedges=(HedgeLayer(HedgeKind.VIX_CALL, VIX_SESSIONS[0], 1, -0.4, 20.0),)),
         _good(18, hedges=(HedgeLayer(HedgeKind.VIX_CALL, VIX_SESSIONS[0], 1, 0.4, None),)),
+        _good(19, hedges=(HedgeLayer(HedgeKind.VIX_CALL, VIX_SESSIONS[0], 1, 0.4, 20.0,
+                                     qty_sold=-1),)),
+        _good(20, hedges=(HedgeLayer(HedgeKind.VIX_CALL, VIX_SESSIONS[0], 1, 0.4, 20.0,
+                                     qty_sold=True),)),
     ]
-    cols = position_columns([*bad, _good(19)], TODAY)
+    cols = position_columns([*bad, _good(21)], TODAY)
     assert cols.clean.tolist() == [False] * len(bad) + [True]
     assert all(position_problems(p, ASOF) for p in bad)
 
@@ -84,7 +88,8 @@ _DATE = st.one_of(st.sampled_from([*SESSIONS, TODAY, date(2026, 7, 4), date(2026
                   st.just(datetime(2026, 8, 21, 16, 0)), st.none(), st.just("2026-08-21"))
 _HEDGE = st.builds(HedgeLayer, st.sampled_from([*HedgeKind, "VIX_CALL"]),
                    st.sampled_from([*VIX_SESSIONS, date(2026, 7, 1), date(2026, 7, 25)]),
-                   st.one_of(st.integers(-1, 3), st.just(True)), _NUMBER, _NUMBER, _NUMBER)
+                   st.one_of(st.integers(-1, 3), st.just(True)), _NUMBER, _NUMBER, _NUMBER,
+                   qty_sold=st.one_of(st.integers(-1, 4), st.sampled_from([True, 1.0, None])))
 
 
 @st.composite

@@ -166,3 +166,18 @@ def test_exit_signals():
     assert exit_signals(12.0, int(S.CALM), 0.95, [("x", 0.5, 0.4, 9)]) == ()
     # held L2 layers only (docs/engine.md decision 22): nothing to signal without one
     assert exit_signals(12.0, int(S.CALM), 0.85, []) == ()
+
+
+def test_sell_half_is_asked_once_per_line():
+    """Decision 42: a line already half sold gets no second "sell half" (neither rule), while
+    "sell all" and "close or roll" still apply to it."""
+    fresh, halved = ("L2 19C", 1.0, 0.3, 6, False), ("L2 21C", 1.0, 0.3, 6, True)
+    assert exit_signals(31.0, int(S.ELEVATED), 1.1, [halved]) == ()
+    assert exit_signals(31.0, int(S.ELEVATED), 1.1, [fresh, halved]) == (
+        "VIX 31.0 ≥ 30: sell half of the L2 calls not yet half sold",
+        "L2 19C: mark 1.00 ≥ 3 × cost 0.30: sell half",
+    )
+    assert exit_signals(55.0, int(S.EXTREME), 1.2, [halved]) == (
+        "VIX 55.0 ≥ 50: sell all L2 calls",)
+    assert exit_signals(15.0, int(S.BREACHED), 0.9, [("x", 0.5, 0.4, 2, True)]) == (
+        "x: 2 session(s) to VIX expiry: close or roll",)

@@ -85,7 +85,7 @@ def test_export_to_stdout_and_contents(source, capsys):
     assert main(["db", "export", "--database-url", url, "--user", str(ALICE)]) == 0
     data = json.loads(capsys.readouterr().out)
     tables = data["tables"]
-    assert data["format"] == "alvh-store-export" and data["schema"] == "0006"
+    assert data["format"] == "alvh-store-export" and data["schema"] == "0007"
     assert [len(tables[t]) for t in ("users", "positions", "hedges", "rolls", "report_log",
                                      "alert_log")] == [1, 3, 2, 1, 1, 1]
     first = tables["positions"][0]
@@ -220,7 +220,7 @@ def test_backup_while_writing(tmp_path, source, capsys):
 def test_cli_errors_are_one_line(make_database_url, tmp_path, capsys):
     url = make_database_url("x")
     assert main(["db", "migrate", "--database-url", url]) == 0
-    assert "revision 0006" in capsys.readouterr().out
+    assert "revision 0007" in capsys.readouterr().out
     assert main(["db", "export", "--database-url", url, "--user", "5"]) == 1
     err = capsys.readouterr().err
     assert err == "error: no user with Telegram id 5 in this database\n"

@@ -30,14 +30,14 @@ TABLES_0001 = ("users", "positions", "hedges", "rolls", "audit_log", "report_log
 def test_from_empty_reaches_head_and_matches_the_models(tmp_path, monkeypatch, database_url):
     monkeypatch.chdir(tmp_path)  # scripts are found by package path, not the working directory
     engine = make_engine(database_url)
-    assert migrate(engine) == head_revision() == "0006"
+    assert migrate(engine) == head_revision() == "0007"
     names = set(inspect(engine).get_table_names())
     assert set(TABLES_0001) | {"alert_log", "alembic_version"} == names
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                  METADATA)
     assert diffs == []
-    assert migrate(engine) == "0006"  # a second run is a no-op
+    assert migrate(engine) == "0007"  # a second run is a no-op
     engine.dispose()
 
 
@@ -104,7 +104,7 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
     before = _snapshot(path, TABLES_0001)
 
     store = Store.open(f"sqlite:///{path}")  # opening migrates to head
-    assert current_revision(store.engine) == "0006"
+    assert current_revision(store.engine) == "0007"
     after = _snapshot(path, TABLES_0001)
     for table, (cols, rows) in before.items():
         new_cols, new_rows = after[table]
@@ -125,6 +125,9 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path):
         (None,) * 5]
     # 0006: positions from before the per-position entry delta use the user's setting (NULL)
     assert con.execute("SELECT entry_delta FROM positions").fetchall() == [(None,)] * 3
+    # 0007: lines from before partial sales were recorded had none sold
+    assert con.execute("SELECT qty, qty_sold FROM hedges ORDER BY id").fetchall() == [
+        (3, 0), (1, 0)]
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
     con.close()
@@ -168,7 +171,7 @@ def test_concurrent_start_ups_migrate_once(make_database_url):
             t.start()
         for t in threads:
             t.join()
-        assert errors == [] and results == ["0006"] * 6
+        assert errors == [] and results == ["0007"] * 6
 
 
 MIGRATE_CHILD = """
@@ -191,7 +194,7 @@ def test_concurrent_start_up_processes_migrate_once(make_database_url):
                                   text=True) for _ in range(4)]
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, [err[-1500:] for _, err in outs]
-        assert [out.strip() for out, _ in outs] == ["0006"] * 4
+        assert [out.strip() for out, _ in outs] == ["0007"] * 4
 
 
 def test_downgrade_to_0001_and_back_keeps_the_book(database_url):
@@ -212,14 +215,14 @@ def test_downgrade_to_0001_and_back_keeps_the_book(database_url):
     assert downgrade(store.engine, "0004") == "0004"
     cols, rows = _snapshot(url, ("edr_readings",))["edr_readings"]
     assert not set(closes) & set(cols) and [r[cols.index("edr_pct")] for r in rows] == [1.0646]
-    assert migrate(store.engine) == "0006"
+    assert migrate(store.engine) == "0007"
     [reading] = store.edr_readings()
     assert (reading.edr_pct, reading.vix, reading.spx) == (1.0646, None, None)  # back unknown
     before = _snapshot(url, ("users", "hedges", "rolls", "edr_readings"))
     assert downgrade(store.engine, "0003") == "0003"
     assert "report_chart" not in _snapshot(url, ("users",))["users"][0]
     assert downgrade(store.engine, "0001") == "0001"
-    assert migrate(store.engine) == "0006"
+    assert migrate(store.engine) == "0007"
     after = _snapshot(url, ("users", "hedges", "rolls", "edr_readings"))
     chart = before["users"][0].index("report_chart")
     assert [r[chart] for r in after["users"][1]] == [0]  # the dropped setting comes back off

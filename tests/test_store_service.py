@@ -188,15 +188,17 @@ def test_selling_part_of_a_hedge_line_splits_it(store):
         2, "closed", Decimal("2.40"), Decimal("250.00"))
     assert sold.id != line.id and sold.position_id == pos.id and sold.cost == line.cost
     (kept,) = store.list_hedges(ALICE)
-    assert (kept.id, kept.qty, kept.status, kept.cost, kept.opened_at) == (
-        line.id, 3, "open", line.cost, line.opened_at)
+    assert (kept.id, kept.qty, kept.qty_sold, kept.status, kept.cost, kept.opened_at) == (
+        line.id, 3, 2, "open", line.cost, line.opened_at)
     trail = store.audit_trail(ALICE, limit=2)
     assert [a.action for a in trail] == ["hedge.close", "hedge.reduce"]
     assert json.loads(trail[1].before_json)["qty"] == 5
     assert json.loads(trail[1].after_json)["qty"] == 3
     assert trail[0].before_json is None and json.loads(trail[0].after_json)["qty"] == 2
-    # the core view holds the 3 still open; all three contracts sold at last: no split
-    assert [h.qty for h in store.core_positions(ALICE)[0].hedges] == [3]
+    # the core view holds the 3 still open, 2 sold (less than half: "sell half" still asked);
+    # all three contracts sold at last: no split
+    assert [(h.qty, h.qty_sold) for h in store.core_positions(ALICE)[0].hedges] == [(3, 2)]
+    assert [(h.qty, h.qty_sold) for h in store.open_book(ALICE).positions[0].hedges] == [(3, 2)]
     last = store.close_hedge(ALICE, line.id, "1.00", qty=3)
     assert last.id == line.id and last.realised_pnl == Decimal("-45.00")
     assert store.list_hedges(ALICE) == []

@@ -295,7 +295,7 @@ def to_core_hedge(row: HedgeRow) -> HedgeLayer:
         kind=HedgeKind(row.kind), expiry=row.expiry, qty=row.qty, cost=float(row.cost),
         strike=None if row.strike is None else float(row.strike),
         strike2=None if row.strike2 is None else float(row.strike2),
-        layer=Layer(row.layer), id=row.id,
+        layer=Layer(row.layer), id=row.id, qty_sold=row.qty_sold,
     )
 
 
@@ -824,6 +824,7 @@ class Store:
                 closed = row
             else:  # part of the line: it keeps the rest, a new closed line takes the sale
                 row.qty -= sold
+                row.qty_sold += sold
                 s.add(row)
                 self._audit(s, user, "hedge.reduce", "hedge", row.id, before, row_json(row))
                 closed = HedgeRow(

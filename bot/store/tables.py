@@ -141,6 +141,8 @@ class HedgeRow(SQLModel, table=True):
     strike: Decimal | None = _money(nullable=True)
     strike2: Decimal | None = _money(nullable=True)
     qty: int = Field(sa_type=Integer)
+    # contracts of this line sold earlier (`remove <n> x<qty>`); it was bought as qty + qty_sold
+    qty_sold: int = Field(default=0, sa_type=Integer)
     cost: Decimal = _money()
     status: str = Field(default="open", sa_type=String(8))
     opened_at: datetime = Field(sa_type=UTCDateTime)

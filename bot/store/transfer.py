@@ -43,7 +43,9 @@ _BY_NAME = {t.name: t for t in USER_TABLES}
 # means (revision 0004: no chart with the report). Any other missing value stays an error.
 LATER_COLUMNS: dict[str, dict[str, Any]] = {"users": {"report_chart": False},
                                             # revision 0006: no per-position entry delta
-                                            "positions": {"entry_delta": None}}
+                                            "positions": {"entry_delta": None},
+                                            # revision 0007: no contracts sold from a line
+                                            "hedges": {"qty_sold": 0}}
 
 
 def backup(engine: Engine, path: str | Path) -> Path:

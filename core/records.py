@@ -759,10 +759,10 @@ class LazyBookHedges(Mapping):
         self._kept = {} if _kept is None else _kept
 
     def __getitem__(self, key: Any) -> BookHedgeRecord:
+        if key not in self._has:  # first: the shared cache holds other books' records too
+            raise KeyError(key)
         record = self._kept.get(key)
         if record is None:
-            if key not in self._has:
-                raise KeyError(key)
             record = self._kept[key] = self._build(self._index[key])
         return record
 

@@ -266,6 +266,9 @@ def test_book_hedges_are_built_when_read_and_each_matches_its_book_alone(hist):
         alone = run(ps, hist, book_layers={None: layers}).book_hedge
         assert dataclasses.replace(hedges[key], book=None) == alone
     assert sorted(built) == [0, 1, 2]  # each book once
+    with pytest.raises(KeyError):
+        mine["ann"]  # built by now, and still not in cy's view
+    assert mine.get("bob") is None and dict(mine) == {"cy": hedges["cy"]}
     assert hedges["ann"].layers_counted == 2 and hedges["ann"].book_layers_greeks.vega != 0
     assert any("19C" in x for x in hedges["cy"].exit_signals)
     assert not any("19C" in x for x in hedges["ann"].exit_signals + hedges["bob"].exit_signals)

@@ -308,14 +308,23 @@ def book_records(
                          strict=True):
         l2_of.setdefault(int(owner), []).append(li)
 
+    recs: dict[int, HedgeRecommendation | None] = {}
+
+    def recommendation(j: int) -> HedgeRecommendation | None:
+        """Book j's purchase alone (each member's record names it), made once: a member's
+        record need not build the whole book record, whose member list is the book's size."""
+        if j not in recs:
+            row = int(b.row[j])
+            active = z.h[j] > 0 and bool(z.applicable[j])
+            recs[j] = (hedge_recommendation(table, row, sz, j, vix3m, review_dates[row], p)
+                       if table is not None and row >= 0 and active else None)
+        return recs[j]
+
     def build(j: int) -> BookHedgeRecord:
         key = keys[j]
         status = SecondEngineStatus(z.status[j])
-        row = int(b.row[j])
         active = z.h[j] > 0 and bool(z.applicable[j])
-        rec = None
-        if table is not None and row >= 0 and active:
-            rec = hedge_recommendation(table, row, sz, j, vix3m, review_dates[row], p)
+        rec = recommendation(j)
         need = int(max(z.n_target[j], z.n_floor[j]))
         warnings: list[str] = []
         if active and status is SecondEngineStatus.UNECONOMIC_AT_THIS_SIZE:
@@ -364,7 +373,7 @@ def book_records(
             asof=asof,
         )
 
-    return LazyBookHedges(keys, build)
+    return LazyBookHedges(keys, build, recommendation)
 
 
 def _book_layer_sums(book_held: BookLayers, n_books: int, vix_per_spx: float

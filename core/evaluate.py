@@ -1073,9 +1073,9 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
 
     def build(i: int, stream: bool = False) -> PositionRecord:
         v = views.of_row(i, stream)
-        # a member's purchase is its book's (that book's record is built now if not yet)
+        # a member's purchase is its book's (the same object as in the book's record)
         book_rec = (None if book_share[i] is None
-                    else book_hedges[books[0][i]].recommendation)
+                    else book_hedges.recommendation(books[0][i]))
         proposal, why_not = roll_found(i)
         return _position_record(
             i, v.book, v.ca, v.bx, v.conf, v.fl, v.sizing, table, hv, held, ctx, p,

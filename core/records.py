@@ -749,13 +749,16 @@ class LazyBookHedges(Mapping):
     `subset(keys)` is a view on the same records (built at most once, by whichever reads first).
     """
 
-    def __init__(self, keys: Sequence[Any], build, *, _index: dict[Any, int] | None = None,
+    def __init__(self, keys: Sequence[Any], build, recommend=None, *,
+                 _index: dict[Any, int] | None = None,
                  _kept: dict[Any, Any] | None = None) -> None:
         self._keys = tuple(keys)
         # key → its row for `build`, over the whole evaluation (shared by every subset)
         self._index = {k: j for j, k in enumerate(self._keys)} if _index is None else _index
         self._has = self._index if _index is None else frozenset(self._keys)
         self._build = build  # build(row) → the BookHedgeRecord of that row's key
+        # recommend(row) → that record's `recommendation` alone (None: from the record)
+        self._recommend = recommend
         self._kept = {} if _kept is None else _kept
 
     def __getitem__(self, key: Any) -> BookHedgeRecord:
@@ -769,6 +772,15 @@ class LazyBookHedges(Mapping):
     def __contains__(self, key: object) -> bool:  # without building the record
         return key in self._has
 
+    def recommendation(self, key: Any) -> HedgeRecommendation | None:
+        """`self[key].recommendation`, without building the rest of the record when it is not
+        built yet (a member's position record names its book's purchase)."""
+        if key not in self._has:
+            raise KeyError(key)
+        if self._recommend is None or key in self._kept:
+            return self[key].recommendation
+        return self._recommend(self._index[key])
+
     def __iter__(self):
         return iter(self._keys)
 
@@ -778,7 +790,7 @@ class LazyBookHedges(Mapping):
     def subset(self, keys: Sequence[Any]) -> LazyBookHedges:
         """The records of `keys` that this mapping has (others left out), still lazy."""
         return LazyBookHedges([k for k in keys if k in self._has], self._build,
-                              _index=self._index, _kept=self._kept)
+                              self._recommend, _index=self._index, _kept=self._kept)
 
     def __repr__(self) -> str:
         return f"LazyBookHedges({len(self)} books)"

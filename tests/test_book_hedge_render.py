@@ -225,3 +225,28 @@ def test_sell_advice_comes_with_the_command_that_records_the_sale(hist):
         "state CALM and VIX/VIX3M 0.850 < 0.9: no new VIX-call buys",))
     assert "After you sell" not in plain(block(calm))
     assert "After you sell" not in plain(block(bh))
+
+
+def test_a_position_s_own_exit_signal_comes_with_its_command(hist):
+    """The details' hedge line: a sell exit on the position's own layer names /hedge <id>."""
+    from datetime import date
+
+    from core.models import HedgeKind, HedgeLayer
+
+    cheap = HedgeLayer(HedgeKind.VIX_CALL, date(2026, 11, 25), 2, 0.05, strike=19.0)
+    held = [dataclasses.replace(TWO[0], hedges=(cheap,)), TWO[1]]
+    r = evaluate(held, snapshot(), hist, [CPI], asof=ASOF).positions[0]
+    assert any("sell half" in x for x in r.second_engine.exit_signals)
+
+    def line(se, ref):
+        t = environment().from_string(
+            "{% import '_macros.html.j2' as m %}{{ m.hedge_line(se, roll, ref=ref) }}")
+        return plain(t.render(se=se, roll=r.roll, ref=ref))
+
+    assert ("After you sell: /hedge 1 remove &lt;n&gt; x&lt;qty&gt; @&lt;price&gt; (n: the line "
+            "in /hedge 1)") in line(r.second_engine, 1).splitlines()
+    assert "After you sell" not in line(r.second_engine, None)  # no id known: no command
+    quiet = dataclasses.replace(r.second_engine, exit_signals=(), to_sell=0)
+    assert "After you sell" not in line(quiet, 1)
+    over = dataclasses.replace(quiet, to_sell=3)
+    assert "/hedge 1 remove &lt;n&gt; x3 @&lt;price&gt;" in line(over, 1)

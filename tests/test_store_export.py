@@ -180,6 +180,30 @@ def test_entry_delta_travels_with_export_and_roll(make_database_url, source):
     into_old.close()
 
 
+def test_contracts_sold_from_a_line_travel_with_export(make_database_url, source):
+    """Revision 0007: a line's qty_sold is exported and imported; an export from before it
+    (no qty_sold) imports with none sold."""
+    _, store = source
+    store.add_hedge(ALICE, None, HedgeInput("VIX_CALL", date(2026, 12, 16), 4, 0.9, strike=22))
+    (_future, calls) = store.list_hedges(ALICE, None, book_only=True)
+    store.close_hedge(ALICE, calls.id, "1.50", qty=2)
+    data = store.export_user(ALICE)
+    sold = sorted((r["qty"], r["qty_sold"], r["status"]) for r in data["tables"]["hedges"])
+    assert (2, 2, "open") in sold and (2, 0, "closed") in sold
+    into = Store.open(make_database_url("q"))
+    into.import_user(load(dump_json(data)))
+    assert sorted(h.qty_sold for h in into.book_hedges(ALICE)) == [0, 2]
+    into.close()
+    old = json.loads(json.dumps(data))
+    for row in old["tables"]["hedges"]:
+        del row["qty_sold"]
+    old["schema"] = "0006"
+    into_old = Store.open(make_database_url("p"))
+    into_old.import_user(load(dump_json(old)))
+    assert [h.qty_sold for h in into_old.book_hedges(ALICE)] == [0, 0]
+    into_old.close()
+
+
 @pytest.mark.sqlite_only  # SQLite's online backup API; PostgreSQL: the pg_dump test below
 def test_backup_while_writing(tmp_path, source, capsys):
     url, store = source

@@ -94,6 +94,17 @@ async def test_a_bot_stopped_during_its_warm_up_stops_cleanly(bots: BotRunner, o
     assert task.done() and "warm_up_task" not in app.bot_data
 
 
+async def test_a_warm_up_still_waiting_at_shutdown_is_cancelled(bots: BotRunner,
+                                                                offline_provider, unfreeze):
+    gate = asyncio.Event()  # never set: a source that does not answer
+    provider = CountingProvider(offline_provider, gate=gate)
+    app = await bots.start(provider=provider, warm_up=True, install_jobs=False)
+    task = app.bot_data["warm_up_task"]
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(bots.stop(app), 20)
+    assert task.cancelled()
+
+
 async def test_without_warm_up_nothing_is_fetched_until_asked(bots: BotRunner, offline_provider):
     provider = CountingProvider(offline_provider)
     app = await bots.start(provider=provider, install_jobs=False)  # jobs fetch on their own

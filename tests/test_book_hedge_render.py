@@ -250,3 +250,28 @@ def test_a_position_s_own_exit_signal_comes_with_its_command(hist):
     assert "After you sell" not in line(quiet, 1)
     over = dataclasses.replace(quiet, to_sell=3)
     assert "/hedge 1 remove &lt;n&gt; x3 @&lt;price&gt;" in line(over, 1)
+
+
+def test_the_details_say_once_why_a_position_is_outside_the_book_hedge(hist):
+    """With the book's hedge shown, the share line already says why a position is left out
+    (call-side threat, none needed, closing); the hedge line does not say it again."""
+    from core.records import SecondEngineStatus as S
+
+    r = evaluate(TWO, snapshot(), hist, [CPI], asof=ASOF).positions[0]
+
+    def line(se, shown):
+        t = environment().from_string("{% import '_macros.html.j2' as m %}"
+                                      "{{ m.hedge_line(se, roll, share_shown=shown) }}")
+        return plain(t.render(se=se, roll=r.roll, shown=shown)).strip()
+
+    out = dataclasses.replace(r.second_engine, book_share=None, status=S.NOT_APPLICABLE,
+                              reason="the threat is a rally on the call side")
+    assert line(out, False) == "Hedge: not applicable — the threat is a rally on the call side"
+    assert line(out, True) == ""
+    assert "not in the book's hedge — the threat is on the call side" in share(
+        dataclasses.replace(r, second_engine=out), evaluate(TWO, snapshot(), hist, [CPI],
+                                                             asof=ASOF).book_hedge)
+    none = dataclasses.replace(out, status=S.NONE_NEEDED, h_target=0.0)
+    assert line(none, False).startswith("Hedge: none needed now") and line(none, True) == ""
+    sell = dataclasses.replace(out, to_sell=2)  # advice of its own is never dropped
+    assert line(sell, True).startswith("Hedge: Sell 2 held VIX contracts")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from core.condor import XSP_SCALE
-from core.records import CLOSING_OUTCOMES, RollOutcome
+from core.records import CLOSING_OUTCOMES, DATA_TIME_QUOTES, RollOutcome, data_time
 
 ET = ZoneInfo("America/New_York")
 TELEGRAM_LIMIT = 4096
@@ -116,6 +116,18 @@ def fmt_signed(x: float | None, digits: int = 2) -> str:
     return _minus(f"{x:+.{digits}f}")
 
 
+# a reply names its valuation moment beside its data time when they are further apart than this
+VALUED_NOTE_AFTER = timedelta(minutes=30)
+
+
+def answer_data_time(record: object) -> datetime:
+    """The data time of a MarketRecord or DataRecord (`core.records.data_time`)."""
+    times = getattr(record, "quote_times", None)
+    if times is None:
+        times = {k: getattr(getattr(record, k, None), "asof", None) for k in DATA_TIME_QUOTES}
+    return data_time(times, record.asof)  # type: ignore[attr-defined]
+
+
 def fmt_dt_et(x: datetime | date | None) -> str:
     """A data time in New York time: '2026-11-24 16:15 ET'; a date as itself."""
     if x is None:
@@ -192,7 +204,8 @@ def answer(outcome: RollOutcome | str) -> str:
 
 FILTERS = {
     "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
-    "signed": fmt_signed, "dt_et": fmt_dt_et, "dt_local": fmt_dt_local, "day": fmt_date,
+    "signed": fmt_signed, "dt_et": fmt_dt_et, "data_time": answer_data_time,
+    "dt_local": fmt_dt_local, "day": fmt_date,
     "words": words, "event": fmt_event, "answer": answer,
 }
 
@@ -212,6 +225,7 @@ def environment() -> Environment:
     env.globals["DISCLAIMER"] = DISCLAIMER
     env.globals["CLOSING_OUTCOMES"] = frozenset(o.value for o in CLOSING_OUTCOMES)
     env.globals["XSP_SCALE"] = XSP_SCALE
+    env.globals["VALUED_NOTE_AFTER"] = VALUED_NOTE_AFTER
     return env
 
 

@@ -664,6 +664,18 @@ class MarketRecord(_Record):
         return d
 
 
+# the quotes every answer rests on: the marks and P&L (SPX), the EDR and its state (VIX)
+DATA_TIME_QUOTES = ("spx", "vix")
+
+
+def data_time(quote_times: Mapping[str, datetime | None], fallback: datetime) -> datetime:
+    """When the data of an answer were quoted: the older of the SPX and VIX quote times, else
+    `fallback` (the evaluation's moment). A pre-market answer rests on the last close's quotes
+    while its P&L is valued at the moment of asking: the two are not the same time."""
+    times = [t for k in DATA_TIME_QUOTES if (t := quote_times.get(k)) is not None]
+    return min(times) if times else fallback
+
+
 class LazyRecords(Sequence):
     """The position records of one evaluation, built on first access and then kept.
 

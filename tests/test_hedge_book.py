@@ -247,7 +247,7 @@ def test_the_hedge_list_shows_each_layer_at_the_model_mark_and_survives_no_data(
         assert call.pnl_usd == pytest.approx(400 * (call.mark - 0.52))
         assert lines[2].startswith("2. 1 VX future 2026-08-19 @ 18.50 pts (L2) · now ~")
         assert fut.pnl_usd == pytest.approx(1000 * (fut.mark - 18.50))
-        assert "data as of 2026-07-08 16:15 ET (offline sample)" in text
+        assert "data as of 2026-07-08 16:00 ET (offline sample)" in text  # the SPX close
         # the book's totals carry the same P&L
         totals = (await svc.check(ANN)).totals
         assert totals.hedge_pnl_usd == pytest.approx(call.pnl_usd + fut.pnl_usd)

@@ -810,7 +810,9 @@ async def test_the_report_names_its_session_and_says_when_its_data_are_stale(
     head = text.split("\n")[:1]
     assert head[0] == "<b>ALVH report</b> before the open of Thu 2026-07-09 (offline sample)"
     assert text.split("\n")[2].startswith("<b>#1</b> ")  # the positions first, then the market line
-    assert "as of the close 2026-07-08 16:15 ET" in text  # the data time, of the 8th's close
+    # the data time: the SPX close of the 8th (the sample's clock, which values the P&L, is
+    # 16:15, within VALUED_NOTE_AFTER of it: no "valued" note)
+    assert "as of the close 2026-07-08 16:00 ET" in text and "valued" not in text
     assert "Stale data" not in text
     # an outage: the last good quotes are used, and the header says they are stale, with times
     sched.services.provider.fail = True

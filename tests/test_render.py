@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
@@ -272,7 +272,27 @@ def test_check_shows_edr_state_hedge_and_roll_in_plain_words():
     assert "Buy 1 VIX 2026-07-29 19C (~$40); coverage 40 %, stress offset 20 %" in html
     assert "hedge first" in html and "Roll: buy 1 VIX 2026-07-29 19C" in html
     assert "as of the close 2026-07-08 16:15 ET" in html  # the data time
+    assert "valued" not in html
     assert R.DISCLAIMER in html
+
+
+def test_an_answer_on_the_last_close_names_the_moment_it_is_valued_at():
+    """Honest times: a pre-market answer rests on the last close's quotes but values the P&L at
+    the moment of asking; the data label says both (it said the asking time was the close's)."""
+    morning = datetime(2026, 7, 9, 8, 45, tzinfo=R.ET)
+    mk = market_record(asof=morning)  # its quotes are of the close (ASOF)
+    html = render("check", result=check_result([example_position()], market=mk))
+    assert "as of the close 2026-07-08 16:15 ET, valued 2026-07-09 08:45 ET" in html
+    early = market_record(asof=ASOF + R.VALUED_NOTE_AFTER)  # not further apart than that
+    assert "valued" not in render("check", result=check_result([example_position()],
+                                                               market=early))
+    # the older of SPX and VIX is the data time; with no quote time, the evaluation's moment
+    assert R.answer_data_time(dataclasses.replace(
+        mk, spx=dataclasses.replace(mk.spx, asof=ASOF - timedelta(minutes=15)))) == (
+        ASOF - timedelta(minutes=15))
+    assert R.answer_data_time(dataclasses.replace(
+        mk, spx=dataclasses.replace(mk.spx, asof=None),
+        vix=dataclasses.replace(mk.vix, asof=None))) == morning
 
 
 def test_check_cleared_shows_the_proposal_and_provisional_note():

@@ -170,14 +170,21 @@ def test_entry_delta_travels_with_export_and_roll(make_database_url, source):
     into.import_user(load(dump_json(data)))
     assert [p.entry_delta for p in into.core_positions(ALICE)] == [0.16]
     into.close()
-    old = json.loads(json.dumps(data))
-    for row in old["tables"]["positions"]:
-        del row["entry_delta"]
-    old["schema"] = "0005"
-    into_old = Store.open(make_database_url("o"))
-    into_old.import_user(load(dump_json(old)))
+    into_old = _imported_without(make_database_url, data, "positions", "entry_delta", "0005")
     assert [p.entry_delta for p in into_old.core_positions(ALICE)] == [None]
     into_old.close()
+
+
+def _imported_without(make_database_url, data: dict, table: str, column: str,
+                      schema: str) -> Store:
+    """`data` as an export from before `column` existed (revision `schema`), imported afresh."""
+    old = json.loads(json.dumps(data))
+    for row in old["tables"][table]:
+        del row[column]
+    old["schema"] = schema
+    into = Store.open(make_database_url(f"before-{column}"))
+    into.import_user(load(dump_json(old)))
+    return into
 
 
 def test_contracts_sold_from_a_line_travel_with_export(make_database_url, source):
@@ -194,12 +201,7 @@ def test_contracts_sold_from_a_line_travel_with_export(make_database_url, source
     into.import_user(load(dump_json(data)))
     assert sorted(h.qty_sold for h in into.book_hedges(ALICE)) == [0, 2]
     into.close()
-    old = json.loads(json.dumps(data))
-    for row in old["tables"]["hedges"]:
-        del row["qty_sold"]
-    old["schema"] = "0006"
-    into_old = Store.open(make_database_url("p"))
-    into_old.import_user(load(dump_json(old)))
+    into_old = _imported_without(make_database_url, data, "hedges", "qty_sold", "0006")
     assert [h.qty_sold for h in into_old.book_hedges(ALICE)] == [0, 0]
     into_old.close()
 

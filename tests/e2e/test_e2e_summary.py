@@ -67,7 +67,8 @@ async def test_four_condors_fit_one_screen_with_a_details_button_each(book, bots
     assert "#1 7000/7850 · 44 DTE" in text
     assert text.split("\n#2")[0].endswith("· hold; buy the VIX hedge below")
     assert "#2 6750/7700 ×2 · 44 DTE" in text and "#4 6950/7750 ×3 · 72 DTE" in text
-    assert "EDR 1.06 % BREACHED · VIX 16.90" in text and "as of the close 2026-07-08 16:00 ET" in text
+    assert "EDR 1.06 % BREACHED · VIX 16.90" in text
+    assert "as of the close 2026-07-08 16:00 ET" in text  # the SPX close: the data time
     assert "Book: condor P&L" in text and "hedge coverage 0 %" in text  # no VIX layers held yet
     labels = [b["text"] for b in buttons_of(summary)]
     assert labels == ["🔎 #1 details", "🔎 #2 details", "🔎 #3 details", "🔎 #4 details",

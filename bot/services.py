@@ -36,7 +36,7 @@ from bot.store.service import ReportRetry, report_retry_due  # noqa: F401 - for 
 from core import calendar as cal
 from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
-from core.params import Params
+from core.params import FLOAT_TOL, Params
 from core.records import DATA_TIME_QUOTES, Greeks, data_time
 
 log = logging.getLogger(__name__)
@@ -304,10 +304,6 @@ def _credit_check(params: Params, position: Position, rec: Any, asof: datetime
     return CreditCheck(position.entry_credit, fair, source, pnl.asof or asof)
 
 
-# the engine's own tolerance when it compares a short's |Δ| with Δ_T (core.evaluate, TESTED)
-DELTA_LEVEL_EPS = 1e-9
-
-
 def _delta_check(params: Params, position: Position, rec: Any) -> DeltaCheck | None:
     from core.roll import delta_levels
 
@@ -317,7 +313,7 @@ def _delta_check(params: Params, position: Position, rec: Any) -> DeltaCheck | N
     side, short = max((("put", rec.shorts.put), ("call", rec.shorts.call)),
                       key=lambda s: abs(s[1].delta))
     delta = abs(float(short.delta))
-    if not delta >= tested - DELTA_LEVEL_EPS:
+    if not delta >= tested - FLOAT_TOL:  # the engine's TESTED comparison
         return None
     # whole delta points, as traders state them and as the warning shows it; beyond the range
     # an entry delta may take there is nothing to suggest

@@ -37,7 +37,7 @@ from core.hedge import (
     value_held,
 )
 from core.models import HedgeKind, HedgeLayer
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 from core.records import (
     BookHedgeRecord,
     BookMember,
@@ -48,7 +48,7 @@ from core.records import (
 )
 from core.records import fast_new as _new
 
-_TOL = 1e-9
+_TOL = FLOAT_TOL
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from core.params import CALENDAR_CACHE_SIZE, SETTLEMENT_CACHE_MAX_EXPIRIES, SETTLEMENT_CACHE_SIZE
+from core.params import (
+    CALENDAR_CACHE_SIZE,
+    FLOAT_TOL,
+    SETTLEMENT_CACHE_MAX_EXPIRIES,
+    SETTLEMENT_CACHE_SIZE,
+)
 
 ET = ZoneInfo("America/New_York")
 
@@ -398,7 +403,7 @@ def close_after_sessions(asof: datetime, n_sessions: float) -> float:
     if frac > 0 and n_sessions <= frac + 1e-12:
         later = 0  # ends within today's session
     else:
-        later = math.ceil(n_sessions - frac - 1e-9)
+        later = math.ceil(n_sessions - frac - FLOAT_TOL)
     # today's index if today is a session, else the last session before it; then `later` on
     i = int(np.searchsorted(c.sessions, today, side="right")) - 1 + later
     if i >= len(c.sessions):

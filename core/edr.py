@@ -19,7 +19,7 @@ import pandas as pd
 
 from core.memo import IdentityCache, frozen
 from core.models import Event, EventKind
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 
 SOURCE_VIX = "VIX"
 SOURCE_VIX9D = "VIX9D"
@@ -27,7 +27,7 @@ SECONDS_PER_DAY = 86400
 
 # Thresholds are decimal numbers (0.94, 0.10) compared with binary floats: a reading that equals
 # a threshold as written (0.95 − 0.85 = 0.10) must count as reaching it.
-_PP_TOLERANCE = 1e-9
+_PP_TOLERANCE = FLOAT_TOL
 
 
 class EdrState(IntEnum):

@@ -88,7 +88,7 @@ from core.hedge import (
 )
 from core.memo import IdentityCache, frozen
 from core.models import Event, HedgeKind, HedgeLayer, Layer, MarketSnapshot, Position
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 from core.records import (
     CLOSING_OUTCOMES,
     BandsRecord,
@@ -863,8 +863,8 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     # --- second engine -------------------------------------------------------------------------
     max_delta = np.maximum(np.abs(ca.delta_put), np.abs(ca.delta_call))
     spot_breached = (ca.d_put <= 0) | (ca.d_call <= 0)
-    tested = (spot_breached | (max_delta >= delta_t - 1e-9)
-              | (wpr >= p.wpr_tested - 1e-9))
+    tested = (spot_breached | (max_delta >= delta_t - FLOAT_TOL)
+              | (wpr >= p.wpr_tested - FLOAT_TOL))
     is_appl = applicable(put_side, v1, put_safe)
     h = np.where(is_appl, h_target(ctx.state, ctx.fast_rise, conf_hedge.score, tested, p), 0.0)
 
@@ -903,7 +903,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
         theta_held = per_owner(hv.theta_usd, own, n)
         pnl_held = per_owner(hv.pnl_usd, own, n)
         is_opt = ~held.is_kind(HedgeKind.VIX_FUTURE)
-        life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions) - 1e-9
+        life_ok = h_sess >= np.minimum(sessions[own], p.b4_min_sessions) - FLOAT_TOL
         # only layers that live long enough close the gap to the coverage target
         vega_live = per_owner(hv.vega_usd * (life_ok | ~is_opt), own, n)
         n_opt = per_owner(is_opt.astype(float), own, n)
@@ -1176,7 +1176,7 @@ def _row_pricer(ctx: MarketContext, p: Params, roots: np.ndarray, expiries: np.n
                 ks, ivs = line
                 want = strikes[grp, j]
                 pos = np.clip(np.searchsorted(ks, want), 0, ks.size - 1)
-                quoted[grp, j] = np.where(np.abs(ks[pos] - want) < 1e-9, ivs[pos], np.nan)
+                quoted[grp, j] = np.where(np.abs(ks[pos] - want) < FLOAT_TOL, ivs[pos], np.nan)
         return quoted if np.isfinite(quoted).any() else None
 
     def delta(rows: np.ndarray, strikes: np.ndarray) -> np.ndarray:
@@ -1568,7 +1568,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
     dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
     side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
     d_t, d_w = flags.delta_tested[i], flags.delta_watch[i]
-    tol = 1e-9
+    tol = FLOAT_TOL
     parts: list[str] = []
     if flags.tested[i]:
         if ca.d_put[i] <= 0 or ca.d_call[i] <= 0:
@@ -1713,7 +1713,7 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
     )):
         # judged after the recommended purchase: a band that buying fixes is not "still short"
-        eps = 1e-9
+        eps = FLOAT_TOL
         # over the band's top is not "short": the over-hedge line says how many to sell
         b1_after = (sizing.coverage_range_lo[i] - eps <= sizing.coverage_after[i]
                     or sizing.to_sell[i] > 0)

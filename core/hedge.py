@@ -22,7 +22,7 @@ import numpy as np
 
 from core.edr import EdrState
 from core.models import HedgeKind, Layer, Position
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 
 # --- Step 0: target coverage ----------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def choose_vix_expiry(
     if v_settle.size == 0:
         return np.full(n, -1, dtype=np.int64)
     dte = (v_settle - asof_epoch) / 86400.0
-    tol = 1e-9
+    tol = FLOAT_TOL
     listed = dte >= p.vix_dte_floor - tol
     primary = listed & (dte >= p.vix_dte_min - tol) & (dte <= p.vix_dte_max + tol)
     fallback = listed & (dte > p.vix_dte_max + tol) & (dte <= p.vix_dte_fallback_max + tol)
@@ -171,8 +171,8 @@ def beta_f(dte: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.ndarray:
 
 def strike_band(vix: float, params: Params = DEFAULT_PARAMS) -> np.ndarray:
     """Listed integer VIX strikes inside 1.15·V ≤ K ≤ 1.50·V (may be empty)."""
-    lo = math.ceil(params.vix_strike_band_lo * vix - 1e-9)
-    hi = math.floor(params.vix_strike_band_hi * vix + 1e-9)
+    lo = math.ceil(params.vix_strike_band_lo * vix - FLOAT_TOL)
+    hi = math.floor(params.vix_strike_band_hi * vix + FLOAT_TOL)
     return np.arange(lo, hi + 1, dtype=float)
 
 
@@ -615,11 +615,11 @@ def size_hedges(
     budget = p.hedge_budget_frac * max_loss_usd
     want = p.coverage_efficiency * h * absvega
     with np.errstate(divide="ignore", invalid="ignore"):
-        n_tgt_c = np.where(h > 0, np.ceil(want / u_c - 1e-9), 0.0)
-        n_tgt_s = np.where(h > 0, np.ceil(want / u_s - 1e-9), 0.0)
+        n_tgt_c = np.where(h > 0, np.ceil(want / u_c - FLOAT_TOL), 0.0)
+        n_tgt_s = np.where(h > 0, np.ceil(want / u_s - FLOAT_TOL), 0.0)
         n_floor = np.where(h >= p.floor_h_threshold, np.ceil(qty / p.floor_qty_divisor), 0.0)
-        n_bud_c = np.floor(budget / (p.vix_option_multiplier * ask_c) + 1e-9)
-        n_bud_s = np.floor(budget / (p.vix_option_multiplier * ask_s) + 1e-9)
+        n_bud_c = np.floor(budget / (p.vix_option_multiplier * ask_c) + FLOAT_TOL)
+        n_bud_s = np.floor(budget / (p.vix_option_multiplier * ask_s) + FLOAT_TOL)
     n_tgt_c = _nan_to_num(n_tgt_c, nan=0.0, posinf=0.0)
     n_tgt_s = _nan_to_num(n_tgt_s, nan=0.0, posinf=0.0)
     n_bud_c = _nan_to_num(n_bud_c, nan=0.0, posinf=0.0)
@@ -650,7 +650,7 @@ def size_hedges(
     with np.errstate(divide="ignore", invalid="ignore"):
         want_cover = np.maximum(want, n_floor * unit_u)
         live = vega_held if vega_held_live is None else vega_held_live
-        n_gap = _nan_to_num(np.ceil((want_cover - live) / unit_u - 1e-9), nan=0.0,
+        n_gap = _nan_to_num(np.ceil((want_cover - live) / unit_u - FLOAT_TOL), nan=0.0,
                               posinf=0.0, neginf=0.0)
     to_buy = np.where(active, np.maximum(0.0, np.minimum(n_total - held_match, n_gap)), 0.0)
 
@@ -661,15 +661,15 @@ def size_hedges(
         off_held = np.where(loss > 0, stress_held / loss, np.inf)
         off_after = np.where(loss > 0, (stress_held + to_buy * unit_gain) / loss, np.inf)
     held_n = np.zeros(n) if held_qty is None else np.asarray(held_qty, dtype=float)
-    over = np.isfinite(cov_held) & (cov_held > p.b1_max_coverage + 1e-9) & (held_n > 0)
+    over = np.isfinite(cov_held) & (cov_held > p.b1_max_coverage + FLOAT_TOL) & (held_n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = held_n * (1.0 - p.b1_max_coverage / cov_held)
-    to_sell = np.where(over, np.minimum(held_n, np.ceil(_nan_to_num(excess) - 1e-9)), 0.0)
+    to_sell = np.where(over, np.minimum(held_n, np.ceil(_nan_to_num(excess) - FLOAT_TOL)), 0.0)
     lo = np.maximum(p.b1_min_coverage, p.coverage_efficiency * h)
-    b1 = (cov_held >= lo - 1e-9) & (cov_held <= p.b1_max_coverage + 1e-9)
-    off_min = np.where(h >= p.b3_high_h - 1e-9, p.b3_offset_high, p.b3_offset_low)
+    b1 = (cov_held >= lo - FLOAT_TOL) & (cov_held <= p.b1_max_coverage + FLOAT_TOL)
+    off_min = np.where(h >= p.b3_high_h - FLOAT_TOL, p.b3_offset_high, p.b3_offset_low)
     b3_applies = np.asarray(put_side, bool) | ((v1 or 0) > 0)
-    b3_ok = off_held >= off_min - 1e-9
+    b3_ok = off_held >= off_min - FLOAT_TOL
     b3 = np.where(b3_applies, b3_ok, None).astype(object)
     b4_ok = np.array([x is None or bool(x) for x in b4], dtype=bool)
     b3_pass = ~b3_applies | b3_ok

@@ -18,6 +18,11 @@ from typing import Any
 # The largest ATM total variance θ the smile is checked (and priced) for: 200 % vol for a year,
 # or VIX 100 at c = 1 for four years. Beyond it the surface is NaN, never an unchecked number.
 SSVI_THETA_MAX = 4.0
+# Float noise: a computed number this close to a level counts as on it (a delta at the tested
+# level, a coverage at a band's edge, a count a hair above a whole number). One slack for every
+# such comparison and rounding in the engine; not a method parameter: it only decides which
+# side of a level a rounding error falls on.
+FLOAT_TOL = 1e-9
 # Bounds of the engine's caches on pure functions (not method parameters: they change no result,
 # only how much is remembered). A calendar date cache holds per-date answers (sessions, closes,
 # session fractions) for the few hundred dates an evaluation or a backtest touches repeatedly;
@@ -295,7 +300,7 @@ def ssvi_eta_max(rho: float, gamma: float) -> float:
     skew = 1.0 + abs(rho)
     wings = 4.0 / (SSVI_THETA_MAX ** (1.0 - gamma) * skew)
     near_money = math.sqrt(4.0 / (SSVI_THETA_MAX ** (1.0 - 2.0 * gamma) * skew))
-    return min(wings * (1.0 - 1e-9), near_money)
+    return min(wings * (1.0 - FLOAT_TOL), near_money)
 
 
 def ssvi_problems(p: Params) -> list[str]:

@@ -25,6 +25,7 @@ from scipy.special import ndtri
 
 from core.params import (
     DEFAULT_PARAMS,
+    FLOAT_TOL,
     STRIKE_WALK_WINDOW_BUDGET,
     STRIKE_WALK_WINDOW_FIRST,
     STRIKE_WALK_WINDOW_MAX,
@@ -52,7 +53,7 @@ EXECUTION_NOTE = (
 # than the few steps a model-delta first guess needs, and a guard against a runaway walk
 MAX_STRIKE_STEPS = 200
 # thresholds are written as decimals (0.30, 0.80) and compared with binary floats
-_TOL = 1e-9
+_TOL = FLOAT_TOL
 
 
 def delta_levels(entry_delta, params: Params = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
@@ -207,11 +208,11 @@ def target_deltas(entry_delta, breached: bool, params: Params = DEFAULT_PARAMS
 
 
 def floor_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
-    return np.floor(np.asarray(x) / step + 1e-9) * step
+    return np.floor(np.asarray(x) / step + FLOAT_TOL) * step
 
 
 def ceil_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
-    return np.ceil(np.asarray(x) / step - 1e-9) * step
+    return np.ceil(np.asarray(x) / step - FLOAT_TOL) * step
 
 
 def round_to(x: np.ndarray, step: np.ndarray | float) -> np.ndarray:
@@ -528,7 +529,7 @@ def search(
                 delta_ok = ((np.abs(deltas[:, 1]) <= t + _TOL)
                             & (np.abs(deltas[:, 2]) <= t + _TOL))
                 credit_ok = r >= -debit_allowed * w - 1e-12
-                loss_ok = ml_new <= max_loss_now[idx] + 1e-9
+                loss_ok = ml_new <= max_loss_now[idx] + FLOAT_TOL
                 good = live & delta_ok & credit_ok & loss_ok
                 why[idx[live & ~delta_ok]] = (
                     "moving the shorts out for cushion raised a short's delta (smile)")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 from core.pricing import ssvi_vol
 
 # τ floor (years) so an expiring condor still gets a finite d2 (about one minute)
@@ -82,7 +82,7 @@ def exit_debits(
     w = np.asarray(width, float)
     tp = cn * (1.0 - params.take_profit_frac)
     ll = cn * (1.0 + params.loss_limit_multiple)
-    return tp, np.where(ll < w - 1e-9, ll, np.nan)
+    return tp, np.where(ll < w - FLOAT_TOL, ll, np.nan)
 
 
 def targets(

@@ -48,8 +48,6 @@ from core.records import (
 )
 from core.records import fast_new as _new
 
-_TOL = FLOAT_TOL
-
 
 @dataclass(frozen=True)
 class BookLayers:
@@ -187,7 +185,8 @@ def size_books(
             return np.bincount(owner_book, weights=np.where(counts, x, 0.0), minlength=nb)
 
         is_opt = ~lay.is_kind(HedgeKind.VIX_FUTURE)
-        life_ok = val.sessions >= np.minimum(sessions_book[owner_book], p.b4_min_sessions) - _TOL
+        life_ok = (val.sessions
+                   >= np.minimum(sessions_book[owner_book], p.b4_min_sessions) - FLOAT_TOL)
         vega_held += add(val.vega_usd)
         stress_held += add(val.stress_usd)
         vega_live += add(val.vega_usd * (life_ok | ~is_opt))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.edr import EdrState, edr_pct, implied_sigma_many, replay_states
-from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
+from core.params import DEFAULT_PARAMS, Params
 
 MIN_OBS = 20  # fewer paired returns than this: no estimate (NaN)
 FORWARD_SESSIONS = 5
@@ -84,7 +84,8 @@ def state_stats(spx: np.ndarray, vix: np.ndarray, vix9d: np.ndarray | None,
     names = tuple(x.name for x in EdrState)
     codes = np.array([int(x) for x in EdrState])
     share = np.array([(states == c).mean() if states.size else np.nan for c in codes])
-    changes = float((np.diff(states) != 0).sum()) / max(states.size / sessions_per_month, FLOAT_TOL)
+    months = states.size / sessions_per_month
+    changes = float((np.diff(states) != 0).sum()) / months if months else 0.0
     n = s.size - FORWARD_SESSIONS
     fwd = np.full(s.size, np.nan)
     if n > 0:

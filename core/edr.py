@@ -25,9 +25,6 @@ SOURCE_VIX = "VIX"
 SOURCE_VIX9D = "VIX9D"
 SECONDS_PER_DAY = 86400
 
-# Thresholds are decimal numbers (0.94, 0.10) compared with binary floats: a reading that equals
-# a threshold as written (0.95 − 0.85 = 0.10) must count as reaching it.
-_PP_TOLERANCE = FLOAT_TOL
 
 
 class EdrState(IntEnum):
@@ -118,7 +115,7 @@ def target_states(edr: np.ndarray, params: Params = DEFAULT_PARAMS) -> np.ndarra
     """target(c): the highest state whose enter level is ≤ c (CALM if none). NaN → CALM."""
     enter, _ = _levels(params)
     c = np.asarray(edr, dtype=float)
-    return np.searchsorted(enter[1:], c + _PP_TOLERANCE, side="right").astype(np.int64)
+    return np.searchsorted(enter[1:], c + FLOAT_TOL, side="right").astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -144,7 +141,7 @@ def replay_states(edr_closes, params: Params = DEFAULT_PARAMS) -> EdrReplay:
     _, exit_ = _levels(params)
     targets = target_states(c, params)
     need = max(1, params.edr_closes_to_step_down)
-    tol = _PP_TOLERANCE
+    tol = FLOAT_TOL
     states = np.zeros(c.shape, dtype=np.int64)
     fast = np.zeros(c.shape, dtype=bool)
     state = int(EdrState.CALM)
@@ -214,8 +211,8 @@ def intraday_state(
     state = max(int(official.state), int(target_states(np.array([x]), params)[0]))
     fast = bool(
         math.isfinite(prev)
-        and x - prev >= params.edr_velocity_pp - _PP_TOLERANCE
-        and x >= params.edr_velocity_floor_pct - _PP_TOLERANCE
+        and x - prev >= params.edr_velocity_pp - FLOAT_TOL
+        and x >= params.edr_velocity_floor_pct - FLOAT_TOL
     )
     if fast:
         state = max(state, int(EdrState.APPROACHING))
@@ -350,7 +347,7 @@ def wing_pressure(spx, k2, k3, edr_h, params: Params = DEFAULT_PARAMS):
     cushion = np.minimum(s - p, c - s)
     with np.errstate(divide="ignore", invalid="ignore"):
         wpr = np.where(cushion > 0, h / np.where(cushion > 0, cushion, 1.0), np.inf)
-    tol = _PP_TOLERANCE
+    tol = FLOAT_TOL
     # an index into the three level names: the object array then refers to those three str
     # objects instead of one new str per position
     level = _WPR_LEVEL_NAMES[np.where(

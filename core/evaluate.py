@@ -1568,21 +1568,20 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
     dp, dc = abs(ca.delta_put[i]), abs(ca.delta_call[i])
     side, k_side, d_side = ("put", k2, dp) if dp >= dc else ("call", k3, dc)
     d_t, d_w = flags.delta_tested[i], flags.delta_watch[i]
-    tol = FLOAT_TOL
     parts: list[str] = []
     if flags.tested[i]:
         if ca.d_put[i] <= 0 or ca.d_call[i] <= 0:
             b_side, b_k = ("put", k2) if ca.d_put[i] <= 0 else ("call", k3)
             parts.append(f"SPX {ca.spot[i]:,.2f} is through the short {b_side} {_k(b_k)} "
                          "(TESTED)")
-        elif d_side >= d_t - tol:
+        elif d_side >= d_t - FLOAT_TOL:
             parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
                          f"tested level {d_t:.2f} (TESTED)")
         else:
             parts.append(f"a one-sigma move of the next sessions reaches the nearer short "
                          f"(WPR {wpr[i]:.2f} ≥ {p.wpr_tested:.2f}, TESTED)")
     elif flags.watch[i]:
-        if d_side >= d_w - tol:
+        if d_side >= d_w - FLOAT_TOL:
             parts.append(f"the short {side} {_k(k_side)} is at {d_side:.2f} delta, at or past the "
                          f"watch level {d_w:.2f} (WATCH)")
         else:
@@ -1596,7 +1595,7 @@ def _need_sentence(i, book, ca, flags, wpr, ctx, p, dte_now, entry_dte_i, b2_ter
                          f"(≤ {flags.time_dte[i]}, {p.time_trigger_frac:g} × entry, TIME)")
     if flags.edr_pressure[i]:
         what = (f"{_wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)} "
-                f"≥ {p.edr_pressure_wpr:.2f}" if wpr[i] >= p.edr_pressure_wpr - tol
+                f"≥ {p.edr_pressure_wpr:.2f}" if wpr[i] >= p.edr_pressure_wpr - FLOAT_TOL
                 else f"the short {side} at {d_side:.2f} delta ≥ {d_w:.2f}")
         if not math.isfinite(wpr[i]):
             what = _wpr_words(wpr[i], ca.d_put[i], ca.d_call[i], k2, k3)
@@ -1713,11 +1712,10 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         sizing.stabilised[i] and sizing.h[i] > 0 and ("B1" in failing or "B3" in failing)
     )):
         # judged after the recommended purchase: a band that buying fixes is not "still short"
-        eps = FLOAT_TOL
         # over the band's top is not "short": the over-hedge line says how many to sell
-        b1_after = (sizing.coverage_range_lo[i] - eps <= sizing.coverage_after[i]
+        b1_after = (sizing.coverage_range_lo[i] - FLOAT_TOL <= sizing.coverage_after[i]
                     or sizing.to_sell[i] > 0)
-        b3_after = b3v is None or sizing.offset_after[i] >= sizing.offset_min[i] - eps
+        b3_after = b3v is None or sizing.offset_after[i] >= sizing.offset_min[i] - FLOAT_TOL
         still = [_BAND_WORDS[b] for b, ok in (("B1", b1_after), ("B3", b3_after)) if not ok]
         if still:
             after = " after this purchase" if rec is not None and rec.qty > 0 else ""

@@ -105,11 +105,11 @@ def choose_vix_expiry(
     if v_settle.size == 0:
         return np.full(n, -1, dtype=np.int64)
     dte = (v_settle - asof_epoch) / 86400.0
-    tol = FLOAT_TOL
-    listed = dte >= p.vix_dte_floor - tol
-    primary = listed & (dte >= p.vix_dte_min - tol) & (dte <= p.vix_dte_max + tol)
-    fallback = listed & (dte > p.vix_dte_max + tol) & (dte <= p.vix_dte_fallback_max + tol)
-    b4_ok = v_sess[None, :] >= np.minimum(c_sess, p.b4_min_sessions)[:, None] - tol
+    listed = dte >= p.vix_dte_floor - FLOAT_TOL
+    primary = listed & (dte >= p.vix_dte_min - FLOAT_TOL) & (dte <= p.vix_dte_max + FLOAT_TOL)
+    fallback = (listed & (dte > p.vix_dte_max + FLOAT_TOL)
+                & (dte <= p.vix_dte_fallback_max + FLOAT_TOL))
+    b4_ok = v_sess[None, :] >= np.minimum(c_sess, p.b4_min_sessions)[:, None] - FLOAT_TOL
     outlives = v_settle[None, :] >= c_settle[:, None]
     k = v_settle.size
 

@@ -25,7 +25,6 @@ from scipy.signal import lfilter
 from core import calendar as cal
 from core.confirm import Momentum, breadth_flags
 from core.edr import (
-    _PP_TOLERANCE,
     EdrState,
     StateReading,
     _levels,
@@ -35,7 +34,7 @@ from core.edr import (
 )
 from core.evaluate import _HistoryPass
 from core.indicators import PERCENT, RSI_FLAT
-from core.params import DEFAULT_PARAMS, Params
+from core.params import DEFAULT_PARAMS, FLOAT_TOL, Params
 from core.records import EdrClose
 
 BREADTH_COLUMNS = ("ad_line", "rsp", "spy")
@@ -96,7 +95,7 @@ def _replay_rows(c: np.ndarray, p: Params) -> tuple[np.ndarray, np.ndarray]:
     _, exit_ = _levels(p)
     targets = target_states(c, p)
     need = max(1, p.edr_closes_to_step_down)
-    tol = _PP_TOLERANCE
+    tol = FLOAT_TOL
     n, m = c.shape
     states = np.zeros((n, m), dtype=np.int64)
     fast = np.zeros((n, m), dtype=bool)

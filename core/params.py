@@ -18,10 +18,13 @@ from typing import Any
 # The largest ATM total variance θ the smile is checked (and priced) for: 200 % vol for a year,
 # or VIX 100 at c = 1 for four years. Beyond it the surface is NaN, never an unchecked number.
 SSVI_THETA_MAX = 4.0
-# Float noise: a computed number this close to a level counts as on it (a delta at the tested
-# level, a coverage at a band's edge, a count a hair above a whole number). One slack for every
-# such comparison and rounding in the engine; not a method parameter: it only decides which
-# side of a level a rounding error falls on.
+# η is kept this fraction inside the wing bound, which is strict (Gatheral–Jacquier)
+SSVI_WING_MARGIN = 1e-9
+# Float noise: thresholds are written as decimals (0.30, 0.94) and compared with binary floats,
+# so a computed number this close to a level counts as on it (a delta at the tested level, a
+# reading that equals a threshold as written, 0.95 − 0.85 = 0.10; a coverage at a band's edge;
+# a count a hair above a whole number). One slack for every such comparison and rounding in the
+# engine; not a method parameter: it only decides which side of a level a rounding error falls.
 FLOAT_TOL = 1e-9
 # Bounds of the engine's caches on pure functions (not method parameters: they change no result,
 # only how much is remembered). A calendar date cache holds per-date answers (sessions, closes,
@@ -300,7 +303,7 @@ def ssvi_eta_max(rho: float, gamma: float) -> float:
     skew = 1.0 + abs(rho)
     wings = 4.0 / (SSVI_THETA_MAX ** (1.0 - gamma) * skew)
     near_money = math.sqrt(4.0 / (SSVI_THETA_MAX ** (1.0 - 2.0 * gamma) * skew))
-    return min(wings * (1.0 - FLOAT_TOL), near_money)
+    return min(wings * (1.0 - SSVI_WING_MARGIN), near_money)
 
 
 def ssvi_problems(p: Params) -> list[str]:

@@ -52,8 +52,6 @@ EXECUTION_NOTE = (
 # a strike is moved at most this many grid steps while the search looks for its delta; far more
 # than the few steps a model-delta first guess needs, and a guard against a runaway walk
 MAX_STRIKE_STEPS = 200
-# thresholds are written as decimals (0.30, 0.80) and compared with binary floats
-_TOL = FLOAT_TOL
 
 
 def delta_levels(entry_delta, params: Params = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
@@ -121,16 +119,18 @@ def roll_flags(
     a_put, a_call = np.abs(delta_put), np.abs(delta_call)
     max_delta = np.maximum(a_put, a_call)
     wpr = np.maximum(wpr_put, wpr_call)
-    tested_put = (d_put <= 0) | (a_put >= d_t - _TOL) | (wpr_put >= p.wpr_tested - _TOL)
-    tested_call = (d_call <= 0) | (a_call >= d_t - _TOL) | (wpr_call >= p.wpr_tested - _TOL)
+    tested_put = ((d_put <= 0) | (a_put >= d_t - FLOAT_TOL)
+                  | (wpr_put >= p.wpr_tested - FLOAT_TOL))
+    tested_call = ((d_call <= 0) | (a_call >= d_t - FLOAT_TOL)
+                   | (wpr_call >= p.wpr_tested - FLOAT_TOL))
     tested = tested_put | tested_call
-    watch = (max_delta >= d_w - _TOL) | (wpr >= p.wpr_watch - _TOL)
+    watch = (max_delta >= d_w - FLOAT_TOL) | (wpr >= p.wpr_watch - FLOAT_TOL)
     entry = np.asarray(entry_dte)
     trig = time_trigger_dte(entry, p)
     short = entry <= p.short_program_max_dte
     time = (~short & (dte_now <= trig)) | (short & expiry_today)
     pressure = state_at_least_breached & (
-        (wpr >= p.edr_pressure_wpr - _TOL) | (max_delta >= d_w - _TOL)
+        (wpr >= p.edr_pressure_wpr - FLOAT_TOL) | (max_delta >= d_w - FLOAT_TOL)
     )
     drift = ~b2_ok & watch
     return RollFlags(tested, watch, time, pressure, drift, tested_put, tested_call,
@@ -264,7 +264,7 @@ def shorts_at_delta(
         k2, k3 = _walk_steps(delta, rows, k2, k3, step, t, spot)
     k = np.stack([k2, k2, k3, k3], axis=1)
     d = np.abs(np.asarray(delta(rows, k), float))
-    found = (d[:, 1] <= t + _TOL) & (d[:, 2] <= t + _TOL) & (k2 > 0)
+    found = (d[:, 1] <= t + FLOAT_TOL) & (d[:, 2] <= t + FLOAT_TOL) & (k2 > 0)
     return k2, k3, found
 
 
@@ -276,10 +276,10 @@ def _walk_steps(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndarra
         a2, a3, st, tt, sp = k2[live], k3[live], step[live], t[live], spot[live]
         k = np.stack([a2, a2 + st, a3 - st, a3], axis=1)
         d = np.abs(np.asarray(delta(rows[live], k), float))
-        put_out = ~(d[:, 0] <= tt + _TOL) & (a2 - st > 0)  # NaN reads as "too large"
-        call_out = ~(d[:, 3] <= tt + _TOL)
-        put_in = ~put_out & (d[:, 1] <= tt + _TOL) & (a2 + st < sp)
-        call_in = ~call_out & (d[:, 2] <= tt + _TOL) & (a3 - st > sp)
+        put_out = ~(d[:, 0] <= tt + FLOAT_TOL) & (a2 - st > 0)  # NaN reads as "too large"
+        call_out = ~(d[:, 3] <= tt + FLOAT_TOL)
+        put_in = ~put_out & (d[:, 1] <= tt + FLOAT_TOL) & (a2 + st < sp)
+        call_in = ~call_out & (d[:, 2] <= tt + FLOAT_TOL) & (a3 - st > sp)
         moving = put_out | call_out | put_in | call_in
         k2[live] = a2 - st * put_out + st * put_in
         k3[live] = a3 + st * call_out - st * call_in
@@ -313,7 +313,7 @@ def _walk_windows(delta: RowDelta, rows, k2, k3, step, t, spot) -> tuple[np.ndar
     kept. Same strikes, same deltas (element by element the same operations), same rules: the
     same answer.
     """
-    tol_t = t + _TOL
+    tol_t = t + FLOAT_TOL
     k = np.stack([k2, k2 + step, k3 - step, k3], axis=1)
     d = np.abs(np.asarray(delta(rows, k), float))
     put_out = ~(d[:, 0] <= tol_t) & (k2 - step > 0)  # NaN reads as "too large"
@@ -526,8 +526,8 @@ def search(
                 r = credit - si.cost_to_close[idx]
                 cn_new = si.net_credit[idx] + r
                 ml_new = (w - cn_new) * mult[idx]
-                delta_ok = ((np.abs(deltas[:, 1]) <= t + _TOL)
-                            & (np.abs(deltas[:, 2]) <= t + _TOL))
+                delta_ok = ((np.abs(deltas[:, 1]) <= t + FLOAT_TOL)
+                            & (np.abs(deltas[:, 2]) <= t + FLOAT_TOL))
                 credit_ok = r >= -debit_allowed * w - 1e-12
                 loss_ok = ml_new <= max_loss_now[idx] + FLOAT_TOL
                 good = live & delta_ok & credit_ok & loss_ok

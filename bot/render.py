@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from core.condor import XSP_SCALE
-from core.records import CLOSING_OUTCOMES, DATA_TIME_QUOTES, RollOutcome, data_time
+from core.records import CLOSING_OUTCOMES, RollOutcome, data_time
 
 ET = ZoneInfo("America/New_York")
 TELEGRAM_LIMIT = 4096
@@ -120,14 +120,6 @@ def fmt_signed(x: float | None, digits: int = 2) -> str:
 VALUED_NOTE_AFTER = timedelta(minutes=30)
 
 
-def answer_data_time(record: object) -> datetime:
-    """The data time of a MarketRecord or DataRecord (`core.records.data_time`)."""
-    times = getattr(record, "quote_times", None)
-    if times is None:
-        times = {k: getattr(getattr(record, k, None), "asof", None) for k in DATA_TIME_QUOTES}
-    return data_time(times, record.asof)  # type: ignore[attr-defined]
-
-
 def fmt_dt_et(x: datetime | date | None) -> str:
     """A data time in New York time: '2026-11-24 16:15 ET'; a date as itself."""
     if x is None:
@@ -204,7 +196,7 @@ def answer(outcome: RollOutcome | str) -> str:
 
 FILTERS = {
     "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
-    "signed": fmt_signed, "dt_et": fmt_dt_et, "data_time": answer_data_time,
+    "signed": fmt_signed, "dt_et": fmt_dt_et, "data_time": data_time,
     "dt_local": fmt_dt_local, "day": fmt_date,
     "words": words, "event": fmt_event, "answer": answer,
 }

@@ -37,7 +37,7 @@ from core import calendar as cal
 from core.condor import Book, expiry_bounds
 from core.models import Event, HedgeLayer, MarketSnapshot, Position
 from core.params import FLOAT_TOL, Params
-from core.records import DATA_TIME_QUOTES, Greeks, data_time
+from core.records import Greeks, data_time
 
 log = logging.getLogger(__name__)
 
@@ -810,9 +810,7 @@ class Services:
 
                 marks = await _to_thread(layer_marks, hedges, m.snapshot, m.history, m.events,
                                          params, self.now())
-                snap = m.snapshot
-                data_asof = data_time({k: getattr(getattr(snap, k), "asof", None)
-                                       for k in DATA_TIME_QUOTES}, snap.asof)
+                data_asof = data_time(m.snapshot)
             except UserError as exc:  # no market data: the list without marks
                 log.info("hedge list without marks: %s", exc)
             except Exception:  # a valuation bug must not hide the trader's own layers

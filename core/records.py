@@ -668,12 +668,16 @@ class MarketRecord(_Record):
 DATA_TIME_QUOTES = ("spx", "vix")
 
 
-def data_time(quote_times: Mapping[str, datetime | None], fallback: datetime) -> datetime:
-    """When the data of an answer were quoted: the older of the SPX and VIX quote times, else
-    `fallback` (the evaluation's moment). A pre-market answer rests on the last close's quotes
-    while its P&L is valued at the moment of asking: the two are not the same time."""
-    times = [t for k in DATA_TIME_QUOTES if (t := quote_times.get(k)) is not None]
-    return min(times) if times else fallback
+def data_time(source: Any) -> datetime:
+    """When the data of an answer were quoted: the older of the SPX and VIX quote times of
+    `source` (a MarketRecord or MarketSnapshot: its `spx`/`vix` quotes; a DataRecord: its
+    `quote_times`), else `source.asof` (the evaluation's moment). A pre-market answer rests on
+    the last close's quotes while its P&L is valued at the moment of asking."""
+    times = getattr(source, "quote_times", None)
+    if times is None:
+        times = {k: getattr(getattr(source, k, None), "asof", None) for k in DATA_TIME_QUOTES}
+    found = [t for k in DATA_TIME_QUOTES if (t := times.get(k)) is not None]
+    return min(found) if found else source.asof
 
 
 class LazyRecords(Sequence):

@@ -53,6 +53,7 @@ from core.records import (
     ThreatSide,
     WprLevel,
     WprRecord,
+    data_time,
 )
 
 ET = ZoneInfo("America/New_York")
@@ -287,10 +288,10 @@ def test_an_answer_on_the_last_close_names_the_moment_it_is_valued_at():
     assert "valued" not in render("check", result=check_result([example_position()],
                                                                market=early))
     # the older of SPX and VIX is the data time; with no quote time, the evaluation's moment
-    assert R.answer_data_time(dataclasses.replace(
+    assert data_time(dataclasses.replace(
         mk, spx=dataclasses.replace(mk.spx, asof=ASOF - timedelta(minutes=15)))) == (
         ASOF - timedelta(minutes=15))
-    assert R.answer_data_time(dataclasses.replace(
+    assert data_time(dataclasses.replace(
         mk, spx=dataclasses.replace(mk.spx, asof=None),
         vix=dataclasses.replace(mk.vix, asof=None))) == morning
 

@@ -31,6 +31,7 @@ from core.hedge import (
     choose_vix_expiry,
     count_words,
     dvix_dspx,
+    exit_lines,
     exit_signals,
     per_owner,
     size_hedges,
@@ -338,12 +339,8 @@ def book_records(
         if active and z.cost_warning[j]:
             warnings.append(f"hedge cost exceeds {p.hedge_cost_warn_frac * 100:g} % of the "
                             "book's credit")
-        layers = []
-        for li in l2_of.get(j, ()):
-            lab = (f"L2 VIX {bh.expiry[li]} {bh.strike[li]:g}C"
-                   if bh.kind[li] != HedgeKind.VIX_FUTURE.value else f"L2 VX {bh.expiry[li]}")
-            layers.append((lab, float(book_held.values.mark[li]), float(bh.cost[li]),
-                           math.floor(book_held.values.sessions[li]), bh.half_sold(li)))
+        layers = exit_lines(bh, l2_of.get(j, ()), book_held.values.mark,
+                            book_held.values.sessions) if j in l2_of else []
         exits = exit_signals(vix, state, ts_ratio, layers, p) if layers else ()
         members = tuple(
             _new(BookMember, position_id=positions[i].id, label=positions[i].label,

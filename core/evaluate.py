@@ -77,6 +77,7 @@ from core.hedge import (
     choose_vix_expiry,
     count_words,
     dvix_dspx,
+    exit_lines,
     exit_signals,
     h_target,
     per_owner,
@@ -1736,14 +1737,8 @@ def _position_record(i, book, ca, bx, conf, flags, sizing, table, hv, held, ctx,
         SecondEngineStatus.NONE_NEEDED: (f"no hedge target in state "
                                          f"{EdrState(ctx.state).name} (h* = 0 %)"),
     }.get(status, f"hedge target h* = {_pct(sizing.h[i])} of the condor's vega")
-    layers_l2 = []
-    if hv is not None:
-        for li in l2_by_owner.get(i, ()):
-            kind = held.kind[li]
-            lab = (f"L2 VIX {held.expiry[li]} {held.strike[li]:g}C" if kind != "VIX_FUTURE"
-                   else f"L2 VX {held.expiry[li]}")
-            layers_l2.append((lab, float(hv.mark[li]), float(held.cost[li]),
-                              math.floor(hv.sessions[li]), held.half_sold(li)))
+    layers_l2 = ([] if hv is None
+                 else exit_lines(held, l2_by_owner.get(i, ()), hv.mark, hv.sessions))
     exits = exit_signals(ctx.vix, ctx.state, ctx.ts_ratio, layers_l2, p)
     se = _new(SecondEngineRecord,
         h_target=float(sizing.h[i]), applicable=bool(sizing.applicable[i]), status=status,

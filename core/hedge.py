@@ -14,7 +14,7 @@ valuation; one module reads as the method's two sections together.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -183,11 +183,11 @@ def exit_signals(
     vix: float,
     state: int,
     ts_ratio: float | None,
-    layers: Sequence[tuple[str, float, float, int] | tuple[str, float, float, int, bool]],
+    layers: Sequence[tuple[str, float, float, int, bool]],
     params: Params = DEFAULT_PARAMS,
 ) -> tuple[str, ...]:
-    """Exit signals for held L2 layers. `layers`: (label, mark, cost, sessions to VIX expiry[,
-    half sold: half or more of the line already sold, default False]).
+    """Exit signals for held L2 layers. `layers`: (label, mark, cost, sessions to VIX expiry,
+    half sold: half or more of the line already sold), as `exit_lines` makes them.
 
     V ≥ 50 → sell all; V ≥ 30 → sell half; mark ≥ 3 × cost → sell half; CALM and VIX/VIX3M <
     0.90 → no new buys; ≤ 2 sessions to VIX expiry → close (or roll when h* > 0, said by the
@@ -196,14 +196,13 @@ def exit_signals(
     p = params
     out: list[str] = []
     if layers:
-        halves = [bool(x[4]) if len(x) > 4 else False for x in layers]
+        halves = [x[4] for x in layers]
         if vix >= p.exit_vix_all:
             out.append(f"VIX {vix:.1f} ≥ {p.exit_vix_all:g}: sell all L2 calls")
         elif vix >= p.exit_vix_half and not all(halves):
             out.append(f"VIX {vix:.1f} ≥ {p.exit_vix_half:g}: sell half of the L2 calls"
                        + (" not yet half sold" if any(halves) else ""))
-        for (label, mark, cost, sessions_left, *_), half_sold in zip(layers, halves,
-                                                                     strict=True):
+        for label, mark, cost, sessions_left, half_sold in layers:
             if cost > 0 and mark >= p.exit_mark_multiple * cost and not half_sold:
                 out.append(
                     f"{label}: mark {mark:.2f} ≥ {p.exit_mark_multiple:g} × cost {cost:.2f}: "
@@ -272,6 +271,19 @@ class HeldLayers:
 
 
 
+
+
+def exit_lines(held: HeldLayers, rows: Iterable[int], mark: np.ndarray, sessions: np.ndarray
+               ) -> list[tuple[str, float, float, int, bool]]:
+    """`exit_signals`' input for the held L2 lines `rows` (a position's or a book's): label,
+    model mark, cost, whole sessions to the VIX expiry, half sold."""
+    out = []
+    for li in rows:
+        label = (f"L2 VIX {held.expiry[li]} {held.strike[li]:g}C"
+                 if held.kind[li] != HedgeKind.VIX_FUTURE.value else f"L2 VX {held.expiry[li]}")
+        out.append((label, float(mark[li]), float(held.cost[li]), math.floor(sessions[li]),
+                    held.half_sold(li)))
+    return out
 
 
 def days_between(a: np.ndarray, b: date) -> np.ndarray:

@@ -154,16 +154,17 @@ def test_strike_band():
 
 
 def test_exit_signals():
-    assert exit_signals(31.0, int(S.ELEVATED), 1.1, [("L2 19C", 1.0, 0.3, 6)]) == (
+    assert exit_signals(31.0, int(S.ELEVATED), 1.1, [("L2 19C", 1.0, 0.3, 6, False)]) == (
         "VIX 31.0 ≥ 30: sell half of the L2 calls",
         "L2 19C: mark 1.00 ≥ 3 × cost 0.30: sell half",
     )
-    sell_all = exit_signals(55.0, int(S.EXTREME), 1.2, [("x", 0.5, 0.4, 2)])[0]
+    sell_all = exit_signals(55.0, int(S.EXTREME), 1.2, [("x", 0.5, 0.4, 2, False)])[0]
     assert sell_all.endswith("sell all L2 calls")
-    assert "close or roll" in exit_signals(15.0, int(S.BREACHED), 0.9, [("x", 0.5, 0.4, 2)])[0]
-    calm = exit_signals(12.0, int(S.CALM), 0.85, [("x", 0.5, 0.4, 9)])
+    expiring = [("x", 0.5, 0.4, 2, False)]
+    assert "close or roll" in exit_signals(15.0, int(S.BREACHED), 0.9, expiring)[0]
+    calm = exit_signals(12.0, int(S.CALM), 0.85, [("x", 0.5, 0.4, 9, False)])
     assert calm == ("state CALM and VIX/VIX3M 0.850 < 0.9: no new VIX-call buys",)
-    assert exit_signals(12.0, int(S.CALM), 0.95, [("x", 0.5, 0.4, 9)]) == ()
+    assert exit_signals(12.0, int(S.CALM), 0.95, [("x", 0.5, 0.4, 9, False)]) == ()
     # held L2 layers only (docs/engine.md decision 22): nothing to signal without one
     assert exit_signals(12.0, int(S.CALM), 0.85, []) == ()
 

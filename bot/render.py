@@ -120,6 +120,12 @@ def fmt_signed(x: float | None, digits: int = 2) -> str:
 VALUED_NOTE_AFTER = timedelta(minutes=30)
 
 
+def asks_to_sell(exit_signals: tuple[str, ...]) -> bool:
+    """An exit signal that asks to sell or close held calls (`core.hedge.exit_signals`' words),
+    so the reply adds the command that records the sale."""
+    return any("sell" in w or "close" in w for w in exit_signals)
+
+
 def fmt_dt_et(x: datetime | date | None) -> str:
     """A data time in New York time: '2026-11-24 16:15 ET'; a date as itself."""
     if x is None:
@@ -198,7 +204,7 @@ FILTERS = {
     "pts": fmt_pts, "strike": fmt_strike, "num": fmt_num, "pct": fmt_pct, "usd": fmt_usd,
     "signed": fmt_signed, "dt_et": fmt_dt_et, "data_time": data_time,
     "dt_local": fmt_dt_local, "day": fmt_date,
-    "words": words, "event": fmt_event, "answer": answer,
+    "words": words, "event": fmt_event, "answer": answer, "asks_to_sell": asks_to_sell,
 }
 
 

@@ -195,6 +195,7 @@ class SettingUpdate:
 # Right-to-left overrides can make a label display as something else: refused with Cc.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _QTY_RE = re.compile(r"[xX][0-9]+")
+_QTY_AFTER_RE = re.compile(r"[0-9]+[xX]")  # "2x": a quantity written the other way round
 _NUMBER_RE = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)$")
 _SIGNED_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
 _MONTHS = {
@@ -347,7 +348,7 @@ def parse_price(
     token: str, what: str, usage: str, *, allow_zero: bool = False, signed: bool = False
 ) -> float:
     if not token.startswith("@"):
-        if re.fullmatch(r"[0-9]+[xX]", token):  # "2x": a quantity written the other way round
+        if _QTY_AFTER_RE.fullmatch(token):  # "2x": a quantity written the other way round
             raise ParseError(f"{_show(token)} reads as a quantity: write it x{token[:-1]}, then "
                              f"the {what} as @4.35", usage)
         raise ParseError(f"{what} {_show(token)} must start with @, e.g. @4.35", usage)
@@ -552,7 +553,7 @@ def _sold_qty_and_price(tokens: list[str], usage: str) -> tuple[int | None, floa
             if price is not None:
                 raise ParseError("give one closing price, e.g. @1.85", usage)
             price = parse_price(tok, "hedge closing price", usage, allow_zero=True)
-        elif _QTY_RE.fullmatch(tok) or re.fullmatch(r"[0-9]+[xX]", tok):
+        elif _QTY_RE.fullmatch(tok) or _QTY_AFTER_RE.fullmatch(tok):
             if qty is not None:
                 raise ParseError("give the contracts sold once, e.g. x2", usage)
             qty = parse_qty(tok if tok[:1] in "xX" else "x" + tok[:-1], usage,

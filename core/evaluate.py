@@ -980,6 +980,7 @@ def _evaluate_book(ps: list[Position], ctx: MarketContext, params: Params, books
     cleared_i = OUTCOMES.index(RollOutcome.CLEARED)
     cand = np.flatnonzero(pre == cleared_i)
     searched: dict[int, int] = {}  # position row → its row in the roll search
+    res = extra = None
     no_viable = np.zeros(n, dtype=bool)
     if cand.size:
         res, extra = _roll_search(book, ca, cand, put_side, edr_h_own, ctx, p, defensive,

@@ -268,7 +268,8 @@ def test_book_hedges_are_built_when_read_and_each_matches_its_book_alone(hist):
     assert first.second_engine.book_share is not None and built == [2]
     again = run([a[0], b[0], c[0], a[1], b[1]], hist, book_of=["ann", "bob", "cy", "ann", "bob"],
                 book_layers={"cy": lc, "ann": la})
-    assert again.book_hedges["ann"] and again.positions[0] == first
+    again.book_hedges["ann"]  # that book's record first, then the member's
+    assert again.positions[0] == first
     for key, ps, layers in (("ann", a, la), ("bob", b, []), ("cy", c, lc)):
         alone = run(ps, hist, book_layers={None: layers}).book_hedge
         assert dataclasses.replace(hedges[key], book=None) == alone

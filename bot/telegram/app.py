@@ -291,11 +291,11 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    warm_up = application.bot_data.pop("warm_up_task", None)
-    if warm_up is not None and not warm_up.done():
-        warm_up.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await warm_up
+    task = application.bot_data.pop("warm_up_task", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):  # the cancellation we asked for
+            await task
     services = application.bot_data.get("services")
     # Services itself holds nothing to release (and its `close` closes a position).
     for resource, closers in (
